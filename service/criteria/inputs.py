@@ -1,0 +1,110 @@
+"""What the evaluator reads from a patient: the Protocol the facts layer implements.
+
+The language never sees FHIR. It asks for events (closed world: no record means "did not happen"),
+measurements (open world: no value means "unknown") and qualitative results, always by concept id,
+and gets back plain values that carry their own evidence, or a `Missing` that says what would decide it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """A record a result rests on, as the report shows it."""
+
+    reference: str  # "Observation/abc"
+    display: str  # "Hemoglobin 112 g/L (2026-11-01)"
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """Data that would decide a criterion, in words a coordinator can act on."""
+
+    reason: str  # "Absolute neutrophil count within the last 90 days"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """When a record must have happened, relative to the evaluation date.
+
+    `within_days`: the record's time overlaps [on - within_days, on].
+    `before_days`: the record started at least this many days before `on`.
+    None on both means any time (for measurements: the concept's default look-back).
+    """
+
+    within_days: int | None = None
+    before_days: int | None = None
+
+
+class EventStatus(Enum):
+    """Which clinical statuses count for a closed-world retrieve."""
+
+    ACTIVE = "active"  # condition active/recurrence/relapse (or absent); medication current
+    ANY = "any"  # history: also inactive / remission / resolved / completed
+
+
+class Polarity(Enum):
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    kind: str  # "Condition" | "Medication" | "Procedure" | "Immunization" | "Observation"
+    concepts: frozenset[str]
+    window: Window = Window()
+    status: EventStatus = EventStatus.ANY
+    polarity: Polarity | None = None  # Observation only: keep results of this polarity
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One counted record.
+
+    `certain` is False when the record matches but its timing cannot be placed in the window
+    (no date): it can make `exists` unknown, never met.
+    """
+
+    evidence: Evidence
+    start: dt.date | None
+    end: dt.date | None
+    certain: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementQuery:
+    concepts: frozenset[str]
+    unit: str  # UCUM unit the caller wants the value in, or "ULN" for a multiple of the upper limit
+    window: Window = Window()
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """The latest value in the window, converted to the unit asked for."""
+
+    value: float
+    unit: str
+    evidence: Evidence
+    taken: dt.date | None = None
+    note: str | None = None  # e.g. "default ULN 40 U/L used"
+
+
+class PatientData(Protocol):
+    """A patient as the evaluator sees it; evaluation date is passed in, never read from a clock."""
+
+    def birth_date_range(self) -> tuple[dt.date, dt.date] | Missing:
+        """Earliest and latest possible birth date (equal when the birthDate is complete)."""
+        ...
+
+    def sex(self) -> str | Missing:
+        """Administrative gender: "female", "male", "other" or "unknown"."""
+        ...
+
+    def events(self, query: EventQuery, on: dt.date) -> list[Event]: ...
+
+    def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing: ...

@@ -1,0 +1,23 @@
+"""What the checker needs to know about concepts and units; supplied by the caller (mappings.catalog)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Vocabulary(Protocol):
+    def has_concept(self, concept: str, kind: str) -> bool:
+        """Whether `concept` exists and can be read from resources of `kind`."""
+        ...
+
+    def concept_unit(self, concept: str) -> str | None:
+        """Canonical UCUM unit of a measured concept (None for qualitative ones)."""
+        ...
+
+    def is_commensurable(self, concept: str, unit: str) -> bool:
+        """Whether values of `concept` can be converted to `unit` (mass↔molar counts when the analyte fixes it)."""
+        ...
+
+    def label(self, concept: str) -> str:
+        """Human name used in "missing" texts: "Absolute neutrophil count"."""
+        ...
