@@ -15,7 +15,7 @@ class Vocabulary(Protocol):
         ...
 
     def is_commensurable(self, concept: str, unit: str) -> bool:
-        """Whether values of `concept` can be converted to `unit` (mass↔molar counts when the analyte fixes it)."""
+        """Whether `concept` values convert to `unit` (mass↔molar counts where the analyte fixes it)."""
         ...
 
     def label(self, concept: str) -> str:

@@ -1,0 +1,64 @@
+"""The criteria language: text → AST → checked → compiled rules → per-criterion outcomes.
+
+Knows nothing of FHIR, HTTP or SQL: patients arrive through `inputs.PatientData`, concepts and units
+through `vocabulary.Vocabulary`.
+"""
+
+from __future__ import annotations
+
+from service.criteria.ast import Cohort, Criterion, CriterionKind, Trial
+from service.criteria.checker import check_trial
+from service.criteria.errors import CriteriaError, Diagnostic, TrialCheckError, TrialSyntaxError
+from service.criteria.evaluator import CompiledTrial, CriterionOutcome, compile_trial
+from service.criteria.inputs import (
+    Event,
+    EventQuery,
+    EventStatus,
+    Evidence,
+    Measurement,
+    MeasurementQuery,
+    Missing,
+    PatientData,
+    Polarity,
+    Window,
+)
+from service.criteria.parser import parse_trial
+from service.criteria.truth import Truth
+from service.criteria.vocabulary import Vocabulary
+
+
+def load_trial(text: str, file: str, vocabulary: Vocabulary) -> CompiledTrial:
+    """Parse, check and compile one trial; raises CriteriaError with every file:line:col problem."""
+    trial = parse_trial(text, file)
+    checked = check_trial(trial, vocabulary, text)
+    return compile_trial(trial, checked, vocabulary)
+
+
+__all__ = [
+    "Cohort",
+    "CompiledTrial",
+    "CriteriaError",
+    "Criterion",
+    "CriterionKind",
+    "CriterionOutcome",
+    "Diagnostic",
+    "Event",
+    "EventQuery",
+    "EventStatus",
+    "Evidence",
+    "Measurement",
+    "MeasurementQuery",
+    "Missing",
+    "PatientData",
+    "Polarity",
+    "Trial",
+    "TrialCheckError",
+    "TrialSyntaxError",
+    "Truth",
+    "Vocabulary",
+    "Window",
+    "check_trial",
+    "compile_trial",
+    "load_trial",
+    "parse_trial",
+]

@@ -1,0 +1,445 @@
+"""AST → closures, compiled once per trial and run per patient.
+
+Values are intervals so that imprecise inputs (a birth year without a day) decide a comparison only
+when every possible value gives the same answer. Missing data is a value (`missing` texts), never an
+exception: it makes a comparison unknown and tells the report which data would decide it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from service.criteria import ast
+from service.criteria.checker import CheckResult
+from service.criteria.inputs import (
+    Event,
+    EventQuery,
+    EventStatus,
+    Evidence,
+    MeasurementQuery,
+    Missing,
+    PatientData,
+    Polarity,
+    Window,
+)
+from service.criteria.truth import Truth, and_, not_, or_
+from service.criteria.vocabulary import Vocabulary
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    truth: Truth
+    evidence: tuple[Evidence, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Scalar:
+    """A number, a date (as an ordinal day) or a duration (in days), as an interval [low, high].
+
+    low/high None: the value is missing (`missing` says what would give it). low < high: imprecise
+    (`missing` says what would make it exact).
+    """
+
+    low: float | None
+    high: float | None
+    evidence: tuple[Evidence, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+class Env:
+    """One evaluation: one patient, one date; caches retrieves and definitions."""
+
+    __slots__ = ("data", "defines", "events", "on")
+
+    def __init__(self, data: PatientData, on: dt.date) -> None:
+        self.data = data
+        self.on = on
+        self.events: dict[EventQuery, list[Event]] = {}
+        self.defines: dict[str, Any] = {}
+
+    def find(self, query: EventQuery) -> list[Event]:
+        found = self.events.get(query)
+        if found is None:
+            found = self.events[query] = self.data.events(query, self.on)
+        return found
+
+
+Compiled = Callable[[Env], Any]
+MAX_EVIDENCE = 3
+
+
+def _merge(groups: Iterable[tuple[Any, ...]]) -> tuple[Any, ...]:
+    return tuple(dict.fromkeys(item for group in groups for item in group))
+
+
+def _combine(truth: Truth, parts: tuple[Outcome, ...]) -> Outcome:
+    """Explain a result by the parts that agree with it."""
+    deciding = tuple(p for p in parts if p.truth is truth) or parts
+    missing = _merge(p.missing for p in deciding) if truth is Truth.UNKNOWN else ()
+    return Outcome(truth, _merge(p.evidence for p in deciding), missing)
+
+
+def _exact(value: float, evidence: tuple[Evidence, ...] = ()) -> Scalar:
+    return Scalar(value, value, evidence)
+
+
+def _rounded(value: float) -> float:
+    """Converted units leave float noise (0.9999999999); compare at 10 significant digits."""
+    return float(f"{value:.10g}")
+
+
+def _compare_truth(op: str, a_low: float, a_high: float, b_low: float, b_high: float) -> Truth:
+    a_low, a_high, b_low, b_high = map(_rounded, (a_low, a_high, b_low, b_high))
+    if op == ">=":
+        met, not_met = a_low >= b_high, a_high < b_low
+    elif op == ">":
+        met, not_met = a_low > b_high, a_high <= b_low
+    elif op == "<=":
+        met, not_met = a_high <= b_low, a_low > b_high
+    elif op == "<":
+        met, not_met = a_high < b_low, a_low >= b_high
+    elif op == "=":
+        met = a_low == a_high == b_low == b_high
+        not_met = a_high < b_low or a_low > b_high
+    else:  # "!="
+        met = a_high < b_low or a_low > b_high
+        not_met = a_low == a_high == b_low == b_high
+    if met:
+        return Truth.MET
+    return Truth.NOT_MET if not_met else Truth.UNKNOWN
+
+
+def _compare(op: str, a: Scalar, b: Scalar) -> Outcome:
+    evidence = _merge((a.evidence, b.evidence))
+    if a.low is None or a.high is None or b.low is None or b.high is None:
+        return Outcome(Truth.UNKNOWN, evidence, _merge((a.missing, b.missing)))
+    truth = _compare_truth(op, a.low, a.high, b.low, b.high)
+    missing = _merge((a.missing, b.missing)) if truth is Truth.UNKNOWN else ()
+    return Outcome(truth, evidence, missing)
+
+
+def _arithmetic(op: str, a: Scalar, b: Scalar) -> Scalar:
+    evidence = _merge((a.evidence, b.evidence))
+    missing = _merge((a.missing, b.missing))
+    if a.low is None or a.high is None or b.low is None or b.high is None:
+        return Scalar(None, None, evidence, missing)
+    if op == "+":
+        return Scalar(a.low + b.low, a.high + b.high, evidence, missing)
+    if op == "-":
+        return Scalar(a.low - b.high, a.high - b.low, evidence, missing)
+    if op == "/" and b.low <= 0 <= b.high:
+        return Scalar(None, None, evidence, (*missing, "a non-zero divisor"))
+    corners = (
+        [a.low * b.low, a.low * b.high, a.high * b.low, a.high * b.high]
+        if op == "*"
+        else [a.low / b.low, a.low / b.high, a.high / b.low, a.high / b.high]
+    )
+    return Scalar(min(corners), max(corners), evidence, missing)
+
+
+def _window_text(query: EventQuery) -> str:
+    if query.window.within_days is not None:
+        return f" within the last {query.window.within_days} days"
+    if query.window.before_days is not None:
+        return f" at least {query.window.before_days} days ago"
+    return ""
+
+
+def _most_recent_first(events: list[Event]) -> list[Event]:
+    return sorted(events, key=lambda e: e.end or e.start or dt.date.min, reverse=True)
+
+
+class _Compiler:
+    def __init__(self, trial: ast.Trial, checked: CheckResult, vocabulary: Vocabulary) -> None:
+        self.trial = trial
+        self.checked = checked
+        self.vocabulary = vocabulary
+        self.defines: dict[str, Compiled] = {}
+        self.define_nodes = {d.name: d for d in trial.defines}
+
+    def label(self, concepts: tuple[str, ...]) -> str:
+        return " or ".join(self.vocabulary.label(c) for c in concepts)
+
+    def compile(self, expr: ast.Expr) -> Compiled:
+        if isinstance(expr, ast.Number):
+            constant = _exact(expr.value)
+            return lambda env: constant
+        if isinstance(expr, ast.Quantity):
+            quantity = _exact(expr.value)
+            return lambda env: quantity
+        if isinstance(expr, ast.DurationLiteral):
+            duration = _exact(expr.duration.days)
+            return lambda env: duration
+        if isinstance(expr, ast.UlnMultiple):
+            factor = _exact(expr.factor)
+            return lambda env: factor
+        if isinstance(expr, ast.UnknownLiteral):
+            unknown = Outcome(Truth.UNKNOWN, (), (expr.missing,))
+            return lambda env: unknown
+        if isinstance(expr, ast.Retrieve):
+            query = self.query(expr)
+            return lambda env: env.find(query)
+        if isinstance(expr, ast.Exists):
+            return self.exists(expr.source)
+        if isinstance(expr, ast.Ref):
+            return self.ref(expr.name)
+        if isinstance(expr, ast.Call):
+            return self.call(expr)
+        if isinstance(expr, ast.Not):
+            operand = self.compile(expr.operand)
+
+            def negate(env: Env) -> Outcome:
+                inner: Outcome = operand(env)
+                return Outcome(not_(inner.truth), inner.evidence, inner.missing)
+
+            return negate
+        if isinstance(expr, ast.And | ast.Or):
+            return self.logical(expr)
+        if isinstance(expr, ast.Compare):
+            left, right, op = self.compile(expr.left), self.compile(expr.right), expr.op
+            return lambda env: _compare(op, left(env), right(env))
+        if isinstance(expr, ast.Between):
+            return self.between(expr)
+        if isinstance(expr, ast.Arithmetic):
+            left, right, op = self.compile(expr.left), self.compile(expr.right), expr.op
+            return lambda env: _arithmetic(op, left(env), right(env))
+        raise AssertionError(f"unhandled node {expr!r}")  # pragma: no cover
+
+    def logical(self, expr: ast.And | ast.Or) -> Compiled:
+        left, right = self.compile(expr.left), self.compile(expr.right)
+        combine = and_ if isinstance(expr, ast.And) else or_
+
+        def run(env: Env) -> Outcome:
+            a: Outcome = left(env)
+            b: Outcome = right(env)
+            return _combine(combine(a.truth, b.truth), (a, b))
+
+        return run
+
+    def between(self, expr: ast.Between) -> Compiled:
+        value, low, high = self.compile(expr.value), self.compile(expr.low), self.compile(expr.high)
+
+        return lambda env: _between(value(env), low(env), high(env))
+
+    def ref(self, name: str) -> Compiled:
+        if name not in self.defines:
+            self.defines[name] = self.compile(self.define_nodes[name].expr)
+        body = self.defines[name]
+
+        def run(env: Env) -> Any:
+            if name not in env.defines:
+                env.defines[name] = body(env)
+            return env.defines[name]
+
+        return run
+
+    def query(self, node: ast.Retrieve) -> EventQuery:
+        window = Window(
+            within_days=round(node.within.days) if node.within else None,
+            before_days=round(node.at_least_ago.days) if node.at_least_ago else None,
+        )
+        polarity = Polarity(node.polarity) if node.polarity else None
+        status = EventStatus.ACTIVE if node.active else EventStatus.ANY
+        return EventQuery(node.resource, frozenset(node.concepts), window, status, polarity)
+
+    def exists(self, node: ast.Retrieve) -> Compiled:
+        query = self.query(node)
+        what = self.label(node.concepts)
+        if node.polarity:
+            what = f"{node.polarity} {what} result"
+
+        def run(env: Env) -> Outcome:
+            events = env.find(query)
+            certain = [e for e in events if e.certain]
+            if certain:
+                shown = _most_recent_first(certain)[:MAX_EVIDENCE]
+                return Outcome(Truth.MET, tuple(e.evidence for e in shown))
+            if events:
+                undated = tuple(e.evidence for e in events[:MAX_EVIDENCE])
+                return Outcome(
+                    Truth.UNKNOWN,
+                    undated,
+                    (f"Date of {what} ({events[0].evidence.display}){_window_text(query)}",),
+                )
+            return Outcome(Truth.NOT_MET)
+
+        return run
+
+    def call(self, node: ast.Call) -> Compiled:
+        name = node.function
+        if name == "Latest":
+            return self.latest(node)
+        if name == "Positive":
+            return self.positive(node)
+        if name in ("Count", "Earliest", "MostRecent", "TreatmentSpan"):
+            return self.over_records(node)
+        if name == "AgeInYears":
+            return _age
+        if name in ("IsFemale", "IsMale"):
+            wanted = "female" if name == "IsFemale" else "male"
+            return lambda env: _is_sex(env, wanted)
+        if name == "Today":
+            return lambda env: _exact(float(env.on.toordinal()))
+        if name == "CreatinineClearance":
+            return _creatinine_clearance
+        raise AssertionError(f"unchecked function {name}")  # pragma: no cover
+
+    def latest(self, node: ast.Call) -> Compiled:
+        retrieve = node.args[0]
+        assert isinstance(retrieve, ast.Retrieve)
+        unit = self.checked.latest_units.get(node.span)
+        if unit is None:  # a Latest that is never compared is reported by the checker
+            raise AssertionError(f"Latest at {node.span} has no unit")
+        query = MeasurementQuery(frozenset(retrieve.concepts), unit, self.query(retrieve).window)
+
+        def run(env: Env) -> Scalar:
+            found = env.data.latest(query, env.on)
+            if isinstance(found, Missing):
+                return Scalar(None, None, (), (found.reason,))
+            evidence = found.evidence
+            if found.note:
+                evidence = Evidence(evidence.reference, f"{evidence.display}; {found.note}")
+            return _exact(found.value, (evidence,))
+
+        return run
+
+    def positive(self, node: ast.Call) -> Compiled:
+        retrieve = node.args[0]
+        assert isinstance(retrieve, ast.Retrieve)
+        base = self.query(retrieve)
+        positives = EventQuery(base.kind, base.concepts, base.window, base.status, Polarity.POSITIVE)
+        negatives = EventQuery(base.kind, base.concepts, base.window, base.status, Polarity.NEGATIVE)
+        wanted = f"{self.label(retrieve.concepts)} result{_window_text(base)}"
+
+        def run(env: Env) -> Outcome:
+            found = [e for e in env.find(positives) if e.certain]
+            if found:
+                return Outcome(Truth.MET, tuple(e.evidence for e in _most_recent_first(found)[:MAX_EVIDENCE]))
+            negative = [e for e in env.find(negatives) if e.certain]
+            if negative:
+                shown = _most_recent_first(negative)[:MAX_EVIDENCE]
+                return Outcome(Truth.NOT_MET, tuple(e.evidence for e in shown))
+            return Outcome(Truth.UNKNOWN, (), (wanted,))
+
+        return run
+
+    def over_records(self, node: ast.Call) -> Compiled:
+        retrieve = node.args[0]
+        assert isinstance(retrieve, ast.Retrieve)
+        query = self.query(retrieve)
+        what = self.label(retrieve.concepts)
+        name = node.function
+
+        def run(env: Env) -> Scalar:
+            events = env.find(query)
+            certain = [e for e in events if e.certain]
+            evidence = tuple(e.evidence for e in _most_recent_first(certain)[:MAX_EVIDENCE])
+            if name == "Count":
+                undated = (
+                    (f"Dates of {what} records{_window_text(query)}",) if len(certain) < len(events) else ()
+                )
+                return Scalar(float(len(certain)), float(len(events)), evidence, undated)
+            starts = [e.start for e in certain if e.start is not None]
+            ends = [day for e in certain if (day := e.end or e.start) is not None]
+            if name == "TreatmentSpan":
+                if not starts:
+                    return _exact(0.0, evidence)
+                return _exact(float((max(ends) - min(starts)).days), evidence)
+            if not starts:
+                return Scalar(None, None, evidence, (f"Dated {what} record",))
+            day = min(starts) if name == "Earliest" else max(ends)
+            return _exact(float(day.toordinal()), evidence)
+
+        return run
+
+
+def _between(value: Scalar, low: Scalar, high: Scalar) -> Outcome:
+    lower, upper = _compare(">=", value, low), _compare("<=", value, high)
+    return _combine(and_(lower.truth, upper.truth), (lower, upper))
+
+
+def _years_between(born: dt.date, on: dt.date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+def _age(env: Env) -> Scalar:
+    born = env.data.birth_date_range()
+    if isinstance(born, Missing):
+        return Scalar(None, None, (), (born.reason,))
+    earliest, latest = born
+    low, high = _years_between(latest, env.on), _years_between(earliest, env.on)
+    missing = () if low == high else ("Complete date of birth (only part of it is recorded)",)
+    return Scalar(float(low), float(high), (), missing)
+
+
+def _is_sex(env: Env, wanted: str) -> Outcome:
+    sex = env.data.sex()
+    if isinstance(sex, Missing) or sex not in ("female", "male"):
+        return Outcome(Truth.UNKNOWN, (), ("Administrative sex",))
+    return Outcome(Truth.MET if sex == wanted else Truth.NOT_MET)
+
+
+CREATININE = MeasurementQuery(frozenset({"serum-creatinine"}), "mg/dL")
+WEIGHT = MeasurementQuery(frozenset({"body-weight"}), "kg")
+
+
+def _creatinine_clearance(env: Env) -> Scalar:
+    """Cockcroft-Gault in mL/min from the latest serum creatinine, weight, age and sex (×0.85 female)."""
+    creatinine = env.data.latest(CREATININE, env.on)
+    weight = env.data.latest(WEIGHT, env.on)
+    age = _age(env)
+    sex = env.data.sex()
+    missing = [m.reason for m in (creatinine, weight) if isinstance(m, Missing)]
+    missing.extend(age.missing if age.low is None else ())
+    if isinstance(sex, Missing) or sex not in ("female", "male"):
+        factors = (0.85, 1.0)
+        missing.append("Administrative sex")
+    else:
+        factors = (0.85, 0.85) if sex == "female" else (1.0, 1.0)
+    if isinstance(creatinine, Missing) or isinstance(weight, Missing) or age.low is None or age.high is None:
+        return Scalar(None, None, (), tuple(missing))
+    if creatinine.value <= 0:
+        return Scalar(None, None, (creatinine.evidence,), ("A positive serum creatinine value",))
+    base = weight.value / (72 * creatinine.value)
+    low = (140 - age.high) * base * factors[0]
+    high = (140 - age.low) * base * factors[1]
+    evidence = (creatinine.evidence, weight.evidence)
+    return Scalar(low, high, evidence, (*tuple(missing), *age.missing))
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionOutcome:
+    criterion: ast.Criterion
+    result: str  # "met" | "not-met" | "unknown" | "manual"
+    evidence: tuple[Evidence, ...]
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledTrial:
+    trial: ast.Trial
+    _rules: tuple[tuple[ast.Criterion, Compiled | None], ...]
+
+    def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
+        env = Env(data, on)
+        outcomes = []
+        for criterion, rule in self._rules:
+            if rule is None:
+                outcomes.append(CriterionOutcome(criterion, "manual", (), ()))
+                continue
+            outcome: Outcome = rule(env)
+            missing = outcome.missing
+            if outcome.truth is Truth.UNKNOWN and not missing:
+                missing = (f"Data to decide: {criterion.text}",)
+            outcomes.append(CriterionOutcome(criterion, outcome.truth.value, outcome.evidence, missing))
+        return outcomes
+
+
+def compile_trial(trial: ast.Trial, checked: CheckResult, vocabulary: Vocabulary) -> CompiledTrial:
+    compiler = _Compiler(trial, checked, vocabulary)
+    rules = tuple((c, None if c.expr is None else compiler.compile(c.expr)) for c in trial.criteria)
+    return CompiledTrial(trial, rules)
