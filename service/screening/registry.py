@@ -1,0 +1,53 @@
+"""Loads every trial file once at start: parsed, checked and compiled; a content hash is its version."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from service.criteria import CompiledTrial, CriteriaError, Diagnostic, Vocabulary, load_trial
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedTrial:
+    compiled: CompiledTrial
+    version: str  # sha256 of the file text, first 16 hex digits
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.compiled.trial.id
+
+
+def bundled_trials_dir() -> Path:
+    return Path(str(resources.files("trials")))
+
+
+def trial_files(path: Path) -> list[Path]:
+    return sorted(path.glob("*.trial")) if path.is_dir() else [path]
+
+
+def load_trials(paths: Iterable[Path], vocabulary: Vocabulary) -> tuple[LoadedTrial, ...]:
+    """All trials, or a CriteriaError listing every problem of every file."""
+    loaded: list[LoadedTrial] = []
+    problems: list[Diagnostic] = []
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        try:
+            compiled = load_trial(text, str(path), vocabulary)
+        except CriteriaError as exc:
+            problems.extend(exc.diagnostics)
+            continue
+        if compiled.trial.id != path.stem:
+            span = compiled.trial.span
+            message = f'trial id "{compiled.trial.id}" must equal the file name "{path.stem}"'
+            problems.append(Diagnostic(str(path), span.line, span.column, message))
+            continue
+        version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+        loaded.append(LoadedTrial(compiled, version, path))
+    if problems:
+        raise CriteriaError(problems)
+    return tuple(loaded)

@@ -1,0 +1,75 @@
+"""Screen one patient record against the loaded trials → the contract's report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from mappings.catalog import Catalog
+
+from service.criteria import CriterionOutcome
+from service.facts.patient_facts import PatientFacts
+from service.fhir_access.record import PatientRecord
+from service.screening.registry import LoadedTrial
+from service.screening.report import (
+    CohortReport,
+    CriterionReport,
+    EvidenceItem,
+    ScreeningReport,
+    TrialReport,
+)
+from service.screening.status import Status, group_status, trial_status
+
+
+def _criterion_report(outcome: CriterionOutcome) -> CriterionReport:
+    criterion = outcome.criterion
+    return CriterionReport(
+        id=criterion.id,
+        cohort=criterion.cohort,
+        kind=criterion.kind.value,
+        text=criterion.text,
+        result=outcome.result,
+        evidence=[EvidenceItem(reference=e.reference, display=e.display) for e in outcome.evidence],
+        missing=list(outcome.missing),
+    )
+
+
+def screen_trial(trial: LoadedTrial, facts: PatientFacts, on: dt.date) -> TrialReport:
+    outcomes = trial.compiled.evaluate(facts, on)
+    definition = trial.compiled.trial
+    common = group_status([o for o in outcomes if o.criterion.cohort is None])
+    cohorts = [
+        (cohort, group_status([o for o in outcomes if o.criterion.cohort == cohort.id]))
+        for cohort in definition.cohorts
+    ]
+    status = trial_status(common, [s for _, s in cohorts])
+    return TrialReport(
+        id=definition.id,
+        title=definition.title,
+        registryId=definition.registry,
+        status=status.value,
+        cohorts=[
+            CohortReport(id=c.id, title=c.title, status=_cohort_status(common, s).value) for c, s in cohorts
+        ],
+        criteria=[_criterion_report(o) for o in outcomes],
+    )
+
+
+def _cohort_status(common: Status, cohort: Status) -> Status:
+    """A cohort is only as eligible as the common criteria allow."""
+    return trial_status(common, [cohort])
+
+
+def screen(
+    record: PatientRecord,
+    trials: Sequence[LoadedTrial],
+    catalog: Catalog,
+    on: dt.date,
+    evaluated_at: dt.datetime,
+) -> ScreeningReport:
+    facts = PatientFacts(record, catalog)
+    return ScreeningReport(
+        patient=record.reference,
+        evaluatedAt=evaluated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        trials=[screen_trial(trial, facts, on) for trial in trials],
+    )
