@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
-from mappings.catalog import Catalog
-
+from mappings.catalog import Catalog, load_catalog
 from service.criteria import CriterionOutcome
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.record import PatientRecord
-from service.screening.registry import LoadedTrial
+from service.screening.registry import LoadedTrial, bundled_trials_dir, load_trials, trial_files
 from service.screening.report import (
     CohortReport,
     CriterionReport,
@@ -48,9 +49,7 @@ def screen_trial(trial: LoadedTrial, facts: PatientFacts, on: dt.date) -> TrialR
         title=definition.title,
         registryId=definition.registry,
         status=status.value,
-        cohorts=[
-            CohortReport(id=c.id, title=c.title, status=_cohort_status(common, s).value) for c, s in cohorts
-        ],
+        cohorts=[CohortReport(id=c.id, title=c.title, status=_cohort_status(common, s).value) for c, s in cohorts],
         criteria=[_criterion_report(o) for o in outcomes],
     )
 
@@ -66,10 +65,45 @@ def screen(
     catalog: Catalog,
     on: dt.date,
     evaluated_at: dt.datetime,
+    unreadable: frozenset[str] = frozenset(),
 ) -> ScreeningReport:
-    facts = PatientFacts(record, catalog)
+    """`unreadable`: resource types that could not be read; criteria on them become unknown, never met."""
+    facts = PatientFacts(record, catalog, unreadable=unreadable)
     return ScreeningReport(
         patient=record.reference,
         evaluatedAt=evaluated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         trials=[screen_trial(trial, facts, on) for trial in trials],
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Screener:
+    """The loaded trials and catalog, ready to screen any number of patients."""
+
+    trials: tuple[LoadedTrial, ...]
+    catalog: Catalog
+
+    def versions(self) -> dict[str, str]:
+        return {t.id: t.version for t in self.trials}
+
+    def select(self, trial_id: str | None) -> tuple[LoadedTrial, ...]:
+        return self.trials if trial_id is None else tuple(t for t in self.trials if t.id == trial_id)
+
+    def screen(
+        self,
+        record: PatientRecord,
+        *,
+        on: dt.date | None = None,
+        trial_id: str | None = None,
+        unreadable: frozenset[str] = frozenset(),
+    ) -> ScreeningReport:
+        now = dt.datetime.now(dt.UTC)
+        day = on or now.date()
+        return screen(record, self.select(trial_id), self.catalog, day, now, unreadable)
+
+
+def load_screener(trials_dir: Path | None = None) -> Screener:
+    """Load and check every trial file once; raises CriteriaError with every problem."""
+    catalog = load_catalog()
+    directory = trials_dir or bundled_trials_dir()
+    return Screener(load_trials(trial_files(directory), catalog), catalog)

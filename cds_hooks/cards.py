@@ -1,0 +1,167 @@
+"""Screening report → CDS Hooks cards: one per trial the patient may qualify for, none for ineligible."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fhir.resources.servicerequest import ServiceRequest
+
+from cds_hooks.models import Action, Card, Coding, Link, Source, Suggestion
+from service.screening.report import CriterionReport, TrialReport
+
+SOURCE_LABEL = "trial-screen CAR-T pre-screening"
+TOPIC_SYSTEM = "urn:trial-screen:trial"
+SUMMARY_LIMIT = 139
+REFERRAL_CODE = {"system": "http://snomed.info/sct", "code": "3457005", "display": "Patient referral"}
+
+OVERRIDE_REASONS = [
+    Coding(system="urn:trial-screen:override-reason", code="patient-declined", display="Patient not interested"),
+    Coding(system="urn:trial-screen:override-reason", code="not-appropriate", display="Not clinically appropriate"),
+    Coding(system="urn:trial-screen:override-reason", code="already-referred", display="Already referred or enrolled"),
+    Coding(system="urn:trial-screen:override-reason", code="record-incorrect", display="Record data is incorrect"),
+]
+
+ReportLink = Callable[[str], str]  # card uuid → absolute URL of the card's report page
+
+
+def _summary(trial: TrialReport) -> str:
+    eligible_arms = [c.title for c in trial.cohorts if c.status == "eligible"]
+    possible_arms = [c.title for c in trial.cohorts if c.status != "ineligible"]
+    verdict = "Eligible" if trial.status == "eligible" else "Possibly eligible"
+    arms = eligible_arms if trial.status == "eligible" else possible_arms
+    arm_text = f" ({', '.join(arms)})" if arms else ""
+    text = f"{verdict} for CAR-T trial: {trial.title}"
+    if len(text) + len(arm_text) > SUMMARY_LIMIT:
+        room = SUMMARY_LIMIT - len(f"{verdict} for CAR-T trial: ") - len(arm_text) - 1
+        if room < 20:
+            arm_text, room = "", SUMMARY_LIMIT - len(f"{verdict} for CAR-T trial: ") - 1
+        text = f"{verdict} for CAR-T trial: {trial.title[:room].rstrip()}…"
+    return f"{text}{arm_text}"[:SUMMARY_LIMIT]
+
+
+def _relevant(trial: TrialReport) -> list[CriterionReport]:
+    """Common criteria and those of arms that are still open for this patient."""
+    open_arms = {c.id for c in trial.cohorts if c.status != "ineligible"}
+    return [c for c in trial.criteria if c.cohort is None or c.cohort in open_arms]
+
+
+def _label(criterion: CriterionReport, trial: TrialReport) -> str:
+    arm = next((c.title for c in trial.cohorts if c.id == criterion.cohort), None)
+    prefix = f"[{arm}] " if arm else ""
+    return f"{prefix}{criterion.text}"
+
+
+def _detail(trial: TrialReport) -> str:
+    criteria = _relevant(trial)
+    favourable = [
+        c
+        for c in criteria
+        if (c.kind == "inclusion" and c.result == "met") or (c.kind == "exclusion" and c.result == "not-met")
+    ]
+    unknown = [c for c in criteria if c.result == "unknown"]
+    manual = [c for c in criteria if c.result == "manual"]
+    lines = [f"**Status:** {trial.status.replace('-', ' ')}"]
+    open_arms = [f"{c.title} ({c.status.replace('-', ' ')})" for c in trial.cohorts if c.status != "ineligible"]
+    if open_arms:
+        lines.append(f"**Arms:** {', '.join(open_arms)}")
+    if unknown:
+        lines += ["", f"**Still needed ({len(unknown)})**"]
+        lines += [f"- {_label(c, trial)}: *{'; '.join(c.missing)}*" for c in unknown]
+    met = [c for c in favourable if c.kind == "inclusion"]
+    if met:
+        lines += ["", f"**Met ({len(met)})**"]
+        for c in met:
+            shown = "; ".join(e.display for e in c.evidence)
+            lines.append(f"- {_label(c, trial)}" + (f" ({shown})" if shown else ""))
+    clear = [c for c in favourable if c.kind == "exclusion"]
+    if clear:
+        lines += ["", f"**No exclusion found in the record ({len(clear)} checked)**"]
+    if manual:
+        lines += ["", f"**For the trial team to check ({len(manual)})**"]
+        lines += [f"- {_label(c, trial)}" for c in manual]
+    lines += ["", "Pre-screening from the chart only; the trial team confirms eligibility."]
+    return "\n".join(lines)
+
+
+def _referral(trial: TrialReport, patient_ref: str) -> dict[str, Any]:
+    """A draft referral the clinician can sign; validated as FHIR R4 before it is offered."""
+    note = f"Pre-screened {trial.status.replace('-', ' ')} for trial {trial.id}"
+    if trial.registry_id:
+        note += f" ({trial.registry_id})"
+    request = ServiceRequest.model_validate(
+        {
+            "resourceType": "ServiceRequest",
+            "status": "draft",
+            "intent": "proposal",
+            "category": [{"coding": [REFERRAL_CODE]}],
+            "code": {"coding": [REFERRAL_CODE], "text": f"Referral to clinical trial team: {trial.title}"},
+            "subject": {"reference": patient_ref},
+            "reasonCode": [{"text": f"Possible eligibility for clinical trial {trial.id}"}],
+            "note": [{"text": note}],
+        }
+    )
+    resource: dict[str, Any] = request.model_dump(mode="json", exclude_none=True)
+    return resource
+
+
+def card_for(trial: TrialReport, patient_ref: str, report_link: ReportLink) -> Card:
+    card_id = str(uuid.uuid4())
+    links = []
+    if trial.registry_id and trial.registry_id.startswith("NCT"):
+        links.append(
+            Link(
+                label=f"{trial.registry_id} on ClinicalTrials.gov",
+                url=f"https://clinicaltrials.gov/study/{trial.registry_id}",
+                type="absolute",
+            )
+        )
+    links.append(Link(label="Full pre-screening report", url=report_link(card_id), type="absolute"))
+    return Card(
+        uuid=card_id,
+        summary=_summary(trial),
+        detail=_detail(trial),
+        indicator="info",
+        source=Source(
+            label=SOURCE_LABEL,
+            topic=Coding(system=TOPIC_SYSTEM, code=trial.id, display=trial.title),
+        ),
+        suggestions=[
+            Suggestion(
+                label=f"Refer to the trial team: {trial.id}",
+                uuid=str(uuid.uuid4()),
+                is_recommended=trial.status == "eligible",
+                actions=[
+                    Action(
+                        type="create",
+                        description=f"Draft referral to the {trial.id} trial team",
+                        resource=_referral(trial, patient_ref),
+                    )
+                ],
+            )
+        ],
+        selection_behavior="at-most-one",
+        override_reasons=OVERRIDE_REASONS,
+        links=links,
+    )
+
+
+def warning_card(problems: list[str]) -> Card:
+    """Says what could not be read, so nobody takes a missing card as "not eligible"."""
+    detail = "\n".join(
+        [
+            "Some of the record could not be read, so these results may be incomplete:",
+            "",
+            *[f"- {p}" for p in problems],
+            "",
+            "Criteria that depend on the unread data are reported as unknown, never as met.",
+        ]
+    )
+    return Card(
+        uuid=str(uuid.uuid4()),
+        summary="Trial pre-screening incomplete: part of the record could not be read",
+        detail=detail,
+        indicator="warning",
+        source=Source(label=SOURCE_LABEL),
+    )

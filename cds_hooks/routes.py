@@ -1,0 +1,193 @@
+"""GET /cds-services, POST the hook, POST feedback: each handler parses, delegates and renders."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from cds_hooks.auth import HookAuthError, JwtVerifier
+from cds_hooks.cards import card_for, warning_card
+from cds_hooks.discovery import SERVICE_ID, discovery
+from cds_hooks.models import Card, CdsResponse, HookRequestError, parse_feedback_request, parse_hook_request
+from cds_hooks.prefetch import gather_record
+from service.audit.store import AuditStore, CardRecord, FeedbackRecord
+from service.fhir_access.client import FhirClient
+from service.fhir_access.record import PatientRecord
+from service.screening.report import TrialReport
+from service.screening.screen import Screener
+from service.web.responses import JsonResponse
+
+log = logging.getLogger("trial_screen.hooks")
+SERVICE_VERSION = "0.1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class HookDeps:
+    screener: Screener
+    fhir: FhirClient
+    verifier: JwtVerifier | None  # None: JWT checking is off (demo only)
+    audit: AuditStore
+    hook_url: str
+    budget_seconds: float
+    max_request_bytes: int
+    embedded: Mapping[str, PatientRecord]  # demo patients served without a FHIR server
+    report_link: Callable[[str], str]
+
+
+class ServiceNotFound(Exception):
+    """POST to a service id we do not offer."""
+
+
+class RequestTooLarge(Exception):
+    """The request body is over the configured cap."""
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise RequestTooLarge
+    return bytes(body)
+
+
+def _check_json(request: Request) -> None:
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    if content_type not in ("application/json", "application/fhir+json"):
+        raise HookRequestError("Content-Type must be application/json")
+
+
+def _audit_record(
+    card: Card,
+    trial: TrialReport,
+    version: str,
+    patient: str,
+    hook_instance: str,
+    fhir_server: str | None,
+    user: str | None,
+    now: dt.datetime,
+) -> CardRecord:
+    criteria = [
+        {
+            "id": c.id,
+            "cohort": c.cohort,
+            "kind": c.kind,
+            "result": c.result,
+            "evidence": [e.reference for e in c.evidence],
+            "missing": c.missing,
+        }
+        for c in trial.criteria
+    ]
+    evidence = sorted({e.reference for c in trial.criteria for e in c.evidence})
+    return CardRecord(
+        card_uuid=card.uuid or "",
+        hook_instance=hook_instance,
+        patient_ref=patient,
+        fhir_server=fhir_server,
+        user_ref=user,
+        trial_id=trial.id,
+        trial_status=trial.status,
+        trial_version=version,
+        service_version=SERVICE_VERSION,
+        criteria=criteria,
+        evidence_refs=evidence,
+        report=trial.model_dump(by_alias=True, mode="json"),
+        summary=card.summary,
+        created_at=now,
+    )
+
+
+def create_router(deps: HookDeps) -> APIRouter:
+    router = APIRouter(tags=["CDS Hooks"])
+
+    @router.get("/cds-services", summary="CDS Hooks discovery")
+    async def get_discovery() -> JsonResponse:
+        return JsonResponse(discovery().to_json())
+
+    @router.post("/cds-services/{service_id}", summary="Call the patient-view pre-screening service")
+    async def call_service(service_id: str, request: Request) -> JsonResponse:
+        if service_id != SERVICE_ID:
+            raise ServiceNotFound
+        await _authenticate(request, deps.hook_url)
+        _check_json(request)
+        hook = parse_hook_request(await _body(request, deps.max_request_bytes), expected_hook="patient-view")
+        gathered = await gather_record(hook, deps.fhir, budget_seconds=deps.budget_seconds, embedded=deps.embedded)
+        cards: list[Card] = []
+        records: list[CardRecord] = []
+        if gathered.record is not None:
+            report = deps.screener.screen(gathered.record, unreadable=gathered.unreadable)
+            versions = deps.screener.versions()
+            now = dt.datetime.now(dt.UTC)
+            fhir_server = str(hook.fhir_server) if hook.fhir_server else None
+            for trial in report.trials:
+                if trial.status == "ineligible":
+                    continue
+                card = card_for(trial, gathered.record.reference, deps.report_link)
+                cards.append(card)
+                records.append(
+                    _audit_record(
+                        card,
+                        trial,
+                        versions[trial.id],
+                        gathered.record.reference,
+                        hook.hook_instance,
+                        fhir_server,
+                        hook.patient_view.user_id,
+                        now,
+                    )
+                )
+        if gathered.problems:
+            cards.append(warning_card(list(gathered.problems)))
+            log.warning("hook answered with incomplete data: %d problem(s)", len(gathered.problems))
+        if records:
+            await run_in_threadpool(deps.audit.record_cards, records)
+        return JsonResponse(CdsResponse(cards=cards).to_json())
+
+    @router.post("/cds-services/{service_id}/feedback", summary="Record what the clinician did with cards")
+    async def feedback(service_id: str, request: Request) -> JsonResponse:
+        if service_id != SERVICE_ID:
+            raise ServiceNotFound
+        await _authenticate(request, [deps.hook_url, f"{deps.hook_url}/feedback"])
+        _check_json(request)
+        parsed = parse_feedback_request(await _body(request, deps.max_request_bytes))
+        items = [
+            FeedbackRecord(
+                card_uuid=item.card,
+                outcome=item.outcome,
+                override_reason_code=item.override_reason.reason.code
+                if item.override_reason and item.override_reason.reason
+                else None,
+                override_reason_display=item.override_reason.reason.display
+                if item.override_reason and item.override_reason.reason
+                else None,
+                user_comment=item.override_reason.user_comment if item.override_reason else None,
+                accepted_suggestions=[s.id for s in item.accepted_suggestions or []],
+                outcome_timestamp=item.outcome_timestamp,
+            )
+            for item in parsed.feedback
+        ]
+        unknown = await run_in_threadpool(deps.audit.record_feedback, items)
+        if unknown:
+            return JsonResponse(
+                {"error": "unknown-card", "reason": f"{len(unknown)} card uuid(s) were never issued by this service"},
+                status_code=404,
+            )
+        return JsonResponse({})
+
+    async def _authenticate(request: Request, audience: str | list[str]) -> None:
+        if deps.verifier is None:
+            return
+        await deps.verifier.verify(request.headers.get("authorization"), audience)  # type: ignore[arg-type]
+
+    return router
+
+
+__all__ = ["HookAuthError", "HookDeps", "RequestTooLarge", "ServiceNotFound", "create_router"]

@@ -1,0 +1,163 @@
+"""The composition root: settings in, FastAPI app out. The only module that wires cds_hooks to service."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from cds_hooks.auth import HookAuthError, JwtVerifier
+from cds_hooks.models import HookRequestError
+from cds_hooks.routes import HookDeps, RequestTooLarge, ServiceNotFound
+from cds_hooks.routes import create_router as hooks_router
+from mappings import units
+from service.audit.store import AuditStore
+from service.demo.patients import load_demo_patients
+from service.fhir_access.client import FhirClient
+from service.fhir_access.errors import BundleError, FhirServerNotAllowed
+from service.screening.screen import Screener, load_screener
+from service.settings import Settings
+from service.web.links import LinkSigner
+from service.web.responses import JsonResponse
+from service.web.screening import create_router as screening_router
+
+log = logging.getLogger("trial_screen")
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def _error(status: int, code: str, reason: str, headers: dict[str, str] | None = None) -> JsonResponse:
+    return JsonResponse({"error": code, "reason": reason}, status_code=status, headers=headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """HTTP status codes are decided here only; never a trace, a token or PHI in a body."""
+
+    async def bad_request(_: Request, exc: Exception) -> Response:
+        return _error(400, "bad-request", getattr(exc, "reason", str(exc)))
+
+    async def unauthorized(_: Request, exc: Exception) -> Response:
+        reason = getattr(exc, "reason", "unauthorized")
+        return _error(401, "unauthorized", reason, {"WWW-Authenticate": "Bearer"})
+
+    async def forbidden(_: Request, exc: Exception) -> Response:
+        return _error(403, "fhir-server-not-allowed", "the fhirServer is not on this service's allow-list")
+
+    async def not_found(_: Request, exc: Exception) -> Response:
+        return _error(404, "not-found", "no such CDS service")
+
+    async def too_large(_: Request, exc: Exception) -> Response:
+        return _error(413, "too-large", "the request body is larger than this service accepts")
+
+    async def validation(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        where = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()[:3])
+        return _error(400, "bad-request", f"invalid request: {where}")
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        return _error(exc.status_code, "http-error", str(exc.detail), dict(exc.headers or {}))
+
+    async def internal(_: Request, exc: Exception) -> Response:
+        log.error("internal error: %s", type(exc).__name__)
+        return _error(500, "internal-error", "the service failed to answer; the incident was logged")
+
+    app.add_exception_handler(HookRequestError, bad_request)
+    app.add_exception_handler(BundleError, bad_request)
+    app.add_exception_handler(HookAuthError, unauthorized)
+    app.add_exception_handler(FhirServerNotAllowed, forbidden)
+    app.add_exception_handler(ServiceNotFound, not_found)
+    app.add_exception_handler(RequestTooLarge, too_large)
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, internal)
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
+    """Trials are loaded and checked here, before the first request: a bad trial file fails the start."""
+    screener = screener or load_screener(settings.trials_dir)
+    http = httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.fhir_request_timeout_seconds),
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
+    )
+    audit = AuditStore(settings.database_url)
+    secret = settings.link_secret.get_secret_value().encode() if settings.link_secret else secrets.token_bytes(32)
+    links = LinkSigner(secret, settings.public_url)
+    demo = load_demo_patients(dt.date.today()) if settings.demo else []
+    verifier = None if not settings.require_jwt else JwtVerifier(settings.trusted_issuers, http)
+    deps = HookDeps(
+        screener=screener,
+        fhir=FhirClient(
+            http,
+            settings.allowed_fhir_servers,
+            page_cap=settings.fhir_page_cap,
+            request_timeout=settings.fhir_request_timeout_seconds,
+        ),
+        verifier=verifier,
+        audit=audit,
+        hook_url=settings.hook_url,
+        budget_seconds=settings.hook_budget_seconds,
+        max_request_bytes=settings.max_request_bytes,
+        embedded={p.key: p.record for p in demo},
+        report_link=links.report_url,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        audit.migrate()
+        threading.Thread(target=units.warm_up, name="ucum-warm-up", daemon=True).start()
+        try:
+            yield
+        finally:
+            await http.aclose()
+            audit.close()
+
+    app = FastAPI(
+        title="trial-screen",
+        version="0.1.0",
+        description="CDS Hooks service that pre-screens patients for CAR-T trials in refractory autoimmune disease.",
+        lifespan=lifespan,
+        default_response_class=JsonResponse,
+    )
+    app.state.settings = settings
+    app.state.screener = screener
+    app.state.audit = audit
+    app.state.links = links
+    app.state.demo_patients = demo
+    _install_error_handlers(app)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type"],
+        max_age=600,
+    )
+    app.include_router(hooks_router(deps))
+    app.include_router(screening_router(screener, settings.max_request_bytes))
+    return app

@@ -1,0 +1,174 @@
+"""`trial-screen serve | screen | check | load-demo | audit`: thin wrappers over what the API calls."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from service.criteria import CriteriaError
+from service.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="CAR-T trial pre-screening (CDS Hooks).")
+audit_app = typer.Typer(no_args_is_help=True, help="Audit trail retention and export.")
+app.add_typer(audit_app, name="audit")
+
+DEMO_WARNING = """
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+!!  DEMO MODE: JWT checking is OFF. Anyone who can reach this port can call the  !!
+!!  hook. Never run --demo with real patient data or on a shared network.        !!
+!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!
+"""
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(message, err=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    demo: Annotated[bool, typer.Option(help="Serve the demo patients and turn JWT checking off.")] = False,
+) -> None:
+    """Run the CDS Hooks service."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = Settings()
+    if demo:
+        settings = settings.model_copy(update={"demo": True, "require_jwt": False})
+        if "TRIAL_SCREEN_PUBLIC_URL" not in __import__("os").environ:
+            settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+        typer.secho(DEMO_WARNING, fg=typer.colors.RED, err=True)
+    try:
+        application = create_app(settings)
+    except CriteriaError as exc:
+        raise _fail(str(exc)) from exc
+    if demo:
+        _print_demo_help(settings, application.state.demo_patients[0].key if application.state.demo_patients else "")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+
+
+def _print_demo_help(settings: Settings, patient: str) -> None:
+    base = settings.public_url
+    typer.echo(
+        "\n".join(
+            [
+                f"Demo page:   {base}/demo",
+                f"Discovery:   curl -s {base}/cds-services",
+                "Hook call:   curl -s -X POST -H 'Content-Type: application/json' "
+                f'{base}/cds-services/trial-prescreen -d \'{{"hook":"patient-view","hookInstance":"d1",'
+                f'"context":{{"userId":"Practitioner/demo","patientId":"{patient}"}}}}\'',
+                "",
+            ]
+        ),
+        err=True,
+    )
+
+
+@app.command()
+def screen(
+    bundle: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A FHIR R4 Bundle with one Patient.")],
+    output_format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
+    trial: Annotated[str | None, typer.Option(help="Only this trial id.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date YYYY-MM-DD (default today).")] = None,
+) -> None:
+    """Screen one patient bundle offline and print the report."""
+    from service.fhir_access.bundle import record_from_bundle
+    from service.fhir_access.errors import BundleError
+    from service.screening.render import render_text
+    from service.screening.screen import load_screener
+
+    if output_format not in ("text", "json"):
+        raise _fail("--format must be text or json")
+    try:
+        screener = load_screener(Settings().trials_dir)
+        on = dt.date.fromisoformat(as_of) if as_of else None
+        if trial is not None and not screener.select(trial):
+            raise _fail(f"unknown trial id {trial!r}; known: {', '.join(screener.versions())}")
+        record = record_from_bundle(json.loads(bundle.read_text(encoding="utf-8")))
+        report = screener.screen(record, on=on, trial_id=trial)
+    except (CriteriaError, BundleError, ValueError) as exc:
+        raise _fail(f"{bundle}: {exc}") from exc
+    if output_format == "json":
+        typer.echo(json.dumps(report.to_json_dict(), indent=2, ensure_ascii=False))
+    else:
+        typer.echo(render_text(report))
+
+
+@app.command()
+def check(
+    path: Annotated[Path | None, typer.Argument(help="A trial file or folder (default: the bundled trials).")] = None,
+    coverage: Annotated[bool, typer.Option(help="List every criterion: computable or manual.")] = False,
+) -> None:
+    """Parse and type-check trial definitions; print file:line:col: message per problem."""
+    from mappings.catalog import load_catalog
+    from service.screening.coverage import render_coverage
+    from service.screening.registry import bundled_trials_dir, load_trials, trial_files
+
+    target = path or Settings().trials_dir or bundled_trials_dir()
+    files = trial_files(target)
+    if not files:
+        raise _fail(f"{target}: no .trial files")
+    try:
+        trials = load_trials(files, load_catalog())
+    except CriteriaError as exc:
+        for diagnostic in exc.diagnostics:
+            typer.echo(str(diagnostic))
+        raise typer.Exit(1) from exc
+    if coverage:
+        typer.echo(render_coverage(trials))
+    typer.echo(f"{len(trials)} trial(s) OK: {', '.join(t.id for t in trials)}")
+
+
+@app.command("load-demo")
+def load_demo(
+    fhir_server: Annotated[str, typer.Option("--fhir-server", help="FHIR R4 base URL, e.g. a HAPI sandbox.")],
+    bearer: Annotated[str | None, typer.Option(help="Bearer token for the server.")] = None,
+) -> None:
+    """Upload the demo patients as transaction bundles (idempotent: conditional creates)."""
+    from service.demo.upload import upload_demo
+
+    sys.exit(upload_demo(fhir_server, bearer))
+
+
+@audit_app.command("purge")
+def audit_purge(
+    older_than: Annotated[int, typer.Option("--older-than", help="Delete cards older than this many days.")],
+) -> None:
+    """Delete audited cards (and their feedback) older than N days."""
+    from service.audit.store import AuditStore
+
+    store = AuditStore(Settings().database_url)
+    store.migrate()
+    cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than)
+    typer.echo(f"deleted {store.purge(cutoff)} card(s) created before {cutoff.isoformat()}")
+    store.close()
+
+
+@audit_app.command("export")
+def audit_export(
+    trial: Annotated[str | None, typer.Option(help="Only this trial id.")] = None,
+    patient: Annotated[str | None, typer.Option(help="Only this patient reference.")] = None,
+) -> None:
+    """Write the audit trail as CSV to standard output."""
+    from service.audit.store import AuditStore, CardFilter
+
+    store = AuditStore(Settings().database_url)
+    store.migrate()
+    for line in store.export_csv(CardFilter(trial=trial, patient=patient)):
+        sys.stdout.write(line)
+    store.close()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,44 @@
+"""Settings from TRIAL_SCREEN_* environment variables; built by create_app / the CLI, never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRIAL_SCREEN_", extra="ignore")
+
+    database_url: str = "sqlite:///trial-screen.sqlite3"
+    allowed_fhir_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    require_jwt: bool = True
+    trusted_issuers: dict[str, str] = Field(default_factory=dict)
+    public_url: str = "http://127.0.0.1:8000"
+    audit_token: SecretStr | None = None
+    trials_dir: Path | None = None
+    hook_budget_seconds: float = 4.0
+    fhir_request_timeout_seconds: float = 3.0
+    fhir_page_cap: int = 20
+    max_request_bytes: int = 5_000_000
+    link_secret: SecretStr | None = None  # signs report links in cards; random per process when unset
+    demo: bool = False
+
+    @field_validator("allowed_fhir_servers", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @property
+    def hook_url(self) -> str:
+        """The JWT audience: this hook's own endpoint URL."""
+        return f"{self.public_url}/cds-services/trial-prescreen"

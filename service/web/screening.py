@@ -1,0 +1,35 @@
+"""POST /screening: the contract's report for a posted Bundle, from the same engine as the hook."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import orjson
+from fastapi import APIRouter, Request
+
+from service.fhir_access.bundle import record_from_bundle
+from service.fhir_access.errors import BundleError
+from service.screening.screen import Screener
+from service.web.responses import JsonResponse
+
+
+def create_router(screener: Screener, max_request_bytes: int) -> APIRouter:
+    router = APIRouter(tags=["Screening"])
+
+    @router.post("/screening", summary="Screen one patient Bundle against every trial")
+    async def post_screening(request: Request, on: dt.date | None = None, trial: str | None = None) -> JsonResponse:
+        body = await request.body()
+        if len(body) > max_request_bytes:
+            raise BundleError(f"the bundle is larger than {max_request_bytes} bytes")
+        try:
+            bundle = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise BundleError("the body is not valid JSON") from exc
+        if not isinstance(bundle, dict):
+            raise BundleError("the body must be a FHIR Bundle object")
+        if trial is not None and not screener.select(trial):
+            raise BundleError(f"unknown trial id {trial!r}")
+        report = screener.screen(record_from_bundle(bundle), on=on, trial_id=trial)
+        return JsonResponse(report.to_json_dict())
+
+    return router
