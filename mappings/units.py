@@ -1,0 +1,221 @@
+"""UCUM unit conversion for measured concepts, through ucumvert's pint registry.
+
+A conversion is `value * factor`; the factor of each (from_unit, to_unit, analyte) is computed once and
+cached. A factor is the ratio of both units' magnitudes in SI base units, after checking that both have the
+same dimensionality (ucumvert mis-scales numbers inside a *target* unit such as `g/(24.h)`, but each unit's
+own base-unit magnitude is right). Rules, in order:
+
+- Equal strings always convert with factor 1 (no registry needed).
+- Spellings that are not UCUM are accepted only through the explicit alias tables of `analytes.yaml`
+  (the analyte's own `unit_aliases` first, then the global `unit_aliases`). Nothing is guessed.
+- Curly-brace annotations are unity (UCUM §4.4.2): `{score}` = 1, `{copies}/mL` = /mL, `mL/min/{1.73_m2}`
+  = mL/min. An annotation right after a unit atom (`10*3{cells}/uL`) is dropped.
+- Arbitrary units (`[IU]`, `[arb'U]`, ... UCUM "arbitrary" class) convert only to units with the same
+  arbitrary atoms: `m[IU]/mL` -> `[IU]/L` works, `[IU]/mL` -> `/mL` does not.
+- Mass <-> molar concentration only when the analyte fixes the factor (`molar_factor` in analytes.yaml:
+  umol/L equal to 1 mg/dL).
+- Affine units (Cel, [degF]) convert only to themselves.
+
+Failures are values (`NotConvertible`), never exceptions.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["NotConvertible", "convert", "is_commensurable", "warm_up"]
+
+_ANALYTES_FILE = Path(__file__).resolve().parent / "analytes.yaml"
+
+# UCUM units of class "arbitrary" (ucum-essence.xml, isArbitrary="yes"), by their case-sensitive code.
+_ARBITRARY = frozenset(
+    {
+        "[IU]", "[iU]", "[arb'U]", "[USP'U]", "[GPL'U]", "[MPL'U]", "[APL'U]", "[beth'U]", "[anti'Xa'U]",
+        "[todd'U]", "[dye'U]", "[smgy'U]", "[bdsk'U]", "[ka'U]", "[knk'U]", "[mclg'U]", "[tb'U]",
+        "[CCID_50]", "[TCID_50]", "[EID_50]", "[PFU]", "[FFU]", "[CFU]", "[IR]", "[BAU]", "[AU]",
+        "[Amb'a'1'U]", "[PNU]", "[Lf]", "[D'ag'U]", "[FEU]", "[ELU]", "[EU]",
+        "[hp'_X]", "[hp'_C]", "[hp'_M]", "[hp'_Q]", "[kp'_X]", "[kp'_C]", "[kp'_M]", "[kp'_Q]",
+    }
+)  # fmt: skip
+_AFFINE = re.compile(r"Cel|\[degF\]|\[degRe\]")
+_ANNOTATION_AFTER_ATOM = re.compile(r"(?<=[A-Za-z0-9\]\)'_])\{[^{}]*\}")
+_ANNOTATION = re.compile(r"\{[^{}]*\}")
+_BRACKET_ATOM = re.compile(r"\[[^\[\]]*\]")
+_MASS_REFERENCE = "mg/dL"
+_MOLAR_REFERENCE = "umol/L"
+
+
+@dataclass(frozen=True, slots=True)
+class NotConvertible:
+    """Why a value could not be converted (shown in the report)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    base_magnitude: float  # magnitude of 1 <unit> in SI base units
+    dimensionality: str  # pint's dimensionality, as a comparable string
+    arbitrary: tuple[str, ...]  # arbitrary UCUM atoms, sorted
+
+
+@dataclass(frozen=True, slots=True)
+class _Tables:
+    global_aliases: dict[str, str]
+    analyte_aliases: dict[str, dict[str, str]]
+    molar_factors: dict[str, float]
+
+
+_lock = threading.RLock()
+_registry: Any = None
+
+
+def _ureg() -> Any:
+    """The ucumvert registry, built once (about 1.5 s) on first use."""
+    global _registry
+    if _registry is None:
+        with _lock:
+            if _registry is None:
+                from ucumvert import PintUcumRegistry
+
+                _registry = PintUcumRegistry()
+    return _registry
+
+
+def warm_up() -> None:
+    """Build the registry and read the alias tables now (call from a background thread at start-up)."""
+    _tables()
+    _ureg()
+    _factor("mg/dL", "g/L", None)
+
+
+@functools.cache
+def _tables() -> _Tables:
+    data = yaml.safe_load(_ANALYTES_FILE.read_text(encoding="utf-8"))
+    where = _ANALYTES_FILE.name
+    global_aliases = _str_map(data.get("unit_aliases") or {}, f"{where}: unit_aliases")
+    analyte_aliases: dict[str, dict[str, str]] = {}
+    molar: dict[str, float] = {}
+    for name, spec in (data.get("analytes") or {}).items():
+        if not isinstance(spec, dict):
+            raise ValueError(f"{where}: analytes.{name}: expected a mapping")
+        if spec.get("unit_aliases"):
+            analyte_aliases[name] = _str_map(spec["unit_aliases"], f"{where}: analytes.{name}.unit_aliases")
+        factor = spec.get("molar_factor")
+        if factor is not None:
+            if not isinstance(factor, int | float) or isinstance(factor, bool) or factor <= 0:
+                raise ValueError(f"{where}: analytes.{name}.molar_factor: expected a positive number")
+            molar[name] = float(factor)
+    return _Tables(global_aliases, analyte_aliases, molar)
+
+
+def _str_map(value: Any, where: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError(f"{where}: expected a mapping of strings to strings")
+    return dict(value)
+
+
+def _canonical(unit: str, analyte: str | None) -> str:
+    """Apply the explicit alias tables (analyte first) to a unit as written in the data."""
+    tables = _tables()
+    text = unit.strip()
+    if analyte is not None:
+        text = tables.analyte_aliases.get(analyte, {}).get(text, text)
+    return tables.global_aliases.get(text, text)
+
+
+def _strip_annotations(unit: str) -> str:
+    text = _ANNOTATION_AFTER_ATOM.sub("", unit)
+    text = _ANNOTATION.sub("1", text)
+    return text if text else "1"
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(unit: str) -> _Parsed | NotConvertible:
+    """Parse a canonical (aliased) UCUM string."""
+    bare = _strip_annotations(unit)
+    arbitrary = tuple(sorted(a for a in _BRACKET_ATOM.findall(bare) if a in _ARBITRARY))
+    if bare == "1":
+        return _Parsed(1.0, "dimensionless", ())
+    try:
+        with _lock:
+            quantity = _ureg().from_ucum(bare).to_base_units()
+            magnitude = float(quantity.magnitude)
+            dims = str(quantity.dimensionality)
+    except Exception as exc:  # the parser raises many kinds; all mean "not a UCUM unit we can read"
+        return NotConvertible(f"unit {unit!r} is not a UCUM unit ({type(exc).__name__})")
+    if not math.isfinite(magnitude) or magnitude == 0:
+        return NotConvertible(f"unit {unit!r} has no usable magnitude")
+    return _Parsed(magnitude, dims, arbitrary)
+
+
+def _round(factor: float) -> float:
+    return float(f"{factor:.12g}")
+
+
+@functools.lru_cache(maxsize=4096)
+def _factor(from_unit: str, to_unit: str, analyte: str | None) -> float | NotConvertible:
+    if from_unit == to_unit:
+        return 1.0
+    source, target = _canonical(from_unit, analyte), _canonical(to_unit, analyte)
+    if source == target:
+        return 1.0
+    if _AFFINE.search(source) or _AFFINE.search(target):
+        return NotConvertible(f"{from_unit!r} -> {to_unit!r}: temperature units are not converted")
+    parsed_from, parsed_to = _parse(source), _parse(target)
+    if isinstance(parsed_from, NotConvertible):
+        return parsed_from
+    if isinstance(parsed_to, NotConvertible):
+        return parsed_to
+    if parsed_from.arbitrary != parsed_to.arbitrary:
+        return NotConvertible(
+            f"{from_unit!r} -> {to_unit!r}: arbitrary units ({', '.join(parsed_from.arbitrary + parsed_to.arbitrary)})"
+            " convert only to the same arbitrary unit"
+        )
+    if parsed_from.dimensionality == parsed_to.dimensionality:
+        return _round(parsed_from.base_magnitude / parsed_to.base_magnitude)
+    return _molar_factor(from_unit, to_unit, analyte, parsed_from, parsed_to)
+
+
+def _molar_factor(
+    from_unit: str, to_unit: str, analyte: str | None, parsed_from: _Parsed, parsed_to: _Parsed
+) -> float | NotConvertible:
+    mass, molar = _parse(_MASS_REFERENCE), _parse(_MOLAR_REFERENCE)
+    assert isinstance(mass, _Parsed)
+    assert isinstance(molar, _Parsed)
+    dims = (parsed_from.dimensionality, parsed_to.dimensionality)
+    if dims not in {(mass.dimensionality, molar.dimensionality), (molar.dimensionality, mass.dimensionality)}:
+        return NotConvertible(f"{from_unit!r} and {to_unit!r} measure different kinds of quantity")
+    if analyte is None:
+        return NotConvertible(f"{from_unit!r} -> {to_unit!r}: mass/molar conversion needs the analyte")
+    factor = _tables().molar_factors.get(analyte)
+    if factor is None:
+        return NotConvertible(f"{from_unit!r} -> {to_unit!r}: no mass/molar factor is defined for {analyte!r}")
+    if parsed_from.dimensionality == mass.dimensionality:
+        # from -> mg/dL, x factor -> umol/L, -> to
+        value = (parsed_from.base_magnitude / mass.base_magnitude) * factor
+        return _round(value * molar.base_magnitude / parsed_to.base_magnitude)
+    value = (parsed_from.base_magnitude / molar.base_magnitude) / factor
+    return _round(value * mass.base_magnitude / parsed_to.base_magnitude)
+
+
+def convert(value: float, from_unit: str, to_unit: str, analyte: str | None = None) -> float | NotConvertible:
+    """`value` in `from_unit`, expressed in `to_unit`; `analyte` (a concept id) enables its aliases and
+    mass <-> molar factor."""
+    factor = _factor(from_unit, to_unit, analyte)
+    if isinstance(factor, NotConvertible):
+        return factor
+    return value * factor
+
+
+def is_commensurable(from_unit: str, to_unit: str, analyte: str | None = None) -> bool:
+    """Whether values in `from_unit` can be converted to `to_unit` (for that analyte)."""
+    return not isinstance(_factor(from_unit, to_unit, analyte), NotConvertible)
