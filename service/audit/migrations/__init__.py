@@ -1,0 +1,1 @@
+"""Alembic environment of the audit store (run programmatically by ``AuditStore.migrate``)."""

@@ -1,0 +1,1 @@
+"""Audit store revisions (a package so that ``pip install .`` ships them)."""

@@ -1,0 +1,117 @@
+"""Audit trail tables (SQLAlchemy Core), portable across SQLite and PostgreSQL.
+
+Kept apart from the HTTP schemas. The Alembic migrations in ``migrations/versions`` create exactly these
+tables; ``tests/unit/audit`` checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# BIGINT identity on PostgreSQL; INTEGER PRIMARY KEY (the rowid alias, autoincrementing) on SQLite.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+# Plain JSON on SQLite, JSONB on PostgreSQL.
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+OUTCOMES = ("accepted", "overridden")
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that is always tz-aware UTC in Python.
+
+    PostgreSQL stores ``timestamptz``. SQLite has no time zone type, so the value is stored as naive UTC
+    text (fixed width, so text order is time order) and UTC is attached again when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: audit timestamps must be tz-aware")
+        utc = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, dt.datetime)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+audit_card = Table(
+    "audit_card",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("card_uuid", String(64), nullable=False, unique=True),
+    Column("hook_instance", String(128), nullable=False),
+    Column("patient_ref", String(256), nullable=False),
+    Column("fhir_server", String(2048), nullable=True),
+    Column("user_ref", String(256), nullable=True),
+    Column("trial_id", String(128), nullable=False),
+    Column("trial_status", String(64), nullable=False),
+    Column("trial_version", String(128), nullable=False),
+    Column("service_version", String(64), nullable=False),
+    Column("criteria", Json, nullable=False),
+    Column("evidence_refs", Json, nullable=False),
+    Column("report", Json, nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Index("ix_audit_card_patient_ref_created_at", "patient_ref", "created_at"),
+    Index("ix_audit_card_trial_id_created_at", "trial_id", "created_at"),
+    Index("ix_audit_card_created_at_id", "created_at", "id"),
+)
+
+audit_feedback = Table(
+    "audit_feedback",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column(
+        "card_uuid",
+        String(64),
+        ForeignKey("audit_card.card_uuid", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("outcome", String(16), nullable=False),
+    Column("override_reason_code", String(256), nullable=True),
+    Column("override_reason_display", Text, nullable=True),
+    Column("user_comment", Text, nullable=True),
+    Column("accepted_suggestions", Json, nullable=False),
+    Column("outcome_timestamp", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome"),
+    Index("ix_audit_feedback_card_uuid_outcome_timestamp", "card_uuid", "outcome_timestamp"),
+)

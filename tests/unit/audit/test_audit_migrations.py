@@ -1,0 +1,130 @@
+"""Alembic migrations of the audit store: from an empty database, agreeing with ``tables.py``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from service.audit.store import AuditStore, CardFilter
+from service.audit.tables import metadata
+from tests.unit.audit.audit_helpers import fresh_database
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'sub' / 'dir' / 'audit.db'}"
+    else:
+        with fresh_database("audit_mig") as url:
+            yield url
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migrations_apply_to_an_empty_database(empty_url: str) -> None:
+    store = AuditStore(empty_url)
+    store.migrate()
+    assert _tables(empty_url) == {"audit_card", "audit_feedback", "audit_alembic_version"}
+    store.migrate()  # idempotent
+    assert store.counts(CardFilter()) == {}
+    store.close()
+
+
+def test_migrated_schema_matches_the_tables_module(empty_url: str) -> None:
+    AuditStore(empty_url).migrate()
+    engine = create_engine(empty_url)
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True, "version_table": "audit_alembic_version"})
+        assert compare_metadata(ctx, metadata) == []
+        indexes = {ix["name"] for ix in inspect(conn).get_indexes("audit_card")}
+    engine.dispose()
+    assert {
+        "ix_audit_card_patient_ref_created_at",
+        "ix_audit_card_trial_id_created_at",
+        "ix_audit_card_created_at_id",
+    } <= indexes
+
+
+def test_downgrade_to_base_and_up_again(empty_url: str) -> None:
+    AuditStore(empty_url).migrate()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("service.audit") / "migrations"))
+    engine = create_engine(empty_url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "base")
+    engine.dispose()
+    assert _tables(empty_url) == {"audit_alembic_version"}
+    AuditStore(empty_url).migrate()
+    assert {"audit_card", "audit_feedback"} <= _tables(empty_url)
+
+
+def test_migration_scripts_are_package_data() -> None:
+    root = resources.files("service.audit") / "migrations"
+    assert (root / "env.py").is_file()
+    assert (root / "script.py.mako").is_file()
+    assert (root / "versions" / "__init__.py").is_file()  # a package, so setuptools ships it
+    assert (root / "versions" / "0001_initial.py").is_file()
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_sqlite_pragmas(store: AuditStore, database_url: str) -> None:
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+    with store._engine.connect() as conn:  # the store's own connections
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+
+
+MIGRATE_AND_WRITE = """
+import datetime as dt, sys, uuid
+sys.path.insert(0, sys.argv[3])
+from tests.unit.audit.audit_helpers import make_card
+from service.audit.store import AuditStore
+store = AuditStore(sys.argv[1])
+store.migrate()
+for i in range(int(sys.argv[2])):
+    store.record_cards([make_card(created_at=dt.datetime.now(dt.UTC))])
+store.close()
+"""
+
+
+def test_processes_starting_at_once_migrate_and_write_safely(empty_url: str) -> None:
+    """Three worker processes start on one empty database: one migrates, the others wait and find
+    nothing to do; all their writes land."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", MIGRATE_AND_WRITE, empty_url, "40", str(REPO)],
+            cwd=REPO,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    store = AuditStore(empty_url)
+    assert sum(t["cards"] for t in store.counts(CardFilter()).values()) == 120
+    store.close()
