@@ -32,7 +32,8 @@ def _explain(report: TrialReport, spec: dict[str, Any]) -> str:
 @pytest.mark.parametrize("path", CASES, ids=[f"{p.parent.name}/{p.stem}" for p in CASES])
 def test_scenario(path: Path, trials_by_id: dict[str, LoadedTrial]) -> None:
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    on = spec["on"] if isinstance(spec["on"], dt.date) else dt.date.fromisoformat(str(spec["on"]))
+    when = spec["on"] if "on" in spec else spec[True]  # YAML 1.1 reads a bare `on:` key as true
+    on = when if isinstance(when, dt.date) else dt.date.fromisoformat(str(when))
     trial = trials_by_id[path.parent.name]
     record = record_from_bundle(collection_bundle(build_resources(path.stem, spec, on)))
     report = screen(record, [trial], load_catalog(), on, dt.datetime.now(dt.UTC)).trials[0]
