@@ -20,7 +20,7 @@ from service.fhir_access.client import FhirClient
 from service.fhir_access.record import PatientRecord
 from service.screening.report import TrialReport
 from service.screening.screen import Screener
-from service.web.responses import JsonResponse
+from service.json_response import JsonResponse
 
 log = logging.getLogger("trial_screen.hooks")
 SERVICE_VERSION = "0.1.0"

@@ -29,7 +29,7 @@ from service.fhir_access.errors import BundleError, FhirServerNotAllowed
 from service.screening.screen import Screener, load_screener
 from service.settings import Settings
 from service.web.links import LinkSigner
-from service.web.responses import JsonResponse
+from service.json_response import JsonResponse
 from service.web.screening import create_router as screening_router
 
 log = logging.getLogger("trial_screen")
