@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,11 +16,11 @@ EVALUATION_DATE = dt.date(2026, 11, 23)
 
 
 @pytest.fixture(autouse=True)
-def clean_settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def clean_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("TRIAL_SCREEN_"):
             monkeypatch.delenv(name)
-    yield
+    return
 
 
 @pytest.fixture(scope="session")

@@ -58,10 +58,10 @@ class Env:
     def __init__(self, data: PatientData, on: dt.date) -> None:
         self.data = data
         self.on = on
-        self.events: dict[EventQuery, list[Event]] = {}
+        self.events: dict[EventQuery, list[Event] | Missing] = {}
         self.defines: dict[str, Any] = {}
 
-    def find(self, query: EventQuery) -> list[Event]:
+    def find(self, query: EventQuery) -> list[Event] | Missing:
         found = self.events.get(query)
         if found is None:
             found = self.events[query] = self.data.events(query, self.on)
@@ -181,8 +181,7 @@ class _Compiler:
             unknown = Outcome(Truth.UNKNOWN, (), (expr.missing,))
             return lambda env: unknown
         if isinstance(expr, ast.Retrieve):
-            query = self.query(expr)
-            return lambda env: env.find(query)
+            raise AssertionError("a bare retrieve is only valid as an argument")  # pragma: no cover
         if isinstance(expr, ast.Exists):
             return self.exists(expr.source)
         if isinstance(expr, ast.Ref):
@@ -254,6 +253,8 @@ class _Compiler:
 
         def run(env: Env) -> Outcome:
             events = env.find(query)
+            if isinstance(events, Missing):
+                return Outcome(Truth.UNKNOWN, (), (events.reason,))
             certain = [e for e in events if e.certain]
             if certain:
                 shown = _most_recent_first(certain)[:MAX_EVIDENCE]
@@ -316,10 +317,13 @@ class _Compiler:
         wanted = f"{self.label(retrieve.concepts)} result{_window_text(base)}"
 
         def run(env: Env) -> Outcome:
-            found = [e for e in env.find(positives) if e.certain]
+            found_events, negative_events = env.find(positives), env.find(negatives)
+            if isinstance(found_events, Missing):
+                return Outcome(Truth.UNKNOWN, (), (found_events.reason,))
+            found = [e for e in found_events if e.certain]
             if found:
                 return Outcome(Truth.MET, tuple(e.evidence for e in _most_recent_first(found)[:MAX_EVIDENCE]))
-            negative = [e for e in env.find(negatives) if e.certain]
+            negative = [e for e in negative_events if e.certain] if isinstance(negative_events, list) else []
             if negative:
                 shown = _most_recent_first(negative)[:MAX_EVIDENCE]
                 return Outcome(Truth.NOT_MET, tuple(e.evidence for e in shown))
@@ -336,12 +340,12 @@ class _Compiler:
 
         def run(env: Env) -> Scalar:
             events = env.find(query)
+            if isinstance(events, Missing):
+                return Scalar(None, None, (), (events.reason,))
             certain = [e for e in events if e.certain]
             evidence = tuple(e.evidence for e in _most_recent_first(certain)[:MAX_EVIDENCE])
             if name == "Count":
-                undated = (
-                    (f"Dates of {what} records{_window_text(query)}",) if len(certain) < len(events) else ()
-                )
+                undated = (f"Dates of {what} records{_window_text(query)}",) if len(certain) < len(events) else ()
                 return Scalar(float(len(certain)), float(len(events)), evidence, undated)
             starts = [e.start for e in certain if e.start is not None]
             ends = [day for e in certain if (day := e.end or e.start) is not None]

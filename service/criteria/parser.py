@@ -261,11 +261,7 @@ def parse_trial(text: str, file: str = "<trial>") -> ast.Trial:
         meta = getattr(exc.obj, "meta", None)
         line, column = (meta.line, meta.column) if meta is not None and not meta.empty else (1, 1)
         raise TrialSyntaxError(
-            [
-                Diagnostic(
-                    file, line, column, f"cannot read: {exc.orig_exc}", caret_context(text, line, column)
-                )
-            ]
+            [Diagnostic(file, line, column, f"cannot read: {exc.orig_exc}", caret_context(text, line, column))]
         ) from exc
     return trial
 

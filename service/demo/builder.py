@@ -125,9 +125,7 @@ class _Builder:
         resource = self.base("Observation")
         resource["status"] = item.get("status", "final")
         code = str(item["code"])
-        category = (
-            "survey" if code.startswith("urn:trial-screen:score") else item.get("category", "laboratory")
-        )
+        category = "survey" if code.startswith("urn:trial-screen:score") else item.get("category", "laboratory")
         resource["category"] = [_status_concept(_CATEGORY, category)]
         resource["code"] = _coding(code, item.get("display"))
         resource["subject"] = self.subject()
@@ -140,9 +138,7 @@ class _Builder:
                 "text": display,
             }
             resource["interpretation"] = [
-                _status_concept(
-                    "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", interpretation
-                )
+                _status_concept("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", interpretation)
             ]
         elif "value" in item:
             unit = item.get("unit", "{score}" if category == "survey" else "1")
@@ -243,9 +239,7 @@ def transaction_bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _uuid(resource: Mapping[str, Any]) -> str:
-    return str(
-        uuid.uuid5(uuid.NAMESPACE_URL, f"{IDENTIFIER_SYSTEM}/{resource['resourceType']}/{resource['id']}")
-    )
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{IDENTIFIER_SYSTEM}/{resource['resourceType']}/{resource['id']}"))
 
 
 def _rewrite_references(value: Any, full_urls: Mapping[str, str]) -> Any:
