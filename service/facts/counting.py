@@ -1,0 +1,42 @@
+"""Which records count (clinical-policies.md, "Which records count"): one table, one function."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# resource type -> values of `status` that make a record not count.
+IGNORED_STATUS: Mapping[str, frozenset[str]] = {
+    "Condition": frozenset({"entered-in-error"}),
+    "Observation": frozenset({"cancelled", "entered-in-error", "registered"}),
+    "MedicationRequest": frozenset({"cancelled", "entered-in-error", "draft"}),
+    "MedicationStatement": frozenset({"not-taken", "entered-in-error"}),
+    # Not named in the policy; read like Procedure (a not-done administration gave nothing).
+    "MedicationAdministration": frozenset({"not-done", "entered-in-error"}),
+    "Medication": frozenset({"entered-in-error"}),
+    "Procedure": frozenset({"not-done", "entered-in-error"}),
+    "Immunization": frozenset({"not-done", "entered-in-error"}),
+}
+IGNORED_CONDITION_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+
+
+def codes_of(concept: object) -> list[str]:
+    """Codes of a CodeableConcept (any system), lower-cased; [] if absent."""
+    if not isinstance(concept, Mapping):
+        return []
+    codings = concept.get("coding")
+    if not isinstance(codings, list):
+        return []
+    return [c["code"].strip().lower() for c in codings if isinstance(c, Mapping) and isinstance(c.get("code"), str)]
+
+
+def counts(resource_type: str, resource: Mapping[str, Any]) -> bool:
+    """Whether `resource` counts at all; everything else is ignored as if absent."""
+    status = resource.get("status")
+    if isinstance(status, str) and status.strip().lower() in IGNORED_STATUS.get(resource_type, frozenset()):
+        return False
+    if resource_type == "Condition":
+        verification = codes_of(resource.get("verificationStatus"))
+        if any(code in IGNORED_CONDITION_VERIFICATION for code in verification):
+            return False
+    return True

@@ -1,0 +1,220 @@
+"""Closed-world events: when a record happened, whether it is current, and whether it falls in a window."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.criteria.inputs import EventStatus, Window
+from service.facts.counting import codes_of
+from service.facts.derived import date_range, shown_date
+
+Range = tuple[dt.date, dt.date]
+
+ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
+HISTORY_CONDITION = frozenset({"inactive", "remission", "resolved"})
+# Statuses meaning "currently taking" / "still going" per resource type.
+_CURRENT_STATUS: Mapping[str, frozenset[str]] = {
+    "MedicationRequest": frozenset({"active"}),
+    "MedicationStatement": frozenset({"active"}),
+    "MedicationAdministration": frozenset({"in-progress"}),
+    "Procedure": frozenset({"in-progress"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """When a record happened, as far as the record says.
+
+    `start` / `end` are (earliest, latest) day ranges; `start_by` is a latest-possible start when the
+    start itself is unknown (e.g. a Condition's recordedDate); `ongoing` means still going at the time of
+    the record (active condition, current medication), so it overlaps every window up to `on`.
+    """
+
+    start: Range | None
+    end: Range | None
+    ongoing: bool
+    start_by: dt.date | None
+    shown: str | None  # the date the report shows
+    current: bool  # counts for EventStatus.ACTIVE
+
+
+def _status(resource: Mapping[str, Any]) -> str:
+    status = resource.get("status")
+    return status.strip().lower() if isinstance(status, str) else ""
+
+
+def _period(period: object) -> tuple[Range | None, Range | None]:
+    if not isinstance(period, Mapping):
+        return None, None
+    return date_range(period.get("start")), date_range(period.get("end"))
+
+
+def _show(found: Range) -> str:
+    low, high = found
+    if low == high:
+        return low.isoformat()
+    if (low.year, low.month) == (high.year, high.month):
+        return f"{low.year:04d}-{low.month:02d}"
+    return f"{low.year:04d}"
+
+
+def _span(start: Range | None, end: Range | None) -> str | None:
+    if start is None:
+        return None
+    if end is None or end == start:
+        return _show(start)
+    return f"{_show(start)} to {_show(end)}"
+
+
+def _point(value: object) -> Timing | None:
+    found = date_range(value)
+    if found is None:
+        return None
+    return Timing(found, found, False, None, shown_date(value), False)
+
+
+def condition_timing(resource: Mapping[str, Any]) -> Timing:
+    clinical = codes_of(resource.get("clinicalStatus"))
+    start = date_range(resource.get("onsetDateTime"))
+    if start is None:
+        start = _period(resource.get("onsetPeriod"))[0]
+    end = date_range(resource.get("abatementDateTime"))
+    if end is None:
+        period_start, period_end = _period(resource.get("abatementPeriod"))
+        end = period_end or period_start
+    has_abatement = any(key.startswith("abatement") for key in resource)
+    # Absent clinicalStatus counts as active (policy) unless the record says it abated (FHIR con-4).
+    current = any(code in ACTIVE_CONDITION for code in clinical) if clinical else not has_abatement
+    recorded = date_range(resource.get("recordedDate"))
+    start_by = recorded[1] if recorded is not None and start is None else None
+    shown = _span(start, None if current else end)
+    return Timing(start, None if current else end, current, start_by, shown, current)
+
+
+def medication_timing(resource_type: str, resource: Mapping[str, Any]) -> Timing:
+    status = _status(resource)
+    current = status in _CURRENT_STATUS[resource_type]
+    start: Range | None = None
+    end: Range | None = None
+    start_by: dt.date | None = None
+    if resource_type == "MedicationRequest":
+        starts: list[Range] = []
+        ends: list[Range] = []
+        for dosage in resource.get("dosageInstruction") or ():
+            if not isinstance(dosage, Mapping):
+                continue
+            timing = dosage.get("timing")
+            repeat = timing.get("repeat") if isinstance(timing, Mapping) else None
+            if isinstance(repeat, Mapping):
+                bound_start, bound_end = _period(repeat.get("boundsPeriod"))
+                if bound_start is not None:
+                    starts.append(bound_start)
+                if bound_end is not None:
+                    ends.append(bound_end)
+        start = min(starts) if starts else date_range(resource.get("authoredOn"))
+        end = max(ends) if ends and len(ends) == len(starts) else None
+    else:
+        start = date_range(resource.get("effectiveDateTime"))
+        if start is not None:
+            end = start
+        else:
+            start, end = _period(resource.get("effectivePeriod"))
+        if resource_type == "MedicationStatement" and start is None:
+            asserted = date_range(resource.get("dateAsserted"))
+            start_by = asserted[1] if asserted is not None else None
+    ongoing = current and (end is None or end == start)
+    if ongoing:
+        end = None
+    return Timing(start, end, ongoing, start_by, _span(start, end), current)
+
+
+def procedure_timing(resource: Mapping[str, Any]) -> Timing:
+    current = _status(resource) in _CURRENT_STATUS["Procedure"]
+    start = date_range(resource.get("performedDateTime"))
+    end = start
+    if start is None:
+        start, end = _period(resource.get("performedPeriod"))
+    ongoing = current and end is None
+    return Timing(start, end, ongoing, None, _span(start, end), current)
+
+
+def immunization_timing(resource: Mapping[str, Any]) -> Timing:
+    found = _point(resource.get("occurrenceDateTime"))
+    if found is not None:
+        return Timing(found.start, found.end, False, None, found.shown, True)
+    recorded = date_range(resource.get("recorded"))
+    return Timing(None, None, False, recorded[1] if recorded else None, None, True)
+
+
+def observation_timing(resource: Mapping[str, Any]) -> Timing:
+    """effectiveDateTime / effectiveInstant / effectivePeriod (end, else start) / issued, as one point."""
+    for key in ("effectiveDateTime", "effectiveInstant"):
+        found = _point(resource.get(key))
+        if found is not None:
+            return Timing(found.start, found.end, False, None, found.shown, True)
+    period = resource.get("effectivePeriod")
+    if isinstance(period, Mapping):
+        for key in ("end", "start"):
+            found = _point(period.get(key))
+            if found is not None:
+                return Timing(found.start, found.end, False, None, found.shown, True)
+    found = _point(resource.get("issued"))
+    if found is not None:
+        return Timing(found.start, found.end, False, None, found.shown, True)
+    return Timing(None, None, False, None, None, True)
+
+
+def timing_of(resource_type: str, resource: Mapping[str, Any]) -> Timing:
+    if resource_type == "Condition":
+        return condition_timing(resource)
+    if resource_type == "Observation":
+        return observation_timing(resource)
+    if resource_type == "Procedure":
+        return procedure_timing(resource)
+    if resource_type == "Immunization":
+        return immunization_timing(resource)
+    return medication_timing(resource_type, resource)
+
+
+def counts_for_status(timing: Timing, status: EventStatus) -> bool:
+    return status is EventStatus.ANY or timing.current
+
+
+def place(timing: Timing, window: Window, on: dt.date) -> bool | None:
+    """Whether the record falls in `window` on `on`: True, False, or None when its timing cannot say.
+
+    Records that start after `on` never count. `within_days`: the record's time overlaps [on - N, on];
+    `before_days`: it started at least N days before `on`. Three-valued: any False wins, then any None.
+    """
+    start, end = timing.start, timing.end
+    if start is not None and start[0] > on:
+        return False
+    latest_start = start[1] if start is not None else timing.start_by
+    results: list[bool | None] = []
+    if window.before_days is not None:
+        cutoff = on - dt.timedelta(days=window.before_days)
+        if latest_start is not None and latest_start <= cutoff:
+            results.append(True)
+        elif start is not None and start[0] > cutoff:
+            results.append(False)
+        else:
+            results.append(None)
+    if window.within_days is not None:
+        from_day = on - dt.timedelta(days=window.within_days)
+        results.append(True if latest_start is not None and latest_start <= on else None)
+        if timing.ongoing:
+            results.append(True)
+        elif end is not None:
+            results.append(True if end[0] >= from_day else False if end[1] < from_day else None)
+        elif start is not None and start[0] >= from_day:
+            results.append(True)  # the end is unknown but cannot precede the start
+        else:
+            results.append(None)
+    if False in results:
+        return False
+    if None in results:
+        return None
+    return True

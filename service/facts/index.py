@@ -1,0 +1,161 @@
+"""The record indexed by concept, once per request: concept id → the counted resources that carry it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from service.facts.counting import counts
+from service.facts.history import Timing, timing_of
+from service.fhir_access.record import PatientRecord
+
+MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
+# EventQuery.kind → resource types read for it.
+KIND_TYPES: Mapping[str, tuple[str, ...]] = {
+    "Condition": ("Condition",),
+    "Observation": ("Observation",),
+    "Medication": MEDICATION_TYPES,
+    "Procedure": ("Procedure",),
+    "Immunization": ("Immunization",),
+}
+# Where each resource type keeps its code.
+_CODE_FIELD: Mapping[str, str] = {
+    "Condition": "code",
+    "Observation": "code",
+    "Procedure": "code",
+    "Immunization": "vaccineCode",
+}
+
+
+class CodeLookup(Protocol):
+    def concepts_for(self, system: str, code: str) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Entry:
+    """One counted resource under one concept.
+
+    `holder` is where the value lives: the resource itself, or the Observation component whose code matched.
+    """
+
+    resource_type: str
+    resource: Mapping[str, Any]
+    holder: Mapping[str, Any]
+    timing: Timing
+    reference: str
+
+    @property
+    def sort_id(self) -> str:
+        return self.reference
+
+
+def _codings(concept: object) -> Iterator[tuple[str, str]]:
+    if not isinstance(concept, Mapping):
+        return
+    for coding in concept.get("coding") or ():
+        if isinstance(coding, Mapping):
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(code, str):
+                yield system.strip(), code.strip()
+
+
+def _concepts(catalog: CodeLookup, *codeable: object) -> set[str]:
+    found: set[str] = set()
+    for concept in codeable:
+        for system, code in _codings(concept):
+            found |= catalog.concepts_for(system, code)
+    return found
+
+
+def _local_id(reference: str) -> str:
+    """ "Medication/abc", "urn:uuid:abc", "https://x/fhir/Medication/abc/_history/2" → "abc"."""
+    reference = reference.split("/_history/", 1)[0]
+    if reference.startswith("urn:uuid:"):
+        return reference[len("urn:uuid:") :]
+    return reference.rsplit("/", 1)[-1]
+
+
+def _medication_codeables(medication: Mapping[str, Any]) -> list[object]:
+    codeables: list[object] = [medication.get("code")]
+    for ingredient in medication.get("ingredient") or ():
+        if isinstance(ingredient, Mapping):
+            codeables.append(ingredient.get("itemCodeableConcept"))
+    return codeables
+
+
+class ConceptIndex:
+    """Built once per PatientRecord; lookups are dict reads."""
+
+    __slots__ = ("_by_concept", "unresolved")
+
+    def __init__(self, record: PatientRecord, catalog: CodeLookup) -> None:
+        self._by_concept: dict[str, list[Entry]] = {}
+        # counted medication records whose medicationReference names no Medication in the record
+        self.unresolved: list[str] = []
+        medications = {str(m["id"]): m for m in record.of_type("Medication") if isinstance(m.get("id"), str)}
+        for resource_type, field in _CODE_FIELD.items():
+            for resource in record.of_type(resource_type):
+                if not counts(resource_type, resource):
+                    continue
+                self._add(resource_type, resource, resource, _concepts(catalog, resource.get(field)))
+                if resource_type == "Observation":
+                    for component in resource.get("component") or ():
+                        if isinstance(component, Mapping):
+                            found = _concepts(catalog, component.get("code"))
+                            self._add(resource_type, resource, component, found)
+        for resource_type in MEDICATION_TYPES:
+            for resource in record.of_type(resource_type):
+                if counts(resource_type, resource):
+                    codeables = self._medication(resource, medications)
+                    if codeables is None:
+                        self.unresolved.append(f"{resource_type}/{resource.get('id', '')}")
+                        continue
+                    self._add(resource_type, resource, resource, _concepts(catalog, *codeables))
+
+    @staticmethod
+    def _medication(resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]]) -> list[object] | None:
+        """medicationCodeableConcept, or the codes of the referenced Medication (contained or in the record).
+
+        None when a medicationReference cannot be resolved: the record exists but its drug is unknown.
+        A referenced Medication that is entered-in-error gives no codes (the record matches nothing).
+        """
+        if "medicationCodeableConcept" in resource:
+            return [resource["medicationCodeableConcept"]]
+        ref = resource.get("medicationReference")
+        reference = ref.get("reference") if isinstance(ref, Mapping) else None
+        if not isinstance(reference, str) or not reference:
+            return [] if ref is None else None
+        if reference.startswith("#"):
+            for contained in resource.get("contained") or ():
+                if (
+                    isinstance(contained, Mapping)
+                    and contained.get("resourceType") == "Medication"
+                    and contained.get("id") == reference[1:]
+                ):
+                    return _medication_codeables(contained) if counts("Medication", contained) else []
+            return None
+        medication = medications.get(_local_id(reference))
+        if medication is None:
+            return None
+        return _medication_codeables(medication) if counts("Medication", medication) else []
+
+    def _add(
+        self,
+        resource_type: str,
+        resource: Mapping[str, Any],
+        holder: Mapping[str, Any],
+        concepts: set[str],
+    ) -> None:
+        if not concepts:
+            return
+        timing = timing_of(resource_type, resource)
+        entry = Entry(resource_type, resource, holder, timing, f"{resource_type}/{resource.get('id', '')}")
+        for concept in concepts:
+            self._by_concept.setdefault(concept, []).append(entry)
+
+    def entries(self, concept: str) -> list[Entry]:
+        return self._by_concept.get(concept, [])
+
+    def concepts(self) -> frozenset[str]:
+        return frozenset(self._by_concept)

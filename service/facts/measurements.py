@@ -1,0 +1,244 @@
+"""Latest value in the window (open world), converted to the unit asked for, with its evidence."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.criteria.inputs import Evidence, Measurement, Missing, Window
+from service.facts.index import Entry
+
+UCUM = "http://unitsofmeasure.org"
+ULN = "ULN"
+# LOINC answer list LL529-9 (ECOG performance status) → grade, for coded ECOG results.
+ECOG_ANSWERS: Mapping[str, float] = {
+    "LA9622-7": 0.0,
+    "LA9623-5": 1.0,
+    "LA9624-3": 2.0,
+    "LA9625-0": 3.0,
+    "LA9626-8": 4.0,
+    "LA9627-6": 5.0,
+}
+_UNITLESS = frozenset({"", "1", "{score}"})
+TITER = "{titer}"
+_TITER = re.compile(r"^\s*(<=|>=|<|>)?\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Analyte:
+    """What measurements need to know about a concept (from the catalog)."""
+
+    id: str
+    label: str
+    unit: str | None
+    default_uln: float | None
+    is_score: bool
+
+
+# (value, from_unit, to_unit, analyte id) -> converted value, or the reason it cannot be
+Converter = Callable[[float, str, str, str], "float | str"]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    value: float
+    comparator: str | None
+    unit: str | None  # UCUM code; None when the value has no unit
+    shown: str  # "11.2 g/dL" as recorded
+
+
+def fmt(value: float) -> str:
+    """A number for people: up to 4 significant digits, never in exponent form."""
+    if value == 0 or not math.isfinite(value):
+        return "0" if value == 0 else str(value)
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    digits = max(0, 3 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def quantity_unit(quantity: Mapping[str, Any]) -> str | None:
+    """UCUM `code` first (when the system is UCUM or absent), else `unit` as written.
+
+    A written unit is turned into UCUM by mappings.units through its explicit alias tables, never guessed.
+    """
+    code, system, unit = quantity.get("code"), quantity.get("system"), quantity.get("unit")
+    if isinstance(code, str) and code.strip() and (system is None or system == UCUM):
+        return code.strip()
+    if isinstance(unit, str) and unit.strip():
+        return unit.strip()
+    return None
+
+
+def read(holder: Mapping[str, Any], analyte: Analyte) -> Reading | str | None:
+    """The value of an Observation (or component): a Reading, a reason it is unusable, or None if it has none."""
+    quantity = holder.get("valueQuantity")
+    if isinstance(quantity, Mapping):
+        value = _number(quantity.get("value"))
+        if value is None:
+            return None
+        unit = quantity_unit(quantity)
+        comparator = quantity.get("comparator")
+        comparator = comparator.strip() if isinstance(comparator, str) and comparator.strip() else None
+        written = quantity.get("unit") if isinstance(quantity.get("unit"), str) else unit
+        shown = f"{comparator or ''}{fmt(value)}" + (f" {written}" if written else "")
+        return Reading(value, comparator, unit, shown)
+    if "valueInteger" in holder:
+        value = _number(holder["valueInteger"])
+        return Reading(value, None, None, fmt(value)) if value is not None else None
+    if analyte.unit == TITER:
+        titer = _titer(holder)
+        if titer is not None:
+            return titer
+    if isinstance(holder.get("valueString"), str):
+        text = holder["valueString"].strip()
+        if analyte.is_score:
+            try:
+                value = float(text)
+            except ValueError:
+                return f'"{text}" is not a number'
+            if math.isfinite(value):
+                return Reading(value, None, None, fmt(value))
+        return f'"{text}" is not a number'
+    if isinstance(holder.get("valueCodeableConcept"), Mapping) and analyte.is_score:
+        for coding in holder["valueCodeableConcept"].get("coding") or ():
+            if isinstance(coding, Mapping) and coding.get("system") == "http://loinc.org":
+                grade = ECOG_ANSWERS.get(str(coding.get("code")))
+                if grade is not None:
+                    return Reading(grade, None, None, fmt(grade))
+        return "a coded result is not a number"
+    if any(key.startswith("value") for key in holder):
+        return "the result is not a number"
+    return None
+
+
+def _titer(holder: Mapping[str, Any]) -> Reading | None:
+    """A titer "1:160" (valueString) or 1/160 (valueRatio) as its dilution 160, in {titer}."""
+    text = holder.get("valueString")
+    if isinstance(text, str) and (match := _TITER.match(text)):
+        return Reading(float(match.group(2)), match.group(1), TITER, text.strip())
+    ratio = holder.get("valueRatio")
+    if isinstance(ratio, Mapping):
+        numerator, denominator = ratio.get("numerator"), ratio.get("denominator")
+        if isinstance(numerator, Mapping) and isinstance(denominator, Mapping):
+            dilution = _number(denominator.get("value"))
+            if _number(numerator.get("value")) == 1.0 and dilution is not None:
+                comparator = numerator.get("comparator") or denominator.get("comparator")
+                comparator = comparator if isinstance(comparator, str) and comparator else None
+                return Reading(dilution, comparator, TITER, f"{comparator or ''}1:{fmt(dilution)}")
+    return None
+
+
+def window_text(label: str, window: Window) -> str:
+    within, before = window.within_days, window.before_days
+    if within is not None and before is not None:
+        return f"{label} from {within} to {before} days before the evaluation date"
+    if within is not None:
+        return f"{label} within the last {within} days"
+    if before is not None:
+        return f"{label} from at least {before} days before the evaluation date"
+    return label
+
+
+def in_window(entry: Entry, window: Window, on: dt.date) -> bool:
+    """The value was taken in [on - within_days, on] (and at least before_days ago); undated never counts."""
+    taken = entry.timing.start
+    if taken is None or taken[0] > on:
+        return False
+    if window.within_days is not None and taken[0] < on - dt.timedelta(days=window.within_days):
+        return False
+    return window.before_days is None or taken[1] <= on - dt.timedelta(days=window.before_days)
+
+
+def latest_entry(entries: Iterable[Entry], window: Window, on: dt.date) -> Entry | None:
+    """The most recent entry in the window; ties broken by reference for a stable choice."""
+    best: Entry | None = None
+    best_key: tuple[dt.date, dt.date, str] | None = None
+    for entry in entries:
+        if not in_window(entry, window, on):
+            continue
+        start = entry.timing.start
+        assert start is not None
+        key = (start[1], start[0], entry.reference)
+        if best_key is None or key > best_key:
+            best, best_key = entry, key
+    return best
+
+
+def _reference_high(holder: Mapping[str, Any]) -> tuple[float, str | None] | None:
+    ranges = holder.get("referenceRange")
+    if not isinstance(ranges, list) or not ranges or not isinstance(ranges[0], Mapping):
+        return None
+    high = ranges[0].get("high")
+    if not isinstance(high, Mapping):
+        return None
+    value = _number(high.get("value"))
+    if value is None or value <= 0 or high.get("comparator"):
+        return None
+    return value, quantity_unit(high)
+
+
+def measure(
+    entry: Entry,
+    analyte: Analyte,
+    unit: str,
+    convert: Converter,
+) -> Measurement | Missing | None:
+    """The entry's value in `unit` (or as a multiple of the ULN); None if the entry carries no value."""
+    reading = read(entry.holder, analyte)
+    if reading is None:
+        return None
+    when = entry.timing.shown or "no date"
+    if isinstance(reading, str):
+        return Missing(f"{analyte.label} ({when}): {reading}")
+    evidence = Evidence(entry.reference, f"{analyte.label} {reading.shown} ({when})")
+    taken = entry.timing.start[0] if entry.timing.start else None
+    if reading.comparator is not None:
+        # "<0.5" is a bound, not the value 0.5; a bound alone cannot be compared with a threshold here.
+        return Missing(f"{analyte.label} {reading.shown} ({when}) is a bound, not a value")
+
+    def to(target: str) -> float | Missing:
+        if reading.unit == target:
+            return reading.value
+        # A value without a unit converts only where mappings.units has an explicit alias for "" (scores, INR).
+        converted = convert(reading.value, reading.unit or "", target, analyte.id)
+        if not isinstance(converted, str):
+            return converted
+        if reading.unit is None:
+            if analyte.is_score or ((analyte.unit or "") in _UNITLESS and target in _UNITLESS):
+                return reading.value
+            return Missing(f"{analyte.label} {reading.shown} ({when}) has no unit")
+        return Missing(f"{analyte.label} {reading.shown} cannot be converted to {target}")
+
+    if unit != ULN:
+        value = to(unit)
+        if isinstance(value, Missing):
+            return value
+        return Measurement(value, unit, evidence, taken)
+
+    high = _reference_high(entry.holder)
+    if high is not None and reading.unit is not None:
+        limit, limit_unit = high
+        if limit_unit is not None and limit_unit != reading.unit:
+            converted = convert(limit, limit_unit, reading.unit, analyte.id)
+            limit = -1.0 if isinstance(converted, str) else converted
+        if limit > 0:
+            return Measurement(reading.value / limit, ULN, evidence, taken)
+    if analyte.default_uln is None or analyte.unit is None:
+        return Missing(f"Upper limit of normal for {analyte.label} {reading.shown} ({when})")
+    value = to(analyte.unit)
+    if isinstance(value, Missing):
+        return value
+    note = f"default ULN {fmt(analyte.default_uln)} {analyte.unit} used"
+    return Measurement(value / analyte.default_uln, ULN, evidence, taken, note)

@@ -1,0 +1,171 @@
+"""PatientFacts: one PatientRecord as the evaluator sees it (implements service.criteria.inputs.PatientData)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from mappings.catalog import Catalog
+from mappings.units import NotConvertible, convert
+from service.criteria.inputs import (
+    Event,
+    EventQuery,
+    Evidence,
+    Measurement,
+    MeasurementQuery,
+    Missing,
+    Polarity,
+    Window,
+)
+from service.facts import derived
+from service.facts.history import counts_for_status, place
+from service.facts.index import KIND_TYPES, ConceptIndex, Entry
+from service.facts.measurements import Analyte, in_window, measure, window_text
+from service.facts.qualitative import polarity
+from service.fhir_access.record import PatientRecord
+
+
+class PatientFacts:
+    """Indexes the record once at construction; every query after that is a few dict reads.
+
+    `unreadable`: resource types that could not be read (e.g. a failed FHIR search). Queries that need
+    them answer Missing, so their criteria become unknown, never met or not-met on partial data.
+    """
+
+    __slots__ = ("_analytes", "_catalog", "_index", "_record", "_unreadable")
+
+    def __init__(self, record: PatientRecord, catalog: Catalog, *, unreadable: frozenset[str] = frozenset()) -> None:
+        self._record = record
+        self._catalog = catalog
+        self._unreadable = unreadable
+        self._index = ConceptIndex(record, catalog)
+        self._analytes: dict[str, Analyte] = {}
+
+    # --- derived -------------------------------------------------------------------------------------
+    def birth_date_range(self) -> tuple[dt.date, dt.date] | Missing:
+        return derived.birth_date_range(self._record.patient)
+
+    def sex(self) -> str | Missing:
+        return derived.sex(self._record.patient)
+
+    # --- closed world ------------------------------------------------------------------------------
+    def events(self, query: EventQuery, on: dt.date) -> list[Event] | Missing:
+        types = KIND_TYPES.get(query.kind)
+        if types is None:
+            raise ValueError(f"unknown event kind {query.kind!r}")
+        gap = self._gap(query.kind, types, query.concepts)
+        if gap is not None:
+            return gap
+        found: list[Event] = []
+        for concept, entry in self._matches(query.concepts, types):
+            timing = entry.timing
+            if not counts_for_status(timing, query.status):
+                continue
+            detail = ""
+            if query.polarity is not None:
+                if polarity(entry.holder, self._coded, self._convert_plain) is not query.polarity:
+                    continue
+                detail = f" {query.polarity.value}"
+            placed = place(timing, self._event_window(query, concept), on)
+            if placed is False:
+                continue
+            display = f"{self._analyte(concept).label}{detail} ({timing.shown or 'no date'})"
+            found.append(
+                Event(
+                    Evidence(entry.reference, display),
+                    timing.start[0] if timing.start else None,
+                    timing.end[1] if timing.end else (on if timing.ongoing else None),  # ongoing: lasts until `on`
+                    certain=placed is True,
+                )
+            )
+        found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
+        return found
+
+    # --- open world --------------------------------------------------------------------------------
+    def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
+        window = self._window(query)
+        wanted = window_text(self._labels(query.concepts), window)
+        if "Observation" in self._unreadable:
+            return Missing(f"{wanted} (Observation records could not be read)")
+        candidates = [
+            (concept, entry)
+            for concept, entry in self._matches(query.concepts, ("Observation",))
+            if in_window(entry, window, on)
+        ]
+        candidates.sort(key=_latest_key, reverse=True)
+        for concept, entry in candidates:
+            result = measure(entry, self._analyte(concept), query.unit, self._convert)
+            if result is not None:  # an Observation without a value is skipped, not a "latest value"
+                return result
+        return Missing(wanted)
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def _gap(self, kind: str, types: tuple[str, ...], concepts: frozenset[str]) -> Missing | None:
+        """Why records of `kind` cannot be trusted to be complete, if they cannot."""
+        unread = [t for t in types if t in self._unreadable]
+        if unread:
+            return Missing(f"{self._labels(concepts)} ({', '.join(unread)} records could not be read)")
+        if kind == "Medication" and self._index.unresolved:
+            count = len(self._index.unresolved)
+            return Missing(
+                f"{self._labels(concepts)} ({count} medication record(s) name a Medication that could not be read)"
+            )
+        return None
+
+    def _analyte(self, concept_id: str) -> Analyte:
+        found = self._analytes.get(concept_id)
+        if found is None:
+            concept = self._catalog.concept(concept_id)
+            is_score = "score" in concept.kinds
+            found = Analyte(concept_id, concept.label, concept.unit, concept.default_uln, is_score)
+            self._analytes[concept_id] = found
+        return found
+
+    def _labels(self, concepts: frozenset[str]) -> str:
+        return " or ".join(self._analyte(c).label for c in sorted(concepts)) or "Record"
+
+    def _matches(self, concepts: frozenset[str], types: tuple[str, ...]) -> Iterator[tuple[str, Entry]]:
+        """(concept id, entry) for each distinct entry of `types` under any of `concepts` (sorted ids first)."""
+        seen: set[int] = set()
+        for concept in sorted(concepts):
+            for entry in self._index.entries(concept):
+                if entry.resource_type in types and id(entry) not in seen:
+                    seen.add(id(entry))
+                    yield concept, entry
+
+    def _event_window(self, query: EventQuery, concept: str) -> Window:
+        """Results default to their analyte's look-back (a positive hCG from 2019 says nothing today);
+        other records with no window count at any time up to `on`, undated ones included."""
+        if query.kind != "Observation" or query.window.within_days is not None:
+            return query.window
+        lookback = self._catalog.concept(concept).lookback_days
+        return query.window if lookback is None else Window(within_days=lookback, before_days=query.window.before_days)
+
+    def _window(self, query: MeasurementQuery) -> Window:
+        """The query's own window, else the shortest default look-back of its concepts (None: any time)."""
+        if query.window.within_days is not None:
+            return query.window
+        lookbacks = [days for c in query.concepts if (days := self._catalog.concept(c).lookback_days) is not None]
+        if not lookbacks:
+            return query.window
+        return Window(within_days=min(lookbacks), before_days=query.window.before_days)
+
+    def _coded(self, system: str, code: str) -> Polarity | None:
+        found = self._catalog.result_polarity(system, code)
+        return None if found is None else Polarity(found)
+
+    @staticmethod
+    def _convert(value: float, from_unit: str, to_unit: str, analyte: str) -> float | str:
+        result = convert(value, from_unit, to_unit, analyte=analyte)
+        return result.reason if isinstance(result, NotConvertible) else result
+
+    @staticmethod
+    def _convert_plain(value: float, from_unit: str, to_unit: str) -> float | None:
+        result = convert(value, from_unit, to_unit)
+        return None if isinstance(result, NotConvertible) else result
+
+
+def _latest_key(item: tuple[str, Entry]) -> tuple[dt.date, dt.date, str]:
+    start = item[1].timing.start
+    assert start is not None  # in_window() keeps dated entries only
+    return start[1], start[0], item[1].reference
