@@ -22,6 +22,7 @@ Failures are values (`NotConvertible`), never exceptions.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import re
 import threading
@@ -34,6 +35,11 @@ import yaml
 __all__ = ["NotConvertible", "convert", "is_commensurable", "warm_up"]
 
 _ANALYTES_FILE = Path(__file__).resolve().parent / "analytes.yaml"
+# Parsed units (base magnitude, dimensionality) as the registry gives them, precomputed for the units the
+# bundled catalog and trials use: checking trials at start then needs no registry (built lazily, ~2-6 s).
+# Written by `python -m mappings.units --write-seed`; ignored unless made by the installed ucumvert and pint;
+# tests/unit/mappings/test_mappings_units.py checks every entry against the live registry.
+_SEED_FILE = Path(__file__).resolve().parent / "ucum_seed.json"
 
 # UCUM units of class "arbitrary" (ucum-essence.xml, isArbitrary="yes"), by their case-sensitive code.
 _ARBITRARY = frozenset(
@@ -97,9 +103,53 @@ def warm_up() -> None:
     _factor("mg/dL", "g/L", None)
 
 
+def _library_versions() -> dict[str, str]:
+    from importlib.metadata import version
+
+    return {"ucumvert": version("ucumvert"), "pint": version("pint")}
+
+
+@functools.cache
+def _seed() -> dict[str, _Parsed]:
+    """The precomputed parses, or nothing when missing or made by other library versions."""
+    try:
+        data = json.loads(_SEED_FILE.read_text(encoding="utf-8"))
+        if data.get("versions") != _library_versions():
+            return {}
+        return {
+            unit: _Parsed(float(magnitude), str(dims), tuple(arbitrary))
+            for unit, (magnitude, dims, arbitrary) in data["units"].items()
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def write_seed(extra_units: set[str] | None = None) -> int:
+    """(Re)write the seed from the live registry: the catalog's units, alias targets and `extra_units`."""
+    from mappings.catalog import load_catalog
+
+    tables = _tables()
+    wanted = {_MASS_REFERENCE, _MOLAR_REFERENCE, *tables.global_aliases.values(), *(extra_units or ())}
+    for aliases in tables.analyte_aliases.values():
+        wanted.update(aliases.values())
+    catalog = load_catalog()
+    wanted.update(unit for c in catalog.concept_ids() if (unit := catalog.concept(c).unit) is not None)
+    parsed: dict[str, list[Any]] = {}
+    for unit in sorted(wanted):
+        bare = _strip_annotations(_canonical(unit, None))
+        result = _parse_live(bare)
+        if isinstance(result, _Parsed):
+            parsed[bare] = [result.base_magnitude, result.dimensionality, list(result.arbitrary)]
+    lines = [f"  {json.dumps(unit, ensure_ascii=False)}: {json.dumps(value)}" for unit, value in sorted(parsed.items())]
+    text = f'{{"versions": {json.dumps(_library_versions())},\n "units": {{\n' + ",\n".join(lines) + "\n}}\n"
+    _SEED_FILE.write_text(text, encoding="utf-8")
+    return len(parsed)
+
+
 @functools.cache
 def _tables() -> _Tables:
-    data = yaml.safe_load(_ANALYTES_FILE.read_text(encoding="utf-8"))
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(_ANALYTES_FILE.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
     where = _ANALYTES_FILE.name
     global_aliases = _str_map(data.get("unit_aliases") or {}, f"{where}: unit_aliases")
     analyte_aliases: dict[str, dict[str, str]] = {}
@@ -140,8 +190,18 @@ def _strip_annotations(unit: str) -> str:
 
 @functools.lru_cache(maxsize=1024)
 def _parse(unit: str) -> _Parsed | NotConvertible:
-    """Parse a canonical (aliased) UCUM string."""
+    """Parse a canonical (aliased) UCUM string (from the seed when it is there, else with the registry)."""
     bare = _strip_annotations(unit)
+    if bare == "1":
+        return _Parsed(1.0, "dimensionless", ())
+    seeded = _seed().get(bare)
+    if seeded is not None:
+        return seeded
+    return _parse_live(bare, unit)
+
+
+def _parse_live(bare: str, unit: str | None = None) -> _Parsed | NotConvertible:
+    unit = bare if unit is None else unit
     arbitrary = tuple(sorted(a for a in _BRACKET_ATOM.findall(bare) if a in _ARBITRARY))
     if bare == "1":
         return _Parsed(1.0, "dimensionless", ())
@@ -219,3 +279,11 @@ def convert(value: float, from_unit: str, to_unit: str, analyte: str | None = No
 def is_commensurable(from_unit: str, to_unit: str, analyte: str | None = None) -> bool:
     """Whether values in `from_unit` can be converted to `to_unit` (for that analyte)."""
     return not isinstance(_factor(from_unit, to_unit, analyte), NotConvertible)
+
+
+if __name__ == "__main__":  # python -m mappings.units --write-seed [UNIT ...]
+    import sys
+
+    if len(sys.argv) < 2 or sys.argv[1] != "--write-seed":
+        raise SystemExit("usage: python -m mappings.units --write-seed [EXTRA_UNIT ...]")
+    print(f"{write_seed(set(sys.argv[2:]))} unit(s) written to {_SEED_FILE}")

@@ -180,6 +180,7 @@ def timing_of(resource_type: str, resource: Mapping[str, Any]) -> Timing:
 
 
 def counts_for_status(timing: Timing, status: EventStatus) -> bool:
+    """ANY: every counted record. ACTIVE: current by its status (clinicalStatus, or "active" = currently taking)."""
     return status is EventStatus.ANY or timing.current
 
 

@@ -32,7 +32,7 @@ class PatientFacts:
     them answer Missing, so their criteria become unknown, never met or not-met on partial data.
     """
 
-    __slots__ = ("_analytes", "_catalog", "_index", "_record", "_unreadable")
+    __slots__ = ("_analytes", "_catalog", "_index", "_memo", "_record", "_unreadable")
 
     def __init__(self, record: PatientRecord, catalog: Catalog, *, unreadable: frozenset[str] = frozenset()) -> None:
         self._record = record
@@ -40,6 +40,8 @@ class PatientFacts:
         self._unreadable = unreadable
         self._index = ConceptIndex(record, catalog)
         self._analytes: dict[str, Analyte] = {}
+        # answers by (query, on): trials ask the same questions (frozen queries, immutable answers)
+        self._memo: dict[tuple[object, dt.date], object] = {}
 
     # --- derived -------------------------------------------------------------------------------------
     def birth_date_range(self) -> tuple[dt.date, dt.date] | Missing:
@@ -50,6 +52,13 @@ class PatientFacts:
 
     # --- closed world ------------------------------------------------------------------------------
     def events(self, query: EventQuery, on: dt.date) -> list[Event] | Missing:
+        key = (query, on)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._events(query, on)
+        return list(found) if isinstance(found, list) else found  # type: ignore[return-value]
+
+    def _events(self, query: EventQuery, on: dt.date) -> list[Event] | Missing:
         types = KIND_TYPES.get(query.kind)
         if types is None:
             raise ValueError(f"unknown event kind {query.kind!r}")
@@ -83,6 +92,13 @@ class PatientFacts:
 
     # --- open world --------------------------------------------------------------------------------
     def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
+        key = (query, on)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = self._latest(query, on)
+        return found  # type: ignore[return-value]
+
+    def _latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
         window = self._window(query)
         wanted = window_text(self._labels(query.concepts), window)
         if "Observation" in self._unreadable:

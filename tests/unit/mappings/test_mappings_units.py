@@ -76,3 +76,11 @@ def test_every_canonical_unit_and_alias_target_parses() -> None:
             targets.add(unit)
     for unit in sorted(targets):
         assert not isinstance(units._parse(unit), NotConvertible), unit
+
+
+def test_seed_matches_the_live_registry() -> None:
+    """The precomputed parses (mappings/ucum_seed.json) are exactly what the registry answers."""
+    seed = units._seed()
+    assert seed, "ucum_seed.json is missing or was made by other ucumvert/pint versions: regenerate it"
+    for unit, parsed in seed.items():
+        assert units._parse_live(unit) == parsed, unit
