@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from fhir.resources.servicerequest import ServiceRequest
+from fhir.resources.R4B.servicerequest import ServiceRequest  # R4B = R4 for ServiceRequest; the bare module is R5
 
 from cds_hooks.models import Action, Card, Coding, Link, Source, Suggestion
 from service.screening.report import CriterionReport, TrialReport
@@ -22,6 +24,8 @@ OVERRIDE_REASONS = [
     Coding(system="urn:trial-screen:override-reason", code="already-referred", display="Already referred or enrolled"),
     Coding(system="urn:trial-screen:override-reason", code="record-incorrect", display="Record data is incorrect"),
 ]
+
+_SUBJECT_PLACEHOLDER = "Patient/subject"
 
 ReportLink = Callable[[str], str]  # card uuid → absolute URL of the card's report page
 
@@ -86,19 +90,30 @@ def _detail(trial: TrialReport) -> str:
 
 
 def _referral(trial: TrialReport, patient_ref: str) -> dict[str, Any]:
-    """A draft referral the clinician can sign; validated as FHIR R4 before it is offered."""
-    note = f"Pre-screened {trial.status.replace('-', ' ')} for trial {trial.id}"
-    if trial.registry_id:
-        note += f" ({trial.registry_id})"
+    """A draft referral the clinician can sign; validated as FHIR R4 before it is offered.
+
+    The referral depends on the trial's id, title, registry id and status, and on the patient only through
+    `subject`: it is validated once per trial and status, and each card gets a copy with its subject filled.
+    """
+    resource = copy.deepcopy(_referral_template(trial.id, trial.title, trial.registry_id, trial.status))
+    resource["subject"] = {"reference": patient_ref}
+    return resource
+
+
+@functools.lru_cache(maxsize=256)
+def _referral_template(trial_id: str, title: str, registry_id: str | None, status: str) -> dict[str, Any]:
+    note = f"Pre-screened {status.replace('-', ' ')} for trial {trial_id}"
+    if registry_id:
+        note += f" ({registry_id})"
     request = ServiceRequest.model_validate(
         {
             "resourceType": "ServiceRequest",
             "status": "draft",
             "intent": "proposal",
             "category": [{"coding": [REFERRAL_CODE]}],
-            "code": {"coding": [REFERRAL_CODE], "text": f"Referral to clinical trial team: {trial.title}"},
-            "subject": {"reference": patient_ref},
-            "reasonCode": [{"text": f"Possible eligibility for clinical trial {trial.id}"}],
+            "code": {"coding": [REFERRAL_CODE], "text": f"Referral to clinical trial team: {title}"},
+            "subject": {"reference": _SUBJECT_PLACEHOLDER},
+            "reasonCode": [{"text": f"Possible eligibility for clinical trial {trial_id}"}],
             "note": [{"text": note}],
         }
     )
@@ -158,8 +173,7 @@ def warning_card(problems: list[str]) -> Card:
             "Criteria that depend on the unread data are reported as unknown, never as met.",
         ]
     )
-    return Card(
-        uuid=str(uuid.uuid4()),
+    return Card(  # no uuid: it is not a trial card, so there is nothing to audit or give feedback on
         summary="Trial pre-screening incomplete: part of the record could not be read",
         detail=detail,
         indicator="warning",

@@ -90,7 +90,7 @@ async def gather_record(
         raise
     except FhirError as exc:
         return GatheredRecord(None, frozenset(), (f"The patient could not be read from the FHIR server ({exc}).",))
-    for resource_type in wanted + ["Medication"]:
+    for resource_type in [*wanted, "Medication"]:
         resources.extend(fetched.of_type(resource_type))
     unreadable = frozenset(p.resource_type for p in fetch_problems)
     problems = tuple(f"{p.resource_type}: {p.message}" for p in fetch_problems)

@@ -18,9 +18,9 @@ from cds_hooks.prefetch import gather_record
 from service.audit.store import AuditStore, CardRecord, FeedbackRecord
 from service.fhir_access.client import FhirClient
 from service.fhir_access.record import PatientRecord
+from service.json_response import JsonResponse
 from service.screening.report import TrialReport
 from service.screening.screen import Screener
-from service.json_response import JsonResponse
 
 log = logging.getLogger("trial_screen.hooks")
 SERVICE_VERSION = "0.1.0"
@@ -39,23 +39,23 @@ class HookDeps:
     report_link: Callable[[str], str]
 
 
-class ServiceNotFound(Exception):
+class ServiceNotFoundError(Exception):
     """POST to a service id we do not offer."""
 
 
-class RequestTooLarge(Exception):
+class RequestTooLargeError(Exception):
     """The request body is over the configured cap."""
 
 
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge
+        raise RequestTooLargeError
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
         if len(body) > limit:
-            raise RequestTooLarge
+            raise RequestTooLargeError
     return bytes(body)
 
 
@@ -115,7 +115,7 @@ def create_router(deps: HookDeps) -> APIRouter:
     @router.post("/cds-services/{service_id}", summary="Call the patient-view pre-screening service")
     async def call_service(service_id: str, request: Request) -> JsonResponse:
         if service_id != SERVICE_ID:
-            raise ServiceNotFound
+            raise ServiceNotFoundError
         await _authenticate(request, deps.hook_url)
         _check_json(request)
         hook = parse_hook_request(await _body(request, deps.max_request_bytes), expected_hook="patient-view")
@@ -123,7 +123,7 @@ def create_router(deps: HookDeps) -> APIRouter:
         cards: list[Card] = []
         records: list[CardRecord] = []
         if gathered.record is not None:
-            report = deps.screener.screen(gathered.record, unreadable=gathered.unreadable)
+            report = await run_in_threadpool(deps.screener.screen, gathered.record, unreadable=gathered.unreadable)
             versions = deps.screener.versions()
             now = dt.datetime.now(dt.UTC)
             fhir_server = str(hook.fhir_server) if hook.fhir_server else None
@@ -154,7 +154,7 @@ def create_router(deps: HookDeps) -> APIRouter:
     @router.post("/cds-services/{service_id}/feedback", summary="Record what the clinician did with cards")
     async def feedback(service_id: str, request: Request) -> JsonResponse:
         if service_id != SERVICE_ID:
-            raise ServiceNotFound
+            raise ServiceNotFoundError
         await _authenticate(request, [deps.hook_url, f"{deps.hook_url}/feedback"])
         _check_json(request)
         parsed = parse_feedback_request(await _body(request, deps.max_request_bytes))
@@ -185,9 +185,9 @@ def create_router(deps: HookDeps) -> APIRouter:
     async def _authenticate(request: Request, audience: str | list[str]) -> None:
         if deps.verifier is None:
             return
-        await deps.verifier.verify(request.headers.get("authorization"), audience)  # type: ignore[arg-type]
+        await deps.verifier.verify(request.headers.get("authorization"), audience)
 
     return router
 
 
-__all__ = ["HookAuthError", "HookDeps", "RequestTooLarge", "ServiceNotFound", "create_router"]
+__all__ = ["HookAuthError", "HookDeps", "RequestTooLargeError", "ServiceNotFoundError", "create_router"]

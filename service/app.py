@@ -19,17 +19,19 @@ from starlette.responses import Response
 
 from cds_hooks.auth import HookAuthError, JwtVerifier
 from cds_hooks.models import HookRequestError
-from cds_hooks.routes import HookDeps, RequestTooLarge, ServiceNotFound
+from cds_hooks.routes import HookDeps, RequestTooLargeError, ServiceNotFoundError
 from cds_hooks.routes import create_router as hooks_router
 from mappings import units
 from service.audit.store import AuditStore
 from service.demo.patients import load_demo_patients
 from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import BundleError, FhirServerNotAllowed
+from service.json_response import JsonResponse
 from service.screening.screen import Screener, load_screener
 from service.settings import Settings
+from service.web.audit import create_router as audit_router
+from service.web.demo import create_router as demo_router
 from service.web.links import LinkSigner
-from service.json_response import JsonResponse
 from service.web.screening import create_router as screening_router
 
 log = logging.getLogger("trial_screen")
@@ -82,8 +84,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BundleError, bad_request)
     app.add_exception_handler(HookAuthError, unauthorized)
     app.add_exception_handler(FhirServerNotAllowed, forbidden)
-    app.add_exception_handler(ServiceNotFound, not_found)
-    app.add_exception_handler(RequestTooLarge, too_large)
+    app.add_exception_handler(ServiceNotFoundError, not_found)
+    app.add_exception_handler(RequestTooLargeError, too_large)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, internal)
@@ -160,4 +162,7 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
     )
     app.include_router(hooks_router(deps))
     app.include_router(screening_router(screener, settings.max_request_bytes))
+    app.include_router(audit_router(audit, settings, links, sorted(screener.versions())))
+    if settings.demo:
+        app.include_router(demo_router(demo))
     return app

@@ -105,6 +105,80 @@ def screen(
         typer.echo(render_text(report))
 
 
+@app.command("screen-bulk")
+def screen_bulk(
+    directory: Annotated[
+        Path, typer.Argument(exists=True, file_okay=False, help="Bulk FHIR export folder (*.ndjson).")
+    ],
+    out: Annotated[Path | None, typer.Option("--out", help="NDJSON report (default stdout).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    trial: Annotated[str | None, typer.Option(help="Only this trial id.")] = None,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date YYYY-MM-DD (default today).")] = None,
+) -> None:
+    """Screen every patient of a Bulk FHIR export (streamed, grouped by patient, on all cores)."""
+    import tempfile
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from service.screening.bulk import screen_export
+    from service.screening.screen import load_screener
+
+    try:
+        screener = load_screener(Settings().trials_dir)  # fails fast on a bad trial file or unknown --trial
+        on = dt.date.fromisoformat(as_of) if as_of else None
+    except (CriteriaError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    if trial is not None and not screener.select(trial):
+        raise _fail(f"unknown trial id {trial!r}; known: {', '.join(screener.versions())}")
+    console = Console(stderr=True)
+    sink = out.open("wb") if out is not None else sys.stdout.buffer
+    try:
+        with (
+            tempfile.TemporaryDirectory(prefix="trial-screen-bulk-") as spill,
+            Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            ) as progress,
+        ):
+            summary = screen_export(
+                directory,
+                sink,
+                spill=Path(spill),
+                workers=workers,
+                trials_dir=Settings().trials_dir,
+                on=on,
+                trial_id=trial,
+                progress=progress,
+            )
+    finally:
+        if out is not None:
+            sink.close()
+        else:
+            sink.flush()
+    table = Table(title=f"{summary.patients} patient(s) screened in {summary.seconds:.1f} s")
+    statuses = ("eligible", "possibly-eligible", "ineligible")
+    table.add_column("trial")
+    for status in statuses:
+        table.add_column(status, justify="right")
+    for loaded in screener.select(trial):
+        table.add_row(loaded.id, *(str(summary.by_trial[(loaded.id, s)]) for s in statuses))
+    console.print(table)
+    notes = []
+    if summary.errors:
+        notes.append(f"{summary.errors} patient(s) could not be screened (error lines in the report)")
+    if summary.orphan_patients:
+        notes.append(f"{summary.orphan_patients} patient id(s) had resources but no Patient resource (skipped)")
+    if summary.group.skipped_lines:
+        notes.append(f"{summary.group.skipped_lines} line(s) skipped (not JSON, no patient, or a type not read)")
+    for note in notes:
+        console.print(note)
+
+
 @app.command()
 def check(
     path: Annotated[Path | None, typer.Argument(help="A trial file or folder (default: the bundled trials).")] = None,

@@ -47,7 +47,7 @@ def screen_trial(trial: LoadedTrial, facts: PatientFacts, on: dt.date) -> TrialR
     return TrialReport(
         id=definition.id,
         title=definition.title,
-        registryId=definition.registry,
+        registry_id=definition.registry,
         status=status.value,
         cohorts=[CohortReport(id=c.id, title=c.title, status=_cohort_status(common, s).value) for c, s in cohorts],
         criteria=[_criterion_report(o) for o in outcomes],
@@ -71,7 +71,7 @@ def screen(
     facts = PatientFacts(record, catalog, unreadable=unreadable)
     return ScreeningReport(
         patient=record.reference,
-        evaluatedAt=evaluated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        evaluated_at=evaluated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
         trials=[screen_trial(trial, facts, on) for trial in trials],
     )
 
