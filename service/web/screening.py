@@ -9,8 +9,8 @@ from fastapi import APIRouter, Request
 
 from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.errors import BundleError
-from service.screening.screen import Screener
 from service.json_response import JsonResponse
+from service.screening.screen import Screener
 
 
 def create_router(screener: Screener, max_request_bytes: int) -> APIRouter:
