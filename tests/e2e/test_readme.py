@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shlex
 import socket
 import subprocess
@@ -17,7 +16,8 @@ import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-CURL_LINES = [line.strip() for line in (REPO / "README.md").read_text().splitlines() if line.strip().startswith("curl ")]
+README_LINES = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+CURL_LINES = [line.strip() for line in README_LINES if line.strip().startswith("curl ")]
 
 
 def _free_port() -> int:
@@ -32,7 +32,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAL_SCREEN_")}
     env["TRIAL_SCREEN_DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('readme')}/audit.sqlite3"
     executable = Path(sys.executable).with_name("trial-screen")
-    process = subprocess.Popen(  # noqa: S603 - our own console script
+    process = subprocess.Popen(
         [str(executable), "serve", "--demo", "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -50,7 +50,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 time.sleep(0.2)
         else:
             process.kill()
-            raise AssertionError(f"demo server did not start: {process.stderr.read().decode()[-2000:] if process.stderr else ''}")
+            log = process.stderr.read().decode()[-2000:] if process.stderr else ""
+            raise AssertionError(f"demo server did not start: {log}")
         yield base
     finally:
         process.terminate()
@@ -65,11 +66,12 @@ def test_readme_has_curl_lines() -> None:
 def test_readme_curl_line(line: str, demo_server: str) -> None:
     command = shlex.split(line.replace("http://127.0.0.1:8000", demo_server))
     command[1:1] = ["-w", "\n%{http_code}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)  # noqa: S603
+    done = subprocess.run(command, capture_output=True, text=True, timeout=30, check=True)
     body, _, status = done.stdout.rpartition("\n")
     payload = json.loads(body)
     if "/feedback" in line:
-        assert status == "404" and payload["error"] == "unknown-card"
+        assert status == "404"
+        assert payload["error"] == "unknown-card"
         return
     assert status == "200", body
     if line.endswith("/cds-services"):
