@@ -1,0 +1,1 @@
+"""Benchmarks of trial-screen (`python -m bench`)."""

@@ -1,0 +1,337 @@
+"""trial-screen benchmark: `python -m bench` (or `python bench/run.py`). Loopback only, bounded in time.
+
+Starts `trial-screen serve` (JWT off, SQLite in a temporary folder) and, when `.fhir-venv` is installed, the
+SEKMET FHIR test server; stops both in `finally`. Prints one table. Nothing here asserts a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python bench/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+import orjson
+
+from bench.patients import hook_request, patient_resources, write_export
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = (50, 150, 500, 2000)
+HOOK = "/cds-services/trial-prescreen"
+HEADERS = {"content-type": "application/json"}
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg()
+    return (
+        f"{os.cpu_count()} CPU(s) (nproc {len(os.sched_getaffinity(0))}), {model}; Python {platform.python_version()}; "
+        f"load average before the run {load[0]:.2f}"
+    )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        import psutil  # type: ignore[import-not-found]
+
+        info = psutil.Process(pid).memory_info()
+        return float(getattr(info, "peak_wset", info.rss)) / 2**20
+    except Exception:
+        pass
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def percentiles(samples: list[float]) -> tuple[float, float, float]:
+    ordered = sorted(samples)
+    pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
+    return statistics.median(ordered) * 1000, pick(0.95) * 1000, pick(0.99) * 1000
+
+
+class Server:
+    def __init__(self, tmp: Path, env_extra: dict[str, str]) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAL_SCREEN_")}
+        env.update(
+            {
+                "TRIAL_SCREEN_REQUIRE_JWT": "false",
+                "TRIAL_SCREEN_DATABASE_URL": f"sqlite:///{tmp / 'bench-audit.sqlite3'}",
+                "TRIAL_SCREEN_PUBLIC_URL": self.base,
+                **env_extra,
+            }
+        )
+        exe = shutil.which("trial-screen") or str(Path(sys.executable).with_name("trial-screen"))
+        self.log = (tmp / "serve.log").open("wb")
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(
+            [exe, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+
+    def wait_first_answer(self, body: bytes, timeout: float = 60.0) -> tuple[float, float]:
+        """Seconds from spawn to the first discovery answer and to the first hook answer."""
+        deadline = self.started + timeout
+        with httpx.Client(base_url=self.base, timeout=5.0) as client:
+            while True:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"trial-screen serve exited with {self.process.returncode}")
+                try:
+                    if client.get("/cds-services").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.perf_counter() > deadline:
+                    raise RuntimeError("trial-screen serve did not answer in time")
+                time.sleep(0.005)
+            first = time.perf_counter() - self.started
+            response = client.post(HOOK, content=body, headers=HEADERS)
+            response.raise_for_status()
+            return first, time.perf_counter() - self.started
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.log.close()
+
+
+def sequential(base: str, body: bytes, *, max_calls: int, max_seconds: float) -> list[float]:
+    samples: list[float] = []
+    with httpx.Client(base_url=base, timeout=30.0) as client:
+        for _ in range(5):
+            client.post(HOOK, content=body, headers=HEADERS).raise_for_status()
+        stop = time.perf_counter() + max_seconds
+        while len(samples) < max_calls and time.perf_counter() < stop:
+            t = time.perf_counter()
+            response = client.post(HOOK, content=body, headers=HEADERS)
+            samples.append(time.perf_counter() - t)
+            response.raise_for_status()
+    return samples
+
+
+def concurrent(base: str, body: bytes, *, clients: int, seconds: float) -> tuple[float, int, list[float]]:
+    """Calls/s over `seconds` with `clients` threads each sending one request at a time."""
+    stop = time.perf_counter() + seconds
+    counts = [0] * clients
+    errors = [0] * clients
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+
+    def run(i: int) -> None:
+        with httpx.Client(base_url=base, timeout=30.0) as client:
+            while time.perf_counter() < stop:
+                t = time.perf_counter()
+                try:
+                    ok = client.post(HOOK, content=body, headers=HEADERS).status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies[i].append(time.perf_counter() - t)
+                counts[i] += ok
+                errors[i] += not ok
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    return sum(counts) / elapsed, sum(errors), [x for lat in latencies for x in lat]
+
+
+def offline(sizes: tuple[int, ...], seconds_each: float) -> dict[int, float]:
+    """ms per patient of Screener.screen in this process (record built once, report included)."""
+    from service.fhir_access.bundle import record_from_resources
+    from service.screening.screen import load_screener
+
+    screener = load_screener()
+    result = {}
+    for size in sizes:
+        resources = patient_resources(size)
+        record = record_from_resources(resources[0], resources[1:])
+        for _ in range(3):
+            screener.screen(record)
+        n, t0 = 0, time.perf_counter()
+        while n < 5 or (time.perf_counter() - t0 < seconds_each and n < 2000):
+            screener.screen(record)
+            n += 1
+        result[size] = (time.perf_counter() - t0) / n * 1000
+    return result
+
+
+def start_fhir(tmp: Path) -> Any:
+    if not (ROOT / ".fhir-venv" / "bin" / "sekmet").exists() and not os.environ.get("SEKMET_BIN"):
+        return None
+    sys.path.insert(0, str(ROOT))
+    from tests.fhir_server import start_fhir_server
+
+    return start_fhir_server(tmp / "fhir")
+
+
+def seed_patient(fhir: Any, resources: list[dict[str, Any]]) -> str:
+    from service.demo.builder import transaction_bundle
+    from tests.fhir_server import created_id, seed_transaction
+
+    bundle = transaction_bundle(resources)
+    return created_id(seed_transaction(fhir.base_url, bundle), bundle, "Patient")
+
+
+def bulk(tmp: Path, patients: int, size: int) -> tuple[float, float]:
+    """(patients/s of the whole screen-bulk run, seconds) for a generated export."""
+    export = tmp / "export"
+    write_export(export, patients, size)
+    out = tmp / "bulk.ndjson"
+    t0 = time.perf_counter()
+    subprocess.run(
+        [
+            shutil.which("trial-screen") or str(Path(sys.executable).with_name("trial-screen")),
+            "screen-bulk",
+            str(export),
+            "--out",
+            str(out),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={k: v for k, v in os.environ.items() if not k.startswith("TRIAL_SCREEN_")},
+    )
+    seconds = time.perf_counter() - t0
+    lines = sum(1 for _ in out.open("rb"))
+    return lines / seconds, seconds
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="Shorter phases (for a smoke run).")
+    parser.add_argument("--bulk-patients", type=int, default=1000)
+    parser.add_argument("--concurrency-seconds", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    phase = 0.3 if args.quick else 1.0
+    rows: list[tuple[str, str]] = []
+    started = time.perf_counter()
+    print(f"Machine: {machine()}", flush=True)
+    bodies = {size: orjson.dumps(hook_request(patient_resources(size))) for size in SIZES}
+    with tempfile.TemporaryDirectory(prefix="trial-screen-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        fhir = server = None
+        try:
+            fhir = start_fhir(tmp)
+            extra = {"TRIAL_SCREEN_ALLOWED_FHIR_SERVERS": fhir.base_url} if fhir else {}
+            server = Server(tmp, extra)
+            first, first_hook = server.wait_first_answer(bodies[150])
+            rows.append(("start → first answer (discovery / first hook call)", f"{first:.2f} s / {first_hook:.2f} s"))
+            for size in SIZES:
+                samples = sequential(
+                    server.base, bodies[size], max_calls=300 if size <= 500 else 60, max_seconds=8 * phase
+                )
+                p50, p95, p99 = percentiles(samples)
+                rows.append(
+                    (
+                        f"hook, full prefetch, sequential, {size} resources ({len(samples)} calls)",
+                        f"p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms",
+                    )
+                )
+            rate, errors, lat = concurrent(
+                server.base, bodies[150], clients=8, seconds=args.concurrency_seconds * phase
+            )
+            p50, _, p99 = percentiles(lat)
+            rows.append(
+                (
+                    "hook, full prefetch, 8 concurrent clients, 150 resources",
+                    f"{rate:.0f} calls/s (p50 {p50:.0f} ms, p99 {p99:.0f} ms, {errors} errors)",
+                )
+            )
+            if fhir is not None:
+                patient_id = seed_patient(fhir, patient_resources(150, key="benchfhir"))
+                resources = [{"resourceType": "Patient", "id": patient_id}]
+                body = orjson.dumps(hook_request(resources, with_prefetch=False, fhir_server=fhir.base_url))
+                samples = sequential(server.base, body, max_calls=100, max_seconds=6 * phase)
+                p50, p95, p99 = percentiles(samples)
+                rows.append(
+                    (
+                        f"hook, no prefetch (SEKMET on loopback), sequential, 150 resources ({len(samples)} calls)",
+                        f"p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms",
+                    )
+                )
+                rate, errors, _ = concurrent(server.base, body, clients=8, seconds=5 * phase)
+                rows.append(("hook, no prefetch, 8 concurrent clients", f"{rate:.0f} calls/s ({errors} errors)"))
+            else:
+                rows.append(("hook, no prefetch", "skipped: .fhir-venv (SEKMET) is not installed"))
+            rss = peak_rss_mb(server.process.pid)
+            rows.append(("peak RSS of the server (VmHWM)", f"{rss:.0f} MB" if rss is not None else "unknown"))
+        finally:
+            if server is not None:
+                server.stop()
+            if fhir is not None:
+                fhir.stop()
+        per_patient = offline(SIZES, 2 * phase)
+        rows.append(
+            (
+                "offline engine, Screener.screen in-process",
+                "  ".join(f"{size}: {ms:.1f} ms" for size, ms in per_patient.items()),
+            )
+        )
+        rows.append(
+            (
+                "  2,000 / 150 resources cost ratio",
+                f"{per_patient[2000] / per_patient[150]:.1f}x",
+            )
+        )
+        n = max(10, args.bulk_patients // (5 if args.quick else 1))
+        rate, seconds = bulk(tmp, n, 150)
+        rows.append(
+            (
+                f"screen-bulk, {n} patients x 150 resources, {os.cpu_count()} worker(s)",
+                f"{rate:.0f} patients/s ({seconds:.1f} s incl. start)",
+            )
+        )
+    width = max(len(name) for name, _ in rows)
+    print(f"\ntrial-screen benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC\n")
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    print(f"\n(whole run {time.perf_counter() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
