@@ -26,7 +26,6 @@ def clean_settings_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def trials() -> tuple[LoadedTrial, ...]:
     from mappings.catalog import load_catalog
-
     from service.screening.registry import bundled_trials_dir, load_trials, trial_files
 
     return load_trials(trial_files(bundled_trials_dir()), load_catalog())

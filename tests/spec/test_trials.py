@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-from mappings.catalog import load_catalog
 
+from mappings.catalog import load_catalog
 from service.demo.builder import build_resources, collection_bundle
 from service.fhir_access.bundle import record_from_bundle
 from service.screening.registry import LoadedTrial

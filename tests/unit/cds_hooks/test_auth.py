@@ -5,12 +5,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-
 
 from cds_hooks.auth import HookAuthError, JwtVerifier
 from tests.jwt_keys import (
