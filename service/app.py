@@ -32,6 +32,7 @@ from service.settings import Settings
 from service.web.audit import create_router as audit_router
 from service.web.demo import create_router as demo_router
 from service.web.links import LinkSigner
+from service.web.screening import BundleTooLargeError
 from service.web.screening import create_router as screening_router
 
 log = logging.getLogger("trial_screen")
@@ -78,7 +79,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def internal(_: Request, exc: Exception) -> Response:
         log.error("internal error: %s", type(exc).__name__)
-        return _error(500, "internal-error", "the service failed to answer; the incident was logged")
+        # Starlette runs the catch-all handler in ServerErrorMiddleware, outside SecurityHeaders: set them here.
+        return _error(500, "internal-error", "the service failed to answer; the incident was logged", SECURITY_HEADERS)
 
     app.add_exception_handler(HookRequestError, bad_request)
     app.add_exception_handler(BundleError, bad_request)
@@ -86,6 +88,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FhirServerNotAllowed, forbidden)
     app.add_exception_handler(ServiceNotFoundError, not_found)
     app.add_exception_handler(RequestTooLargeError, too_large)
+    app.add_exception_handler(BundleTooLargeError, too_large)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, internal)

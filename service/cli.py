@@ -55,6 +55,8 @@ def serve(
     if demo:
         _print_demo_help(settings, application.state.demo_patients[0].key if application.state.demo_patients else "")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every request URL at INFO: FHIR paths and queries hold the patient id (PHI, never logged).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
 
 

@@ -260,12 +260,13 @@ class _Compiler:
                 shown = _most_recent_first(certain)[:MAX_EVIDENCE]
                 return Outcome(Truth.MET, tuple(e.evidence for e in shown))
             if events:
-                undated = tuple(e.evidence for e in events[:MAX_EVIDENCE])
-                return Outcome(
-                    Truth.UNKNOWN,
-                    undated,
-                    (f"Date of {what} ({events[0].evidence.display}){_window_text(query)}",),
+                doubtful = events[0]
+                why = (
+                    f"{what}: {doubtful.doubt} ({doubtful.evidence.display})"
+                    if doubtful.doubt
+                    else f"Date of {what} ({doubtful.evidence.display}){_window_text(query)}"
                 )
+                return Outcome(Truth.UNKNOWN, tuple(e.evidence for e in events[:MAX_EVIDENCE]), (why,))
             return Outcome(Truth.NOT_MET)
 
         return run

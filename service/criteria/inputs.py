@@ -8,7 +8,7 @@ and gets back plain values that carry their own evidence, or a `Missing` that sa
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
 
@@ -60,20 +60,29 @@ class EventQuery:
     window: Window = Window()
     status: EventStatus = EventStatus.ANY
     polarity: Polarity | None = None  # Observation only: keep results of this polarity
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Queries are cache keys on the hot path: hash once, not on every lookup.
+        object.__setattr__(self, "_hash", hash((self.kind, self.concepts, self.window, self.status, self.polarity)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
     """One counted record.
 
-    `certain` is False when the record matches but its timing cannot be placed in the window
-    (no date): it can make `exists` unknown, never met.
+    `certain` is False when the record matches but its timing cannot be placed in the window (no date),
+    or it is itself tentative (an unconfirmed diagnosis): it can make `exists` unknown, never met.
     """
 
     evidence: Evidence
     start: dt.date | None
     end: dt.date | None
     certain: bool = True
+    doubt: str | None = None  # why it is not certain, when that is not its missing date
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +90,13 @@ class MeasurementQuery:
     concepts: frozenset[str]
     unit: str  # UCUM unit the caller wants the value in, or "ULN" for a multiple of the upper limit
     window: Window = Window()
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.concepts, self.unit, self.window)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,3 +40,15 @@ def counts(resource_type: str, resource: Mapping[str, Any]) -> bool:
         if any(code in IGNORED_CONDITION_VERIFICATION for code in verification):
             return False
     return True
+
+
+TENTATIVE_CONDITION_VERIFICATION = frozenset({"unconfirmed", "provisional", "differential"})
+
+
+def tentative(resource_type: str, resource: Mapping[str, Any]) -> str | None:
+    """Why a counted record cannot decide on its own: an unconfirmed diagnosis is neither there nor absent."""
+    if resource_type != "Condition":
+        return None
+    verification = codes_of(resource.get("verificationStatus"))
+    found = next((code for code in verification if code in TENTATIVE_CONDITION_VERIFICATION), None)
+    return None if found is None else f"diagnosis recorded as {found}, needs confirmation"

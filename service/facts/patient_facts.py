@@ -18,6 +18,7 @@ from service.criteria.inputs import (
     Window,
 )
 from service.facts import derived
+from service.facts.counting import tentative
 from service.facts.history import counts_for_status, place
 from service.facts.index import KIND_TYPES, ConceptIndex, Entry
 from service.facts.measurements import Analyte, in_window, measure, window_text
@@ -79,12 +80,14 @@ class PatientFacts:
             if placed is False:
                 continue
             display = f"{self._analyte(concept).label}{detail} ({timing.shown or 'no date'})"
+            doubt = tentative(entry.resource_type, entry.resource)
             found.append(
                 Event(
                     Evidence(entry.reference, display),
                     timing.start[0] if timing.start else None,
                     timing.end[1] if timing.end else (on if timing.ongoing else None),  # ongoing: lasts until `on`
-                    certain=placed is True,
+                    certain=placed is True and doubt is None,
+                    doubt=doubt,
                 )
             )
         found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))

@@ -26,7 +26,7 @@ def record_from_bundle(bundle: Mapping[str, Any]) -> PatientRecord:
     if bundle.get("resourceType") != "Bundle":
         raise BundleError("the body is not a FHIR Bundle (resourceType must be 'Bundle')")
     bundle_type = bundle.get("type")
-    if bundle_type not in ACCEPTED_BUNDLE_TYPES:
+    if not isinstance(bundle_type, str) or bundle_type not in ACCEPTED_BUNDLE_TYPES:
         raise BundleError(
             f"unsupported Bundle type {bundle_type!r}; expected one of collection, searchset, batch, transaction"
         )
@@ -71,7 +71,11 @@ def record_from_resources(patient: Mapping[str, Any], resources: Iterable[Mappin
         raise BundleError("expected a Patient resource")
     if not isinstance(patient.get("id"), str) or not patient["id"]:
         raise BundleError("the Patient has no id")
-    selected = [r for r in resources if isinstance(r, Mapping) and r.get("resourceType") in _READ_TYPES]
+    selected = [
+        r
+        for r in resources
+        if isinstance(r, Mapping) and isinstance(r.get("resourceType"), str) and r["resourceType"] in _READ_TYPES
+    ]
     return _build(patient, selected, _patient_aliases(patient, None))
 
 

@@ -122,7 +122,7 @@ def demo_service(service_factory: Callable[..., RunningService]) -> RunningServi
     return service_factory(demo=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # the sync Playwright loop must end before async tests run
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.is_file():
         pytest.fail(
