@@ -30,19 +30,21 @@ _SUBJECT_PLACEHOLDER = "Patient/subject"
 ReportLink = Callable[[str], str]  # card uuid → absolute URL of the card's report page
 
 
-def _summary(trial: TrialReport) -> str:
-    eligible_arms = [c.title for c in trial.cohorts if c.status == "eligible"]
-    possible_arms = [c.title for c in trial.cohorts if c.status != "ineligible"]
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _summary(trial: TrialReport, short_name: str) -> str:
+    """Read in two seconds: the verdict, the trial's short name, the arm(s)."""
     verdict = "Eligible" if trial.status == "eligible" else "Possibly eligible"
-    arms = eligible_arms if trial.status == "eligible" else possible_arms
-    arm_text = f" ({', '.join(arms)})" if arms else ""
-    text = f"{verdict} for CAR-T trial: {trial.title}"
-    if len(text) + len(arm_text) > SUMMARY_LIMIT:
-        room = SUMMARY_LIMIT - len(f"{verdict} for CAR-T trial: ") - len(arm_text) - 1
-        if room < 20:
-            arm_text, room = "", SUMMARY_LIMIT - len(f"{verdict} for CAR-T trial: ") - 1
-        text = f"{verdict} for CAR-T trial: {trial.title[:room].rstrip()}…"
-    return f"{text}{arm_text}"[:SUMMARY_LIMIT]
+    wanted = "eligible" if trial.status == "eligible" else None
+    arms = [c for c in trial.cohorts if (c.status == wanted if wanted else c.status != "ineligible")]
+    head = f"{verdict} for CAR-T trial: {short_name}"
+    for arm_text in (", ".join(c.title for c in arms), ", ".join(c.id.upper() for c in arms)):
+        text = f"{head} ({arm_text})" if arm_text else head
+        if len(text) <= SUMMARY_LIMIT:
+            return text
+    return _clip(text, SUMMARY_LIMIT)
 
 
 def _relevant(trial: TrialReport) -> list[CriterionReport]:
@@ -51,10 +53,10 @@ def _relevant(trial: TrialReport) -> list[CriterionReport]:
     return [c for c in trial.criteria if c.cohort is None or c.cohort in open_arms]
 
 
-def _label(criterion: CriterionReport, trial: TrialReport) -> str:
+def _label(criterion: CriterionReport, trial: TrialReport, limit: int = 110) -> str:
     arm = next((c.title for c in trial.cohorts if c.id == criterion.cohort), None)
     prefix = f"[{arm}] " if arm else ""
-    return f"{prefix}{criterion.text}"
+    return _clip(f"{prefix}{criterion.text}", limit)
 
 
 def _detail(trial: TrialReport) -> str:
@@ -72,7 +74,7 @@ def _detail(trial: TrialReport) -> str:
         lines.append(f"**Arms:** {', '.join(open_arms)}")
     if unknown:
         lines += ["", f"**Still needed ({len(unknown)})**"]
-        lines += [f"- {_label(c, trial)}: *{'; '.join(c.missing)}*" for c in unknown]
+        lines += [f"- **{'; '.join(c.missing)}**, for: {_label(c, trial, 90)}" for c in unknown]
     met = [c for c in favourable if c.kind == "inclusion"]
     if met:
         lines += ["", f"**Met ({len(met)})**"]
@@ -121,7 +123,7 @@ def _referral_template(trial_id: str, title: str, registry_id: str | None, statu
     return resource
 
 
-def card_for(trial: TrialReport, patient_ref: str, report_link: ReportLink) -> Card:
+def card_for(trial: TrialReport, patient_ref: str, report_link: ReportLink, short_name: str) -> Card:
     card_id = str(uuid.uuid4())
     links = []
     if trial.registry_id and trial.registry_id.startswith("NCT"):
@@ -135,7 +137,7 @@ def card_for(trial: TrialReport, patient_ref: str, report_link: ReportLink) -> C
     links.append(Link(label="Full pre-screening report", url=report_link(card_id), type="absolute"))
     return Card(
         uuid=card_id,
-        summary=_summary(trial),
+        summary=_summary(trial, short_name),
         detail=_detail(trial),
         indicator="info",
         source=Source(

@@ -10,7 +10,7 @@ from cds_hooks.discovery import PREFETCH_TYPES
 from cds_hooks.models import HookRequest
 from service.fhir_access.bundle import record_from_resources
 from service.fhir_access.client import FhirClient
-from service.fhir_access.errors import FhirError, FhirServerNotAllowed
+from service.fhir_access.errors import BundleError, FhirError, FhirServerNotAllowed
 from service.fhir_access.record import PatientRecord
 
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
@@ -23,13 +23,16 @@ class GatheredRecord:
     problems: tuple[str, ...]  # sentences for the warning card (no PHI, no tokens)
 
 
-def _entries(bundle: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+def _entries(bundle: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+    entries = bundle.get("entry") or []
+    if not isinstance(entries, list):
+        raise BundleError(f"prefetch.{key}.entry must be a list")
     return [
         entry["resource"]
-        for entry in bundle.get("entry") or []
+        for entry in entries
         if isinstance(entry, Mapping)
         and isinstance(entry.get("resource"), Mapping)
-        and (entry.get("search") or {}).get("mode", "match") != "outcome"
+        and not (isinstance(entry.get("search"), Mapping) and entry["search"].get("mode") == "outcome")
     ]
 
 
@@ -46,7 +49,7 @@ def _from_prefetch(request: HookRequest, patient_id: str) -> tuple[Mapping[str, 
     for key, types in PREFETCH_TYPES.items():
         value = prefetch.get(key)
         if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
-            resources.extend(_entries(value))
+            resources.extend(_entries(value, key))
         else:
             missing.update(t for t in types if t != "Medication")
     return patient, resources, missing

@@ -125,12 +125,13 @@ def create_router(deps: HookDeps) -> APIRouter:
         if gathered.record is not None:
             report = await run_in_threadpool(deps.screener.screen, gathered.record, unreadable=gathered.unreadable)
             versions = deps.screener.versions()
+            short_names = deps.screener.short_names()
             now = dt.datetime.now(dt.UTC)
             fhir_server = str(hook.fhir_server) if hook.fhir_server else None
             for trial in report.trials:
                 if trial.status == "ineligible":
                     continue
-                card = card_for(trial, gathered.record.reference, deps.report_link)
+                card = card_for(trial, gathered.record.reference, deps.report_link, short_names[trial.id])
                 cards.append(card)
                 records.append(
                     _audit_record(

@@ -200,6 +200,7 @@ class Criterion:
 class Trial:
     id: str
     title: str
+    short: str  # the name a clinician reads on a card (defaults to the id)
     registry: str | None
     source: str | None
     defines: tuple[Define, ...]

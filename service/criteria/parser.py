@@ -94,6 +94,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Trial(
             id=header["id"],
             title=header.get("title", header["id"]),
+            short=header.get("short", header["id"]),
             registry=header.get("registry"),
             source=header.get("source"),
             defines=tuple(defines),
@@ -117,6 +118,9 @@ class _ToAst(Transformer[Token, Any]):
 
     def source(self, meta: Meta, children: list[Token]) -> tuple[str, str]:
         return ("source", _text(children[0]))
+
+    def short(self, meta: Meta, children: list[Token]) -> tuple[str, str]:
+        return ("short", _text(children[0]))
 
     def define(self, meta: Meta, children: list[Any]) -> ast.Define:
         return ast.Define(str(children[0]), children[1], _span(meta))
