@@ -73,12 +73,18 @@ MAX_EVIDENCE = 3
 
 
 def _merge(groups: Iterable[tuple[Any, ...]]) -> tuple[Any, ...]:
-    return tuple(dict.fromkeys(item for group in groups for item in group))
+    """Concatenate without duplicates, keeping order; most groups are empty, so skip work then."""
+    filled = [group for group in groups if group]
+    if len(filled) <= 1:
+        return filled[0] if filled else ()
+    return tuple(dict.fromkeys(item for group in filled for item in group))
 
 
 def _combine(truth: Truth, parts: tuple[Outcome, ...]) -> Outcome:
     """Explain a result by the parts that agree with it."""
     deciding = tuple(p for p in parts if p.truth is truth) or parts
+    if len(deciding) == 1 and (truth is Truth.UNKNOWN or not deciding[0].missing):
+        return deciding[0]
     missing = _merge(p.missing for p in deciding) if truth is Truth.UNKNOWN else ()
     return Outcome(truth, _merge(p.evidence for p in deciding), missing)
 
