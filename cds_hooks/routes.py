@@ -21,9 +21,9 @@ from service.fhir_access.record import PatientRecord
 from service.json_response import JsonResponse
 from service.screening.report import TrialReport
 from service.screening.screen import Screener
+from service.version import SERVICE_VERSION
 
 log = logging.getLogger("trial_screen.hooks")
-SERVICE_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from service.fhir_access.errors import BundleError, FhirServerNotAllowed
 from service.json_response import JsonResponse
 from service.screening.screen import Screener, load_screener
 from service.settings import Settings
+from service.version import SERVICE_VERSION
 from service.web.audit import create_router as audit_router
 from service.web.demo import create_router as demo_router
 from service.web.links import LinkSigner
@@ -144,7 +145,7 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
 
     app = FastAPI(
         title="trial-screen",
-        version="0.1.0",
+        version=SERVICE_VERSION,
         description="CDS Hooks service that pre-screens patients for CAR-T trials in refractory autoimmune disease.",
         lifespan=lifespan,
         default_response_class=JsonResponse,
