@@ -6,6 +6,7 @@ import datetime as dt
 
 import orjson
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.errors import BundleError
@@ -49,7 +50,8 @@ def create_router(screener: Screener, max_request_bytes: int) -> APIRouter:
             raise BundleError("the body must be a FHIR Bundle object")
         if trial is not None and not screener.select(trial):
             raise BundleError(f"unknown trial id {trial!r}")
-        report = screener.screen(record_from_bundle(bundle), on=on, trial_id=trial)
+        record = record_from_bundle(bundle)
+        report = await run_in_threadpool(screener.screen, record, on=on, trial_id=trial)
         return JsonResponse(report.to_json_dict())
 
     return router
