@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator
 
 from mappings.catalog import Catalog
@@ -26,6 +27,13 @@ from service.facts.qualitative import polarity
 from service.fhir_access.record import PatientRecord
 
 
+@functools.cache
+def _analyte_of(catalog: Catalog, concept_id: str) -> Analyte:
+    """Per catalog, not per patient: the catalog is loaded once and never changes."""
+    concept = catalog.concept(concept_id)
+    return Analyte(concept_id, concept.label, concept.unit, concept.default_uln, "score" in concept.kinds)
+
+
 class PatientFacts:
     """Indexes the record once at construction; every query after that is a few dict reads.
 
@@ -33,14 +41,13 @@ class PatientFacts:
     them answer Missing, so their criteria become unknown, never met or not-met on partial data.
     """
 
-    __slots__ = ("_analytes", "_catalog", "_index", "_memo", "_record", "_unreadable")
+    __slots__ = ("_catalog", "_index", "_memo", "_record", "_unreadable")
 
     def __init__(self, record: PatientRecord, catalog: Catalog, *, unreadable: frozenset[str] = frozenset()) -> None:
         self._record = record
         self._catalog = catalog
         self._unreadable = unreadable
         self._index = ConceptIndex(record, catalog)
-        self._analytes: dict[str, Analyte] = {}
         # answers by (query, on): trials ask the same questions (frozen queries, immutable answers)
         self._memo: dict[tuple[object, dt.date], object] = {}
 
@@ -132,13 +139,7 @@ class PatientFacts:
         return None
 
     def _analyte(self, concept_id: str) -> Analyte:
-        found = self._analytes.get(concept_id)
-        if found is None:
-            concept = self._catalog.concept(concept_id)
-            is_score = "score" in concept.kinds
-            found = Analyte(concept_id, concept.label, concept.unit, concept.default_uln, is_score)
-            self._analytes[concept_id] = found
-        return found
+        return _analyte_of(self._catalog, concept_id)
 
     def _labels(self, concepts: frozenset[str]) -> str:
         return " or ".join(self._analyte(c).label for c in sorted(concepts)) or "Record"
