@@ -11,6 +11,7 @@ import datetime as dt
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -82,7 +83,7 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
 
 
 class Server:
-    def __init__(self, tmp: Path, env_extra: dict[str, str]) -> None:
+    def __init__(self, tmp: Path, env_extra: dict[str, str], workers: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAL_SCREEN_")}
@@ -98,7 +99,7 @@ class Server:
         self.log = (tmp / "serve.log").open("wb")
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
-            [exe, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [exe, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -127,12 +128,12 @@ class Server:
             return first, time.perf_counter() - self.started
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
+        if self.process.poll() is None:  # the whole group: `--workers` forks children
+            os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
-                self.process.kill()
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         self.log.close()
 
@@ -300,6 +301,19 @@ def main(argv: list[str] | None = None) -> None:
                 rows.append(("hook, no prefetch", "skipped: .fhir-venv (SEKMET) is not installed"))
             rss = peak_rss_mb(server.process.pid)
             rows.append(("peak RSS of the server (VmHWM)", f"{rss:.0f} MB" if rss is not None else "unknown"))
+            server.stop()
+            server = Server(tmp, extra, workers=2)
+            server.wait_first_answer(bodies[150])
+            rate, errors, lat = concurrent(
+                server.base, bodies[150], clients=8, seconds=args.concurrency_seconds * phase
+            )
+            p50, _, p99 = percentiles(lat)
+            rows.append(
+                (
+                    "hook, full prefetch, 8 concurrent clients, 150 resources, serve --workers 2",
+                    f"{rate:.0f} calls/s (p50 {p50:.0f} ms, p99 {p99:.0f} ms, {errors} errors)",
+                )
+            )
         finally:
             if server is not None:
                 server.stop()

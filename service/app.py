@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import secrets
 import threading
@@ -137,6 +138,8 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         audit.migrate()
         threading.Thread(target=units.warm_up, name="ucum-warm-up", daemon=True).start()
+        gc.collect()
+        gc.freeze()  # trials, catalog and codes live for the whole process: keep them out of every GC pass
         try:
             yield
         finally:
@@ -170,3 +173,8 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
     if settings.demo:
         app.include_router(demo_router(demo))
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory each `serve --workers N` process calls: settings from TRIAL_SCREEN_* only."""
+    return create_app(Settings())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -36,18 +38,21 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     demo: Annotated[bool, typer.Option(help="Serve the demo patients and turn JWT checking off.")] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes (one per core for throughput).")] = 1,
 ) -> None:
     """Run the CDS Hooks service."""
     import uvicorn
 
     from service.app import create_app
 
-    settings = Settings()
     if demo:
-        settings = settings.model_copy(update={"demo": True, "require_jwt": False})
-        if "TRIAL_SCREEN_PUBLIC_URL" not in __import__("os").environ:
-            settings = settings.model_copy(update={"public_url": f"http://{host}:{port}"})
+        os.environ["TRIAL_SCREEN_DEMO"] = "true"
+        os.environ["TRIAL_SCREEN_REQUIRE_JWT"] = "false"
+        os.environ.setdefault("TRIAL_SCREEN_PUBLIC_URL", f"http://{host}:{port}")
         typer.secho(DEMO_WARNING, fg=typer.colors.RED, err=True)
+    if workers > 1:  # every worker must sign report links with the same key
+        os.environ.setdefault("TRIAL_SCREEN_LINK_SECRET", secrets.token_urlsafe(32))
+    settings = Settings()
     try:
         application = create_app(settings)
     except CriteriaError as exc:
@@ -57,7 +62,18 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # httpx logs every request URL at INFO: FHIR paths and queries hold the patient id (PHI, never logged).
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+    if workers > 1:
+        uvicorn.run(
+            "service.app:create_app_from_env",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            access_log=False,
+        )
+    else:
+        uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
 
 
 def _print_demo_help(settings: Settings, patient: str) -> None:
