@@ -60,6 +60,7 @@ def serve(
     if demo:
         _print_demo_help(settings, application.state.demo_patients[0].key if application.state.demo_patients else "")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # httpx logs every request URL at INFO: FHIR paths and queries hold the patient id (PHI, never logged).
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if workers > 1:
