@@ -19,6 +19,7 @@ from service.audit.store import AuditStore, CardRecord, FeedbackRecord
 from service.fhir_access.client import FhirClient
 from service.fhir_access.record import PatientRecord
 from service.json_response import JsonResponse
+from service.request_body import is_json, read_capped
 from service.screening.report import TrialReport
 from service.screening.screen import Screener
 from service.version import SERVICE_VERSION
@@ -43,25 +44,8 @@ class ServiceNotFoundError(Exception):
     """POST to a service id we do not offer."""
 
 
-class RequestTooLargeError(Exception):
-    """The request body is over the configured cap."""
-
-
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLargeError
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise RequestTooLargeError
-    return bytes(body)
-
-
 def _check_json(request: Request) -> None:
-    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if content_type not in ("application/json", "application/fhir+json"):
+    if not is_json(request):
         raise HookRequestError("Content-Type must be application/json")
 
 
@@ -118,7 +102,7 @@ def create_router(deps: HookDeps) -> APIRouter:
             raise ServiceNotFoundError
         await _authenticate(request, deps.hook_url)
         _check_json(request)
-        hook = parse_hook_request(await _body(request, deps.max_request_bytes), expected_hook="patient-view")
+        hook = parse_hook_request(await read_capped(request, deps.max_request_bytes), expected_hook="patient-view")
         gathered = await gather_record(hook, deps.fhir, budget_seconds=deps.budget_seconds, embedded=deps.embedded)
         cards: list[Card] = []
         records: list[CardRecord] = []
@@ -158,7 +142,7 @@ def create_router(deps: HookDeps) -> APIRouter:
             raise ServiceNotFoundError
         await _authenticate(request, [deps.hook_url, f"{deps.hook_url}/feedback"])
         _check_json(request)
-        parsed = parse_feedback_request(await _body(request, deps.max_request_bytes))
+        parsed = parse_feedback_request(await read_capped(request, deps.max_request_bytes))
         items = [
             FeedbackRecord(
                 card_uuid=item.card,
@@ -191,4 +175,4 @@ def create_router(deps: HookDeps) -> APIRouter:
     return router
 
 
-__all__ = ["HookAuthError", "HookDeps", "RequestTooLargeError", "ServiceNotFoundError", "create_router"]
+__all__ = ["HookAuthError", "HookDeps", "ServiceNotFoundError", "create_router"]

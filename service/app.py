@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from cds_hooks.auth import HookAuthError, JwtVerifier
 from cds_hooks.models import HookRequestError
-from cds_hooks.routes import HookDeps, RequestTooLargeError, ServiceNotFoundError
+from cds_hooks.routes import HookDeps, ServiceNotFoundError
 from cds_hooks.routes import create_router as hooks_router
 from mappings import units
 from service.audit.store import AuditStore
@@ -28,13 +28,13 @@ from service.demo.patients import load_demo_patients
 from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import BundleError, FhirServerNotAllowed
 from service.json_response import JsonResponse
+from service.request_body import RequestTooLargeError
 from service.screening.screen import Screener, load_screener
 from service.settings import Settings
 from service.version import SERVICE_VERSION
 from service.web.audit import create_router as audit_router
 from service.web.demo import create_router as demo_router
 from service.web.links import LinkSigner
-from service.web.screening import BundleTooLargeError
 from service.web.screening import create_router as screening_router
 
 log = logging.getLogger("trial_screen")
@@ -90,7 +90,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FhirServerNotAllowed, forbidden)
     app.add_exception_handler(ServiceNotFoundError, not_found)
     app.add_exception_handler(RequestTooLargeError, too_large)
-    app.add_exception_handler(BundleTooLargeError, too_large)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, internal)

@@ -34,7 +34,6 @@ from fastapi import APIRouter, Depends, Form, Query, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
@@ -45,6 +44,7 @@ from service.json_response import JsonResponse
 from service.screening.report import CriterionReport, EvidenceItem, TrialReport
 from service.settings import Settings
 from service.web.links import LinkSigner
+from service.web.templating import TEMPLATES
 
 log = logging.getLogger("trial_screen.audit_web")
 
@@ -56,13 +56,6 @@ _PAGE_SIZE: Final = 50
 _MAX_LIMIT: Final = 200
 _CSV_CHUNK: Final = 64 * 1024
 _SIG_PATTERN: Final = re.compile(r"[0-9a-f]{32}")
-_TEMPLATES: Final = Environment(
-    loader=PackageLoader("service.web", "templates"),
-    autoescape=select_autoescape(["html"]),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 
 Status = Literal["eligible", "possibly-eligible", "ineligible"]
 Outcome = Literal["accepted", "overridden", "none"]
@@ -378,7 +371,7 @@ def _here(request: Request) -> str:
 
 
 def _render(name: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
-    return HTMLResponse(_TEMPLATES.get_template(name).render(**context), status_code=status, headers=headers)
+    return HTMLResponse(TEMPLATES.get_template(name).render(**context), status_code=status, headers=headers)
 
 
 def _denied_response(exc: _DeniedError) -> Response:

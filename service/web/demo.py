@@ -13,18 +13,11 @@ from importlib import resources
 from typing import Final
 
 from fastapi import APIRouter, HTTPException
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, Response
 
 from service.demo.patients import DemoPatient
+from service.web.templating import TEMPLATES
 
-_TEMPLATES: Final = Environment(
-    loader=PackageLoader("service.web", "templates"),
-    autoescape=select_autoescape(["html"]),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
 _STATIC: Final = {"demo.js": "text/javascript", "demo.css": "text/css"}
 
 
@@ -67,7 +60,7 @@ def demo_entries(patients: Sequence[DemoPatient], today: dt.date) -> list[DemoEn
 
 
 def render_demo_page(patients: Sequence[DemoPatient], today: dt.date | None = None) -> str:
-    template = _TEMPLATES.get_template("demo.html")
+    template = TEMPLATES.get_template("demo.html")
     return template.render(patients=demo_entries(patients, today or dt.date.today()))
 
 

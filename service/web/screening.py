@@ -11,26 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.errors import BundleError
 from service.json_response import JsonResponse
+from service.request_body import is_json, read_capped
 from service.screening.screen import Screener
-
-_JSON_TYPES = ("application/json", "application/fhir+json")
-
-
-class BundleTooLargeError(Exception):
-    """The posted bundle is over the configured request cap (413 at the edge, like the hook)."""
-
-
-async def _capped_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it (declared or streamed) exceeds ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BundleTooLargeError
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise BundleTooLargeError
-    return bytes(body)
 
 
 def create_router(screener: Screener, max_request_bytes: int) -> APIRouter:
@@ -38,10 +20,9 @@ def create_router(screener: Screener, max_request_bytes: int) -> APIRouter:
 
     @router.post("/screening", summary="Screen one patient Bundle against every trial")
     async def post_screening(request: Request, on: dt.date | None = None, trial: str | None = None) -> JsonResponse:
-        content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-        if content_type not in _JSON_TYPES:
+        if not is_json(request):
             raise BundleError("Content-Type must be application/json or application/fhir+json")
-        body = await _capped_body(request, max_request_bytes)
+        body = await read_capped(request, max_request_bytes)
         try:
             bundle = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
