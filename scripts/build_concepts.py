@@ -3,7 +3,7 @@
 The YAML files are the source of truth once committed; edit them by hand from now on. This script records how
 they were first made, so a reviewer can re-run it and diff:
 
-    python -m mappings.build_concepts \\
+    python scripts/build_concepts.py \\
         --csv /work/shared/data/terminology/concepts.csv \\
         --rxnorm-extract DIR   # web/data/*.json of davidanderson3/rxnorm-ingredients at commit a8fcf13
         --pedsnet DIR          # drugs/*.csv of PEDSnet/Variable-Dictionary at commit 009e8ba
@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent / "mappings"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 EXTRACT_SOURCE = "davidanderson3/rxnorm-ingredients:web/data/{letter}.json (commit a8fcf13)"
