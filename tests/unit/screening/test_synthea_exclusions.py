@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from mappings.catalog import load_catalog
 from service.fhir_access.bundle import record_from_bundle
 from service.screening.registry import LoadedTrial
 from service.screening.screen import screen
@@ -48,8 +49,6 @@ CASES = [
 def test_exclusion_applies(
     bundle: str, why: str, exclusions: dict[str, str], trials_by_id: dict[str, LoadedTrial]
 ) -> None:
-    from mappings.catalog import load_catalog
-
     record = record_from_bundle(json.loads((SYNTHEA / f"{bundle}.json").read_text(encoding="utf-8")))
     for trial_id, criterion_id in exclusions.items():
         report = screen(record, [trials_by_id[trial_id]], load_catalog(), ON, dt.datetime.now(dt.UTC)).trials[0]
