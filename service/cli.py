@@ -45,10 +45,12 @@ def serve(
 
     from service.app import create_app
 
+    # Unset, the public URL (the JWT audience and the base of report links) is where this process listens.
+    listen_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing, not binding
+    os.environ.setdefault("TRIAL_SCREEN_PUBLIC_URL", f"http://{listen_host}:{port}")
     if demo:
         os.environ["TRIAL_SCREEN_DEMO"] = "true"
         os.environ["TRIAL_SCREEN_REQUIRE_JWT"] = "false"
-        os.environ.setdefault("TRIAL_SCREEN_PUBLIC_URL", f"http://{host}:{port}")
         typer.secho(DEMO_WARNING, fg=typer.colors.RED, err=True)
     if workers > 1:  # every worker must sign report links with the same key
         os.environ.setdefault("TRIAL_SCREEN_LINK_SECRET", secrets.token_urlsafe(32))
