@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -23,8 +24,10 @@ import json
 import logging
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -155,6 +158,12 @@ class AuditStore:
         except SQLAlchemyError as exc:
             raise AuditError("invalid database URL") from exc
         self._backend = url.get_backend_name()
+        # SQLite has one writer at a time: threads of this process queue on a lock instead of sleeping in
+        # SQLite's busy handler (which is what made tail latency spike under load); other processes still
+        # wait on busy_timeout.
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if self._backend == "sqlite" else contextlib.nullcontext()
+        )
         if self._backend == "sqlite":
             memory = url.database in (None, "", ":memory:")
             if not memory and url.database and not url.database.startswith("file:"):
@@ -372,7 +381,7 @@ class AuditStore:
     def _write(self, work: Callable[[Connection], T], *, what: str) -> T:
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             try:
-                with self._engine.connect() as conn:
+                with self._write_lock, self._engine.connect() as conn:
                     conn.execution_options(**{_WRITE_OPTION: True})
                     with conn.begin():
                         return work(conn)
