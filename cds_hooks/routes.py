@@ -6,14 +6,24 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
 from cds_hooks.auth import HookAuthError, JwtVerifier
 from cds_hooks.cards import card_for, warning_card
 from cds_hooks.discovery import SERVICE_ID, discovery
-from cds_hooks.models import Card, CdsResponse, HookRequestError, parse_feedback_request, parse_hook_request
+from cds_hooks.models import (
+    Card,
+    CdsResponse,
+    FeedbackRequest,
+    HookRequest,
+    HookRequestError,
+    parse_feedback_request,
+    parse_hook_request,
+)
 from cds_hooks.prefetch import gather_record
 from service.audit.store import AuditStore, CardRecord, FeedbackRecord
 from service.fhir_access.client import FhirClient
@@ -89,6 +99,31 @@ def _audit_record(
     )
 
 
+def _body_schema(request_model: str, response_model: str | None) -> dict[str, Any]:
+    """The bodies are read raw (to authenticate first and to word 400s ourselves); OpenAPI still shows them."""
+    extra: dict[str, Any] = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{request_model}"}}},
+        }
+    }
+    if response_model:
+        schema = {"$ref": f"#/components/schemas/{response_model}"}
+        extra["responses"] = {"200": {"description": "Cards", "content": {"application/json": {"schema": schema}}}}
+    return extra
+
+
+def openapi_components() -> dict[str, Any]:
+    """JSON Schemas of the CDS Hooks bodies, for the app's OpenAPI document."""
+    _, schemas = models_json_schema(
+        [(HookRequest, "validation"), (FeedbackRequest, "validation"), (CdsResponse, "serialization")],
+        ref_template="#/components/schemas/{model}",
+        by_alias=True,
+    )
+    defs: dict[str, Any] = schemas.get("$defs", {})
+    return defs
+
+
 def create_router(deps: HookDeps) -> APIRouter:
     router = APIRouter(tags=["CDS Hooks"])
 
@@ -96,7 +131,11 @@ def create_router(deps: HookDeps) -> APIRouter:
     async def get_discovery() -> JsonResponse:
         return JsonResponse(discovery().to_json())
 
-    @router.post("/cds-services/{service_id}", summary="Call the patient-view pre-screening service")
+    @router.post(
+        "/cds-services/{service_id}",
+        summary="Call the patient-view pre-screening service",
+        openapi_extra=_body_schema("HookRequest", "CdsResponse"),
+    )
     async def call_service(service_id: str, request: Request) -> JsonResponse:
         if service_id != SERVICE_ID:
             raise ServiceNotFoundError
@@ -136,7 +175,11 @@ def create_router(deps: HookDeps) -> APIRouter:
             await run_in_threadpool(deps.audit.record_cards, records)
         return JsonResponse(CdsResponse(cards=cards).to_json())
 
-    @router.post("/cds-services/{service_id}/feedback", summary="Record what the clinician did with cards")
+    @router.post(
+        "/cds-services/{service_id}/feedback",
+        summary="Record what the clinician did with cards",
+        openapi_extra=_body_schema("FeedbackRequest", None),
+    )
     async def feedback(service_id: str, request: Request) -> JsonResponse:
         if service_id != SERVICE_ID:
             raise ServiceNotFoundError
@@ -175,4 +218,4 @@ def create_router(deps: HookDeps) -> APIRouter:
     return router
 
 
-__all__ = ["HookAuthError", "HookDeps", "ServiceNotFoundError", "create_router"]
+__all__ = ["HookAuthError", "HookDeps", "ServiceNotFoundError", "create_router", "openapi_components"]

@@ -9,6 +9,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -20,7 +21,7 @@ from starlette.responses import Response
 
 from cds_hooks.auth import HookAuthError, JwtVerifier
 from cds_hooks.models import HookRequestError
-from cds_hooks.routes import HookDeps, ServiceNotFoundError
+from cds_hooks.routes import HookDeps, ServiceNotFoundError, openapi_components
 from cds_hooks.routes import create_router as hooks_router
 from mappings import units
 from service.audit.store import AuditStore
@@ -167,11 +168,26 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         max_age=600,
     )
     app.include_router(hooks_router(deps))
+    _document_hook_bodies(app)
     app.include_router(screening_router(screener, settings.max_request_bytes))
     app.include_router(audit_router(audit, settings, links, sorted(screener.versions())))
     if settings.demo:
         app.include_router(demo_router(demo))
     return app
+
+
+def _document_hook_bodies(app: FastAPI) -> None:
+    """Add the CDS Hooks body schemas (read raw by the routes) to the generated OpenAPI components."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(openapi_components())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app_from_env() -> FastAPI:
