@@ -82,8 +82,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def internal(_: Request, exc: Exception) -> Response:
         log.error("internal error: %s", type(exc).__name__)
-        # Starlette runs the catch-all handler in ServerErrorMiddleware, outside SecurityHeaders: set them here.
-        return _error(500, "internal-error", "the service failed to answer; the incident was logged", SECURITY_HEADERS)
+        # Starlette runs the catch-all handler in ServerErrorMiddleware, outside SecurityHeaders and CORS: set both
+        # here, so a browser-based EHR can still read the reason (every origin is allowed anyway).
+        headers = {**SECURITY_HEADERS, "Access-Control-Allow-Origin": "*"}
+        return _error(500, "internal-error", "the service failed to answer; the incident was logged", headers)
 
     app.add_exception_handler(HookRequestError, bad_request)
     app.add_exception_handler(BundleError, bad_request)

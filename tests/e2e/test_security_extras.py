@@ -119,6 +119,7 @@ def test_security_headers_on_every_kind_of_response(
     assert broken.json()["error"] == "internal-error"
     assert "record cards failed" not in broken.text
     _assert_security_headers(broken)
+    assert broken.headers["access-control-allow-origin"] == "*"  # a browser EHR can read the reason
 
 
 # -- the real process's log output ------------------------------------------------------------------------------
