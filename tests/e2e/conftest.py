@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,15 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-TESTS = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(TESTS))  # jwt_keys.py, fhir_server.py
-sys.path.insert(0, str(TESTS / "integration"))  # hook_support.py
-
-from hook_support import shared_screener  # noqa: E402
-from jwt_keys import KeyPair, hook_claims, jwks, make_ec_keypair, make_rsa_keypair, serve_jwks, sign_token  # noqa: E402
-
-from service.app import create_app  # noqa: E402
-from service.settings import Settings  # noqa: E402
+from service.app import create_app
+from service.settings import Settings
+from tests.integration.hook_support import shared_screener
+from tests.jwt_keys import KeyPair, hook_claims, jwks, make_ec_keypair, make_rsa_keypair, serve_jwks, sign_token
 
 PUBLIC_URL = "https://trial-screen.example.org"
 HOOK_URL = f"{PUBLIC_URL}/cds-services/trial-prescreen"

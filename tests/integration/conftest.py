@@ -6,15 +6,12 @@ Set FHIR_BASE_URL to run the plain-server tests against another, already running
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/ holds fhir_server.py
-
-from fhir_server import (
+from tests.fhir_server import (
     INSTALL_HINT,
     FhirServerError,
     RunningServer,

@@ -275,3 +275,15 @@ def _assert_no_empty(value: Any, path: str = "card") -> None:
 def assert_no_confident_eligible(payload: Mapping[str, Any]) -> None:
     for card in payload["cards"]:
         assert not card["summary"].startswith("Eligible"), card["summary"]
+
+
+def post_hook_timed(client: Any, body: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
+    """POST the hook, check it answered 200 with a valid CDS response; return it and the seconds it took."""
+    started = time.monotonic()
+    response = client.post(HOOK_PATH, json=body)
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    payload: dict[str, Any] = response.json()
+    assert_valid_cds_response(payload)
+    return payload, elapsed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import AsyncIterator
 from functools import cache
 from pathlib import Path
@@ -16,9 +15,7 @@ from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import FhirAuthError
 from service.fhir_access.record import READ_TYPES
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fhir_server import created_id, seed_transaction
+from tests.fhir_server import created_id, seed_transaction
 
 # Tests share the session loop with the async fixtures (asyncio_default_fixture_loop_scope = "session").
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]

@@ -16,12 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,17 +33,13 @@ from service.app import create_app
 from service.demo.builder import transaction_bundle
 from service.fhir_access.client import MAX_RESPONSE_BYTES
 from service.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fhir_server import created_id, seed_transaction
-from hook_support import (
-    HOOK_PATH,
+from tests.fhir_server import created_id, seed_transaction
+from tests.integration.hook_support import (
     assert_no_confident_eligible,
-    assert_valid_cds_response,
     card_key,
     fetch_prefetch,
     hook_body,
+    post_hook_timed,
     serve_app,
     shared_screener,
     sle_patient_resources,
@@ -179,25 +172,14 @@ def client(tmp_path_factory: pytest.TempPathFactory, proxy: str) -> Iterator[Tes
         yield test_client
 
 
-def _call(client: TestClient, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
-    started = time.monotonic()
-    response = client.post(HOOK_PATH, json=body)
-    elapsed = time.monotonic() - started
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    payload: dict[str, Any] = response.json()
-    assert_valid_cds_response(payload)
-    return payload, elapsed
-
-
 def test_pass_through_gives_the_prefetch_cards(
     client: TestClient, proxy: str, seeded: tuple[str, dict[str, Any]]
 ) -> None:
     patient_id, prefetch = seeded
     STATE.reset("pass-through")
-    fetched, elapsed = _call(client, hook_body(patient_id, fhir_server=proxy, token=FHIR_TOKEN))
+    fetched, elapsed = post_hook_timed(client, hook_body(patient_id, fhir_server=proxy, token=FHIR_TOKEN))
     through_proxy, pages = STATE.requests, STATE.pages
-    expected, _ = _call(client, hook_body(patient_id, prefetch=prefetch))
+    expected, _ = post_hook_timed(client, hook_body(patient_id, prefetch=prefetch))
 
     assert elapsed < ANSWER_BOUND_S
     assert pages >= 3, "the Observation search did not page through the proxy"
@@ -227,7 +209,7 @@ def test_proxy_fault_gives_a_bounded_honest_answer(
 ) -> None:
     patient_id, _ = seeded
     STATE.reset(mode)
-    payload, elapsed = _call(client, hook_body(patient_id, fhir_server=proxy, token=FHIR_TOKEN))
+    payload, elapsed = post_hook_timed(client, hook_body(patient_id, fhir_server=proxy, token=FHIR_TOKEN))
 
     print(f"\n[proxy {mode}] {STATE.injected[mode]} faults injected, answered in {elapsed:.2f} s")
     assert STATE.injected[mode] >= 1, f"mode {mode}: no fault was injected"

@@ -9,7 +9,6 @@ card returned is in the audit store.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -27,11 +26,8 @@ from service.app import create_app
 from service.demo.builder import transaction_bundle
 from service.fhir_access.client import FhirClient
 from service.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fhir_server import created_id, seed_transaction
-from hook_support import (
+from tests.fhir_server import created_id, seed_transaction
+from tests.integration.hook_support import (
     HOOK_PATH,
     assert_no_confident_eligible,
     assert_valid_cds_response,

@@ -5,7 +5,6 @@ Runs on SQLite and on PostgreSQL (a throwaway database)."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,7 @@ from sqlalchemy import create_engine, func, select
 from service.app import create_app
 from service.audit.tables import audit_card, audit_feedback
 from service.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "audit"))
-from audit_helpers import fresh_database
-from hook_support import (
+from tests.integration.hook_support import (
     FEEDBACK_PATH,
     HOOK_PATH,
     hook_body,
@@ -31,6 +26,7 @@ from hook_support import (
     sle_patient_resources,
     trial_cards,
 )
+from tests.unit.audit.audit_helpers import fresh_database
 
 pytestmark = pytest.mark.integration
 

@@ -8,11 +8,8 @@ within a bound, carry a warning card, and never claim "Eligible" on data that co
 from __future__ import annotations
 
 import asyncio
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,14 +21,11 @@ from starlette.routing import Route
 
 from service.app import create_app
 from service.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hook_support import (
-    HOOK_PATH,
+from tests.integration.hook_support import (
     assert_no_confident_eligible,
-    assert_valid_cds_response,
     free_port,
     hook_body,
+    post_hook_timed,
     searchset,
     serve_app,
     serve_hanging,
@@ -171,14 +165,7 @@ def _reset() -> Iterator[None]:
 
 
 def _post(client: TestClient, server: str) -> tuple[dict[str, Any], float]:
-    started = time.monotonic()
-    response = client.post(HOOK_PATH, json=hook_body(PATIENT_ID, fhir_server=server, token="stub-token"))
-    elapsed = time.monotonic() - started
-    assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    payload: dict[str, Any] = response.json()
-    assert_valid_cds_response(payload)
-    return payload, elapsed
+    return post_hook_timed(client, hook_body(PATIENT_ID, fhir_server=server, token="stub-token"))
 
 
 def test_control_healthy_stub_gives_an_eligible_card(client: TestClient, stub_url: str) -> None:

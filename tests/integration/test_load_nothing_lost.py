@@ -34,11 +34,8 @@ from sqlalchemy import create_engine, func, select
 from service.audit.store import AuditStore, CardFilter
 from service.audit.tables import audit_card, audit_feedback
 from service.demo.patients import load_demo_patients
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "audit"))
-from audit_helpers import fresh_database
-from hook_support import FEEDBACK_PATH, HOOK_PATH, free_port, hook_body, prefetch_for, trial_cards
+from tests.integration.hook_support import FEEDBACK_PATH, HOOK_PATH, free_port, hook_body, prefetch_for, trial_cards
+from tests.unit.audit.audit_helpers import fresh_database
 
 pytestmark = pytest.mark.integration
 

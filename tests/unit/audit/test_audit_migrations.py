@@ -99,7 +99,6 @@ def test_sqlite_pragmas(store: AuditStore, database_url: str) -> None:
 
 MIGRATE_AND_WRITE = """
 import datetime as dt, sys, uuid
-sys.path.insert(0, sys.argv[3])
 from tests.unit.audit.audit_helpers import make_card
 from service.audit.store import AuditStore
 store = AuditStore(sys.argv[1])
