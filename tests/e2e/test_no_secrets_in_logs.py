@@ -9,10 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from service.app import create_app
 from service.settings import Settings
@@ -24,8 +20,8 @@ from tests.integration.hook_support import (
     PATIENT_NAME,
     hook_body,
     prefetch_for,
-    searchset,
     serve_app,
+    serve_guarded_fhir,
     shared_screener,
     sle_patient_resources,
     trial_cards,
@@ -49,20 +45,8 @@ LOGGERS = (
 
 @pytest.fixture
 def stub_fhir() -> Iterator[str]:
-    """Answers 401 unless the bearer token is FHIR_TOKEN; then serves the patient."""
-
-    async def handle(request: Request) -> JSONResponse:
-        if request.headers.get("authorization") != f"Bearer {FHIR_TOKEN}":
-            return JSONResponse(
-                {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}, 401
-            )
-        kind = request.path_params["path"].split("/")[0]
-        if kind == "Patient":
-            return JSONResponse(RESOURCES[0])
-        return JSONResponse(searchset([r for r in RESOURCES if r["resourceType"] == kind]))
-
-    with serve_app(Starlette(routes=[Route("/fhir/{path:path}", handle)])) as url:
-        yield f"{url}/fhir"
+    with serve_guarded_fhir(FHIR_TOKEN, RESOURCES) as url:
+        yield url
 
 
 def test_no_tokens_or_phi_in_logs(

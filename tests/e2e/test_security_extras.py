@@ -27,10 +27,6 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from service.audit.errors import AuditError
 from service.web.audit import SESSION_COOKIE
@@ -43,8 +39,7 @@ from tests.integration.hook_support import (
     free_port,
     hook_body,
     prefetch_for,
-    searchset,
-    serve_app,
+    serve_guarded_fhir,
     sle_patient_resources,
     trial_cards,
     warning_cards,
@@ -127,20 +122,8 @@ def test_security_headers_on_every_kind_of_response(
 
 @pytest.fixture
 def stub_fhir() -> Iterator[str]:
-    """A FHIR server that answers 401 unless the bearer token is FHIR_TOKEN; then it serves the patient."""
-
-    async def handle(request: Request) -> JSONResponse:
-        if request.headers.get("authorization") != f"Bearer {FHIR_TOKEN}":
-            return JSONResponse(
-                {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}, 401
-            )
-        kind = request.path_params["path"].split("/")[0]
-        if kind == "Patient":
-            return JSONResponse(RESOURCES[0])
-        return JSONResponse(searchset([r for r in RESOURCES if r["resourceType"] == kind]))
-
-    with serve_app(Starlette(routes=[Route("/fhir/{path:path}", handle)])) as url:
-        yield f"{url}/fhir"
+    with serve_guarded_fhir(FHIR_TOKEN, RESOURCES) as url:
+        yield url
 
 
 @pytest.fixture

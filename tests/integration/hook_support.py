@@ -287,3 +287,25 @@ def post_hook_timed(client: Any, body: Mapping[str, Any]) -> tuple[dict[str, Any
     payload: dict[str, Any] = response.json()
     assert_valid_cds_response(payload)
     return payload, elapsed
+
+
+@contextmanager
+def serve_guarded_fhir(token: str, resources: list[dict[str, Any]]) -> Iterator[str]:
+    """A FHIR server on loopback that answers 401 unless the bearer token is `token`; then it serves the patient."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    async def handle(request: Request) -> JSONResponse:
+        if request.headers.get("authorization") != f"Bearer {token}":
+            return JSONResponse(
+                {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "login"}]}, 401
+            )
+        kind = request.path_params["path"].split("/")[0]
+        if kind == "Patient":
+            return JSONResponse(resources[0])
+        return JSONResponse(searchset([r for r in resources if r["resourceType"] == kind]))
+
+    with serve_app(Starlette(routes=[Route("/fhir/{path:path}", handle)])) as url:
+        yield f"{url}/fhir"
