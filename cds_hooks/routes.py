@@ -54,6 +54,11 @@ class ServiceNotFoundError(Exception):
     """POST to a service id we do not offer."""
 
 
+def is_deceased(patient: Mapping[str, Any]) -> bool:
+    """No referral is suggested for a patient the record says has died (deceasedBoolean / deceasedDateTime)."""
+    return patient.get("deceasedBoolean") is True or bool(patient.get("deceasedDateTime"))
+
+
 def _check_json(request: Request) -> None:
     if not is_json(request):
         raise HookRequestError("Content-Type must be application/json")
@@ -145,7 +150,7 @@ def create_router(deps: HookDeps) -> APIRouter:
         gathered = await gather_record(hook, deps.fhir, budget_seconds=deps.budget_seconds, embedded=deps.embedded)
         cards: list[Card] = []
         records: list[CardRecord] = []
-        if gathered.record is not None:
+        if gathered.record is not None and not is_deceased(gathered.record.patient):
             report = await run_in_threadpool(deps.screener.screen, gathered.record, unreadable=gathered.unreadable)
             versions = deps.screener.versions()
             short_names = deps.screener.short_names()

@@ -259,3 +259,11 @@ def test_card_shape_per_contract(client: TestClient) -> None:
         reasons = card["overrideReasons"]
         assert reasons
         assert all(r["system"] and r["code"] and r["display"] for r in reasons)
+
+
+def test_no_referral_is_suggested_for_a_deceased_patient(client: TestClient) -> None:
+    deceased = [{**RESOURCES[0], "deceasedDateTime": "2026-10-01"}, *RESOURCES[1:]]
+    body = hook_body(deceased[0]["id"], prefetch=prefetch_for(deceased))
+    response = client.post(HOOK_PATH, json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["cards"] == []
