@@ -327,12 +327,12 @@ class _Guard:
             return False
         return int(parts[1]) > (now if now is not None else time.time())
 
-    def check(self, request: Request, bearer: HTTPAuthorizationCredentials | None) -> tuple[bool, str, bool]:
+    def check(self, request: Request, presented: HTTPAuthorizationCredentials | None) -> tuple[bool, str, bool]:
         """(allowed, reason when not, whether a token was presented)."""
         if not self.configured:
             return False, "the audit API is disabled: no audit token is configured", False
-        if bearer is not None:
-            if self.token_ok(bearer.credentials):
+        if presented is not None:
+            if self.token_ok(presented.credentials):
                 return True, "", True
             return False, "invalid bearer token", True
         cookie = request.cookies.get(SESSION_COOKIE)
