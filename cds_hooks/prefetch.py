@@ -13,8 +13,6 @@ from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import BundleError, FhirError, FhirServerNotAllowed
 from service.fhir_access.record import PatientRecord
 
-MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
-
 
 @dataclass(frozen=True, slots=True)
 class GatheredRecord:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer, v_args
@@ -268,7 +267,3 @@ def parse_trial(text: str, file: str = "<trial>") -> ast.Trial:
             [Diagnostic(file, line, column, f"cannot read: {exc.orig_exc}", caret_context(text, line, column))]
         ) from exc
     return trial
-
-
-def parse_trial_file(path: Path) -> ast.Trial:
-    return parse_trial(path.read_text(encoding="utf-8"), str(path))

@@ -17,7 +17,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from service.demo.builder import transaction_bundle
 from service.demo.patients import DemoPatient, load_demo_patients
 
 FHIR_JSON = "application/fhir+json"
@@ -89,7 +88,7 @@ def _name(patient: DemoPatient) -> str:
 
 def upload_patient(client: httpx.Client, base_url: str, patient: DemoPatient) -> UploadResult:
     """POST one patient's transaction Bundle to the server base; raises UploadError on a refusal."""
-    payload = json.dumps(transaction_bundle(patient.resources)).encode()
+    payload = json.dumps(patient.transaction).encode()
     try:
         response = client.post(base_url, content=payload)
     except httpx.HTTPError as exc:

@@ -14,7 +14,6 @@ from service.facts.derived import date_range, shown_date
 Range = tuple[dt.date, dt.date]
 
 ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
-HISTORY_CONDITION = frozenset({"inactive", "remission", "resolved"})
 # Statuses meaning "currently taking" / "still going" per resource type.
 _CURRENT_STATUS: Mapping[str, frozenset[str]] = {
     "MedicationRequest": frozenset({"active"}),

@@ -45,10 +45,6 @@ class Entry:
     timing: Timing
     reference: str
 
-    @property
-    def sort_id(self) -> str:
-        return self.reference
-
 
 def _codings(concept: object) -> Iterator[tuple[str, str]]:
     if not isinstance(concept, Mapping):

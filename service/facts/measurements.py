@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,21 +159,6 @@ def in_window(entry: Entry, window: Window, on: dt.date) -> bool:
     if window.within_days is not None and taken[0] < on - dt.timedelta(days=window.within_days):
         return False
     return window.before_days is None or taken[1] <= on - dt.timedelta(days=window.before_days)
-
-
-def latest_entry(entries: Iterable[Entry], window: Window, on: dt.date) -> Entry | None:
-    """The most recent entry in the window; ties broken by reference for a stable choice."""
-    best: Entry | None = None
-    best_key: tuple[dt.date, dt.date, str] | None = None
-    for entry in entries:
-        if not in_window(entry, window, on):
-            continue
-        start = entry.timing.start
-        assert start is not None
-        key = (start[1], start[0], entry.reference)
-        if best_key is None or key > best_key:
-            best, best_key = entry, key
-    return best
 
 
 def _reference_high(holder: Mapping[str, Any]) -> tuple[float, str | None] | None:
