@@ -181,3 +181,16 @@ def warning_card(problems: list[str]) -> Card:
         indicator="warning",
         source=Source(label=SOURCE_LABEL),
     )
+
+
+def audit_unavailable_card() -> Card:
+    """Replaces the trial cards when they cannot be recorded: every card shown must be in the audit trail."""
+    return Card(
+        summary="Trial pre-screening unavailable: suggestions cannot be recorded right now",
+        detail=(
+            "The service screened this patient, but its audit trail is not accepting records at the moment, "
+            "so trial suggestions are withheld. Reopening the chart later will screen the patient again."
+        ),
+        indicator="warning",
+        source=Source(label=SOURCE_LABEL),
+    )

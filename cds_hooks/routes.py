@@ -13,7 +13,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
 from cds_hooks.auth import HookAuthError, JwtVerifier
-from cds_hooks.cards import card_for, warning_card
+from cds_hooks.cards import audit_unavailable_card, card_for, warning_card
 from cds_hooks.discovery import SERVICE_ID, discovery
 from cds_hooks.models import (
     Card,
@@ -35,6 +35,7 @@ from service.screening.screen import Screener
 from service.version import SERVICE_VERSION
 
 log = logging.getLogger("trial_screen.hooks")
+AUDIT_ROOM_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +99,7 @@ def _audit_record(
         service_version=SERVICE_VERSION,
         criteria=criteria,
         evidence_refs=evidence,
-        report=trial.model_dump(by_alias=True, mode="json"),
+        report=trial.to_json_dict(),
         summary=card.summary,
         created_at=now,
     )
@@ -173,11 +174,12 @@ def create_router(deps: HookDeps) -> APIRouter:
                         now,
                     )
                 )
+        if records and not await _queue_for_audit(records):
+            log.error("hook answered without trial cards: the audit queue is full")
+            cards = [audit_unavailable_card()]
         if gathered.problems:
             cards.append(warning_card(list(gathered.problems)))
             log.warning("hook answered with incomplete data: %d problem(s)", len(gathered.problems))
-        if records:
-            await run_in_threadpool(deps.audit.record_cards, records)
         return JsonResponse(CdsResponse(cards=cards).to_json())
 
     @router.post(
@@ -214,6 +216,12 @@ def create_router(deps: HookDeps) -> APIRouter:
                 status_code=404,
             )
         return JsonResponse({})
+
+    async def _queue_for_audit(records: list[CardRecord]) -> bool:
+        """Usually immediate; if the queue is full, wait for room briefly (off the event loop)."""
+        return deps.audit.submit_cards(records) or await run_in_threadpool(
+            deps.audit.submit_cards, records, AUDIT_ROOM_WAIT_SECONDS
+        )
 
     async def _authenticate(request: Request, audience: str | list[str]) -> None:
         if deps.verifier is None:

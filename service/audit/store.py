@@ -1,6 +1,8 @@
 """The audit trail store: every card returned to an EHR, and the feedback on it.
 
 Synchronous API (the service calls it through a threadpool). One engine per store, shared by all threads.
+The hook hands its cards to ``submit_cards`` (a write-behind queue, ``write_behind.py``) and answers without
+waiting for the database; every read, feedback and purge first waits for that queue to drain.
 
 SQLite (the embedded default): WAL, ``synchronous=NORMAL``, ``busy_timeout=5000``, foreign keys on. Write
 transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of
@@ -33,6 +35,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+import orjson
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -53,8 +56,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.selectable import NamedFromClause
 
-from service.audit.errors import AuditError
+from service.audit.errors import AuditConflictError, AuditError
 from service.audit.tables import OUTCOMES, audit_card, audit_feedback
+from service.audit.write_behind import WriteBehind
 
 __all__ = [
     "AuditError",
@@ -172,6 +176,8 @@ class AuditStore:
                 url,
                 connect_args={"check_same_thread": False, "timeout": 5.0},
                 hide_parameters=True,
+                json_serializer=_json_text,
+                json_deserializer=orjson.loads,
                 **({"poolclass": StaticPool} if memory else {}),
             )
             event.listen(self._engine, "connect", _sqlite_on_connect)
@@ -179,9 +185,16 @@ class AuditStore:
         elif self._backend == "postgresql":
             if url.drivername == "postgresql":
                 url = url.set(drivername="postgresql+psycopg")
-            self._engine = create_engine(url, pool_pre_ping=True, hide_parameters=True)
+            self._engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                hide_parameters=True,
+                json_serializer=_json_text,
+                json_deserializer=orjson.loads,
+            )
         else:
             raise AuditError(f"unsupported database backend {self._backend!r} (use sqlite or postgresql)")
+        self._queue: WriteBehind[CardRecord] = WriteBehind(self._write_queued)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -207,9 +220,34 @@ class AuditStore:
             raise AuditError("audit database migration failed") from exc
 
     def close(self) -> None:
+        """Write what the queue holds (bounded wait), then release the connections."""
+        lost = self._queue.close()
+        if lost:
+            log.error("audit: %d card(s) could not be written before shutdown", lost)
         self._engine.dispose()
 
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every submitted card is written; False if `timeout` ran out first."""
+        return self._queue.flush(timeout)
+
     # -- writes ------------------------------------------------------------------------------------
+
+    def submit_cards(self, cards: Sequence[CardRecord], timeout: float = 0.0) -> bool:
+        """Queue cards for writing and return at once; False (nothing queued) if the queue stayed full for
+        `timeout` seconds, which happens only when the database has been failing or falling behind."""
+        return self._queue.put(cards, timeout)
+
+    def _write_queued(self, cards: Sequence[CardRecord]) -> None:
+        """One batch from the queue. A card that can never be stored (its uuid is already there) is logged
+        and skipped, so that it cannot hold up the cards behind it; any other failure is retried."""
+        try:
+            self.record_cards(cards)
+        except AuditConflictError:
+            for card in cards:
+                try:
+                    self.record_cards([card])
+                except AuditConflictError:
+                    log.error("audit: a card whose uuid is already stored was skipped")
 
     def record_cards(self, cards: Sequence[CardRecord]) -> None:
         """Store all cards in one transaction. A card uuid that is already stored raises AuditError
@@ -218,7 +256,7 @@ class AuditStore:
             return
         rows = [_card_row(card) for card in cards]
         if len({row["card_uuid"] for row in rows}) != len(rows):
-            raise AuditError("duplicate card uuid in one batch")
+            raise AuditConflictError("duplicate card uuid in one batch")
 
         def write(conn: Connection) -> None:
             conn.execute(insert(audit_card), rows)
@@ -230,6 +268,7 @@ class AuditStore:
         stored), each once, in input order."""
         if not feedback:
             return []
+        self.flush()
         received_at = dt.datetime.now(dt.UTC)
         rows = [_feedback_row(item, received_at) for item in feedback]
         uuids = list(dict.fromkeys(row["card_uuid"] for row in rows))
@@ -252,6 +291,7 @@ class AuditStore:
     def purge(self, older_than: dt.datetime) -> int:
         """Delete the cards created before ``older_than`` and their feedback; return how many cards."""
         cutoff = _aware(older_than, "older_than")
+        self.flush()
 
         def write(conn: Connection) -> int:
             old = select(audit_card.c.card_uuid).where(audit_card.c.created_at < cutoff)
@@ -386,7 +426,7 @@ class AuditStore:
                     with conn.begin():
                         return work(conn)
             except IntegrityError as exc:
-                raise AuditError(f"could not {what}: constraint violated (duplicate card uuid?)") from exc
+                raise AuditConflictError(f"could not {what}: constraint violated (duplicate card uuid?)") from exc
             except DBAPIError as exc:
                 if attempt < _MAX_ATTEMPTS and _retryable(exc):
                     delay = min(0.02 * 2**attempt, 1.0) * (0.5 + random.random())  # noqa: S311
@@ -399,6 +439,7 @@ class AuditStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _read(self, work: Callable[[Connection], T], *, what: str) -> T:
+        self.flush()
         try:
             with self._engine.connect() as conn, conn.begin():
                 return work(conn)
@@ -407,6 +448,11 @@ class AuditStore:
 
 
 # -- engine events (SQLite) --------------------------------------------------------------------------
+
+
+def _json_text(value: Any) -> str:
+    """orjson for the report columns: the stored reports are the bulk of every audit write."""
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -267,3 +267,24 @@ def test_no_referral_is_suggested_for_a_deceased_patient(client: TestClient) -> 
     response = client.post(HOOK_PATH, json=body)
     assert response.status_code == 200, response.text
     assert response.json()["cards"] == []
+
+
+def test_cards_that_cannot_be_recorded_are_withheld(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The audit queue stays full (the database is down): a valid answer, a warning, and no trial card."""
+    monkeypatch.setattr("cds_hooks.routes.AUDIT_ROOM_WAIT_SECONDS", 0.01)
+    audit = client.app.state.audit  # type: ignore[attr-defined]
+    monkeypatch.setattr(audit, "submit_cards", lambda *_args, **_kw: False)
+    payload = _issue(client)
+    assert trial_cards(payload) == []
+    [card] = payload["cards"]
+    assert card["indicator"] == "warning"
+    assert "cannot be recorded" in card["summary"]
+
+
+def test_returned_cards_are_readable_from_the_audit_trail_at_once(client: TestClient) -> None:
+    """Writes are behind the response, but every read waits for them."""
+    issued = trial_cards(_issue(client))
+    assert issued
+    audit = client.app.state.audit  # type: ignore[attr-defined]
+    for card in issued:
+        assert audit.get_card(card["uuid"]) is not None

@@ -28,7 +28,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.audit.errors import AuditError
+from service.screening.screen import Screener
 from service.web.audit import SESSION_COOKIE
 from tests.e2e.conftest import PUBLIC_URL, Ehr
 from tests.integration.hook_support import (
@@ -103,16 +103,16 @@ def test_security_headers_on_every_kind_of_response(
     assert static.status_code == 200
     _assert_security_headers(static, no_store=False)  # a public stylesheet may be cached
 
-    # An internal error (here: the audit store failing) is answered by Starlette's outermost error middleware,
+    # An internal error (here: the screening engine failing) is answered by Starlette's outermost error middleware,
     # outside the app's middlewares: it must still carry the headers, and no detail.
     def failing(*_: Any, **__: Any) -> None:
-        raise AuditError("record cards failed")
+        raise RuntimeError("screening failed")
 
-    monkeypatch.setattr(client.app.state.audit, "record_cards", failing)  # type: ignore[attr-defined]
+    monkeypatch.setattr(Screener, "screen", failing)
     broken = client.post(HOOK_PATH, json=hook_body(PATIENT_ID, prefetch=prefetch_for(RESOURCES)))
     assert broken.status_code == 500, broken.text
     assert broken.json()["error"] == "internal-error"
-    assert "record cards failed" not in broken.text
+    assert "screening failed" not in broken.text
     _assert_security_headers(broken)
     assert broken.headers["access-control-allow-origin"] == "*"  # a browser EHR can read the reason
 

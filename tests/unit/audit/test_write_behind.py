@@ -1,0 +1,81 @@
+"""The write-behind queue: order kept, nothing dropped on failures, bounded memory, drained on close."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from service.audit.write_behind import WriteBehind
+
+
+class Sink:
+    """Records what was written; fails the first `failures` writes; `gate` holds writes until set."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.written: list[int] = []
+        self.failures = failures
+        self.attempts = 0
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __call__(self, batch: Sequence[int]) -> None:
+        self.gate.wait()
+        self.attempts += 1
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("database down")
+        self.written.extend(batch)
+
+
+def test_everything_handed_over_is_written_in_order() -> None:
+    sink = Sink()
+    queue = WriteBehind(sink, max_batch=7)
+    for start in range(0, 100, 10):
+        assert queue.put(list(range(start, start + 10)))
+    assert queue.flush(timeout=5)
+    assert sink.written == list(range(100))
+    assert queue.close() == 0
+
+
+def test_failed_writes_are_retried_until_they_succeed() -> None:
+    sink = Sink(failures=3)
+    queue = WriteBehind(sink, retry_seconds=(0.001, 0.01))
+    assert queue.put([1, 2, 3])
+    assert queue.flush(timeout=5)
+    assert sink.written == [1, 2, 3]
+    assert sink.attempts == 4
+    queue.close()
+
+
+def test_a_full_queue_refuses_instead_of_growing() -> None:
+    sink = Sink()
+    sink.gate.clear()  # the database "hangs"
+    queue = WriteBehind(sink, max_batch=2, max_pending=4)
+    assert queue.put([1, 2])  # taken by the writer, which now waits
+    assert queue.put([3, 4])
+    assert not queue.put([5], timeout=0.05)
+    assert queue.pending == 4
+    sink.gate.set()
+    assert queue.flush(timeout=5)
+    assert queue.put([5])
+    assert queue.flush(timeout=5)
+    assert sink.written == [1, 2, 3, 4, 5]
+    queue.close()
+
+
+def test_flush_reports_a_timeout_while_the_database_is_down() -> None:
+    sink = Sink(failures=1_000_000)
+    queue = WriteBehind(sink, retry_seconds=(0.001, 0.002))
+    assert queue.put([1])
+    assert not queue.flush(timeout=0.05)
+    assert queue.close(timeout=0.05) == 1  # reported, not silently dropped
+    assert not queue.put([2])  # closed
+
+
+def test_close_drains_what_waits() -> None:
+    sink = Sink()
+    queue = WriteBehind(sink)
+    for i in range(50):
+        queue.put([i])
+    assert queue.close() == 0
+    assert sink.written == list(range(50))
