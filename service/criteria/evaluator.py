@@ -8,7 +8,7 @@ exception: it makes a comparison unknown and tells the report which data would d
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,10 +58,10 @@ class Env:
     def __init__(self, data: PatientData, on: dt.date) -> None:
         self.data = data
         self.on = on
-        self.events: dict[EventQuery, list[Event] | Missing] = {}
+        self.events: dict[EventQuery, Sequence[Event] | Missing] = {}
         self.defines: dict[str, Any] = {}
 
-    def find(self, query: EventQuery) -> list[Event] | Missing:
+    def find(self, query: EventQuery) -> Sequence[Event] | Missing:
         found = self.events.get(query)
         if found is None:
             found = self.events[query] = self.data.events(query, self.on)
@@ -93,27 +93,28 @@ def _exact(value: float, evidence: tuple[Evidence, ...] = ()) -> Scalar:
     return Scalar(value, value, evidence)
 
 
-def _rounded(value: float) -> float:
-    """Converted units leave float noise (0.9999999999); compare at 10 significant digits."""
-    return float(f"{value:.10g}")
+def _same(a: float, b: float) -> bool:
+    """Converted units leave float noise (0.9999999999 for 1): equal to 10 significant digits is equal."""
+    return a == b or abs(a - b) <= 5e-10 * max(abs(a), abs(b))
+
+
+def _below(a: float, b: float) -> bool:
+    return a < b and not _same(a, b)
 
 
 def _compare_truth(op: str, a_low: float, a_high: float, b_low: float, b_high: float) -> Truth:
-    a_low, a_high, b_low, b_high = map(_rounded, (a_low, a_high, b_low, b_high))
     if op == ">=":
-        met, not_met = a_low >= b_high, a_high < b_low
+        met, not_met = not _below(a_low, b_high), _below(a_high, b_low)
     elif op == ">":
-        met, not_met = a_low > b_high, a_high <= b_low
+        met, not_met = _below(b_high, a_low), not _below(b_low, a_high)
     elif op == "<=":
-        met, not_met = a_high <= b_low, a_low > b_high
+        met, not_met = not _below(b_low, a_high), _below(b_high, a_low)
     elif op == "<":
-        met, not_met = a_high < b_low, a_low >= b_high
-    elif op == "=":
-        met = a_low == a_high == b_low == b_high
-        not_met = a_high < b_low or a_low > b_high
-    else:  # "!="
-        met = a_high < b_low or a_low > b_high
-        not_met = a_low == a_high == b_low == b_high
+        met, not_met = _below(a_high, b_low), not _below(a_low, b_high)
+    else:  # "=" or "!="
+        equal = _same(a_low, a_high) and _same(b_low, b_high) and _same(a_low, b_low)
+        apart = _below(a_high, b_low) or _below(b_high, a_low)
+        met, not_met = (equal, apart) if op == "=" else (apart, equal)
     if met:
         return Truth.MET
     return Truth.NOT_MET if not_met else Truth.UNKNOWN
@@ -155,7 +156,7 @@ def _window_text(query: EventQuery) -> str:
     return ""
 
 
-def _most_recent_first(events: list[Event]) -> list[Event]:
+def _most_recent_first(events: Sequence[Event]) -> list[Event]:
     return sorted(events, key=lambda e: e.end or e.start or dt.date.min, reverse=True)
 
 
@@ -330,7 +331,7 @@ class _Compiler:
             found = [e for e in found_events if e.certain]
             if found:
                 return Outcome(Truth.MET, tuple(e.evidence for e in _most_recent_first(found)[:MAX_EVIDENCE]))
-            negative = [e for e in negative_events if e.certain] if isinstance(negative_events, list) else []
+            negative = [] if isinstance(negative_events, Missing) else [e for e in negative_events if e.certain]
             if negative:
                 shown = _most_recent_first(negative)[:MAX_EVIDENCE]
                 return Outcome(Truth.NOT_MET, tuple(e.evidence for e in shown))

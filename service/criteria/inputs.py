@@ -8,6 +8,7 @@ and gets back plain values that carry their own evidence, or a `Missing` that sa
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Protocol
@@ -121,7 +122,7 @@ class PatientData(Protocol):
         """Administrative gender: "female", "male", "other" or "unknown"."""
         ...
 
-    def events(self, query: EventQuery, on: dt.date) -> list[Event] | Missing:
+    def events(self, query: EventQuery, on: dt.date) -> Sequence[Event] | Missing:
         """Counted records (closed world), or Missing when the records of that kind could not be read."""
         ...
 

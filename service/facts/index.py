@@ -150,6 +150,9 @@ class ConceptIndex:
         for concept in concepts:
             self._by_concept.setdefault(concept, []).append(entry)
 
+    def has_any(self, concepts: frozenset[str]) -> bool:
+        return not self._by_concept.keys().isdisjoint(concepts)
+
     def entries(self, concept: str) -> list[Entry]:
         return self._by_concept.get(concept, [])
 

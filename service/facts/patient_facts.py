@@ -59,20 +59,22 @@ class PatientFacts:
         return derived.sex(self._record.patient)
 
     # --- closed world ------------------------------------------------------------------------------
-    def events(self, query: EventQuery, on: dt.date) -> list[Event] | Missing:
+    def events(self, query: EventQuery, on: dt.date) -> tuple[Event, ...] | Missing:
         key = (query, on)
         found = self._memo.get(key)
         if found is None:
             found = self._memo[key] = self._events(query, on)
-        return list(found) if isinstance(found, list) else found  # type: ignore[return-value]
+        return found  # type: ignore[return-value]
 
-    def _events(self, query: EventQuery, on: dt.date) -> list[Event] | Missing:
+    def _events(self, query: EventQuery, on: dt.date) -> tuple[Event, ...] | Missing:
         types = KIND_TYPES.get(query.kind)
         if types is None:
             raise ValueError(f"unknown event kind {query.kind!r}")
         gap = self._gap(query.kind, types, query.concepts)
         if gap is not None:
             return gap
+        if not self._index.has_any(query.concepts):  # most exclusions: the patient has none of it
+            return ()
         found: list[Event] = []
         for concept, entry in self._matches(query.concepts, types):
             timing = entry.timing
@@ -98,7 +100,7 @@ class PatientFacts:
                 )
             )
         found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
-        return found
+        return tuple(found)
 
     # --- open world --------------------------------------------------------------------------------
     def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
@@ -110,9 +112,10 @@ class PatientFacts:
 
     def _latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
         window = self._window(query)
-        wanted = window_text(self._labels(query.concepts), window)
         if "Observation" in self._unreadable:
-            return Missing(f"{wanted} (Observation records could not be read)")
+            return Missing(
+                f"{window_text(self._labels(query.concepts), window)} (Observation records could not be read)"
+            )
         candidates = [
             (concept, entry)
             for concept, entry in self._matches(query.concepts, ("Observation",))
@@ -123,7 +126,7 @@ class PatientFacts:
             result = measure(entry, self._analyte(concept), query.unit, self._convert)
             if result is not None:  # an Observation without a value is skipped, not a "latest value"
                 return result
-        return Missing(wanted)
+        return Missing(window_text(self._labels(query.concepts), window))
 
     # --- helpers -------------------------------------------------------------------------------------
     def _gap(self, kind: str, types: tuple[str, ...], concepts: frozenset[str]) -> Missing | None:
@@ -162,13 +165,7 @@ class PatientFacts:
         return query.window if lookback is None else Window(within_days=lookback, before_days=query.window.before_days)
 
     def _window(self, query: MeasurementQuery) -> Window:
-        """The query's own window, else the shortest default look-back of its concepts (None: any time)."""
-        if query.window.within_days is not None:
-            return query.window
-        lookbacks = [days for c in query.concepts if (days := self._catalog.concept(c).lookback_days) is not None]
-        if not lookbacks:
-            return query.window
-        return Window(within_days=min(lookbacks), before_days=query.window.before_days)
+        return _measurement_window(self._catalog, query)
 
     def _coded(self, system: str, code: str) -> Polarity | None:
         found = self._catalog.result_polarity(system, code)
@@ -183,6 +180,18 @@ class PatientFacts:
     def _convert_plain(value: float, from_unit: str, to_unit: str) -> float | None:
         result = convert(value, from_unit, to_unit)
         return None if isinstance(result, NotConvertible) else result
+
+
+@functools.cache
+def _measurement_window(catalog: Catalog, query: MeasurementQuery) -> Window:
+    """The query's own window, else the shortest default look-back of its concepts (None: any time).
+    Cached per (catalog, query): both live as long as the process."""
+    if query.window.within_days is not None:
+        return query.window
+    lookbacks = [days for c in query.concepts if (days := catalog.concept(c).lookback_days) is not None]
+    if not lookbacks:
+        return query.window
+    return Window(within_days=min(lookbacks), before_days=query.window.before_days)
 
 
 def _latest_key(item: tuple[str, Entry]) -> tuple[dt.date, dt.date, str]:

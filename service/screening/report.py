@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class _Model(BaseModel):
@@ -37,6 +39,18 @@ class TrialReport(_Model):
     status: str
     cohorts: list[CohortReport]
     criteria: list[CriterionReport]
+    _json: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> TrialReport:
+        """Validate the contract's JSON form once and keep it: the audit stores exactly that form, and
+        dumping ~50 criteria back out of the models on every hook call would cost as much as validating."""
+        report = cls.model_validate(data)
+        report._json = data
+        return report
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self._json if self._json is not None else self.model_dump(by_alias=True, mode="json")
 
 
 class ScreeningReport(_Model):
@@ -45,4 +59,8 @@ class ScreeningReport(_Model):
     trials: list[TrialReport]
 
     def to_json_dict(self) -> dict[str, object]:
-        return self.model_dump(by_alias=True, mode="json")
+        return {
+            "patient": self.patient,
+            "evaluatedAt": self.evaluated_at,
+            "trials": [trial.to_json_dict() for trial in self.trials],
+        }

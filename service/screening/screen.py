@@ -39,7 +39,7 @@ def screen_trial(trial: LoadedTrial, facts: PatientFacts, on: dt.date) -> TrialR
     ]
     status = trial_status(common, [s for _, s in cohorts])
     # One validation of plain data (pydantic-core) is far cheaper than building ~250 models one by one.
-    return TrialReport.model_validate(
+    return TrialReport.from_json_dict(
         {
             "id": definition.id,
             "title": definition.title,
