@@ -8,8 +8,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from fhir.resources.R4B.servicerequest import ServiceRequest  # R4B = R4 for ServiceRequest; the bare module is R5
-
 from cds_hooks.models import Action, Card, Coding, Link, Source, Suggestion
 from service.screening.report import CriterionReport, TrialReport
 
@@ -104,6 +102,9 @@ def _referral(trial: TrialReport, patient_ref: str) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=256)
 def _referral_template(trial_id: str, title: str, registry_id: str | None, status: str) -> dict[str, Any]:
+    # R4B = R4 for ServiceRequest (the bare module is R5); imported here, once, to keep it off the start path
+    from fhir.resources.R4B.servicerequest import ServiceRequest
+
     note = f"Pre-screened {status.replace('-', ' ')} for trial {trial_id}"
     if registry_id:
         note += f" ({registry_id})"

@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from mappings import units
+from mappings.yaml_cache import load_yaml
 
 __all__ = [
     "RESOURCE_KINDS",
@@ -263,9 +264,8 @@ def _read(path: Path) -> tuple[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CatalogError(f"{path.name}: cannot read ({exc.strerror})") from exc
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader (C or pure Python)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path.name}: not valid YAML: {exc}") from exc
     return path.name, data

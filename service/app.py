@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import logging
 import secrets
 import threading
@@ -29,6 +28,7 @@ from service.audit.store import AuditStore
 from service.demo.patients import load_demo_patients
 from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import BundleError, FhirServerNotAllowed
+from service.gc_tuning import tune_for_serving
 from service.json_response import JsonResponse
 from service.request_body import RequestTooLargeError
 from service.screening.screen import Screener, load_screener
@@ -155,8 +155,7 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         audit.migrate()
         threading.Thread(target=units.warm_up, name="ucum-warm-up", daemon=True).start()
-        gc.collect()
-        gc.freeze()  # trials, catalog and codes live for the whole process: keep them out of every GC pass
+        tune_for_serving()
         try:
             yield
         finally:

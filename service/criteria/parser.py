@@ -47,6 +47,7 @@ def _parser() -> Lark:
         parser="lalr",
         propagate_positions=True,
         maybe_placeholders=False,
+        cache=True,  # the LALR tables, in the temp directory, keyed by grammar and lark version
     )
 
 

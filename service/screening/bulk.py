@@ -139,6 +139,7 @@ _medications: dict[str, dict[str, Any]] = {}
 
 def _init_worker(trials_dir: str | None, shared_path: str) -> None:
     global _screener, _medications
+    from service.gc_tuning import tune_for_serving
     from service.screening.screen import load_screener
 
     _screener = load_screener(Path(trials_dir) if trials_dir else None)
@@ -148,6 +149,7 @@ def _init_worker(trials_dir: str | None, shared_path: str) -> None:
             resource = orjson.loads(line)
             if isinstance(resource.get("id"), str):
                 _medications[resource["id"]] = resource
+    tune_for_serving()
 
 
 def _referenced_medications(resources: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -44,7 +44,7 @@ from service.json_response import JsonResponse
 from service.screening.report import CriterionReport, EvidenceItem, TrialReport
 from service.settings import Settings
 from service.web.links import LinkSigner
-from service.web.templating import TEMPLATES
+from service.web.templating import templates
 
 log = logging.getLogger("trial_screen.audit_web")
 
@@ -371,7 +371,7 @@ def _here(request: Request) -> str:
 
 
 def _render(name: str, status: int = 200, headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
-    return HTMLResponse(TEMPLATES.get_template(name).render(**context), status_code=status, headers=headers)
+    return HTMLResponse(templates().get_template(name).render(**context), status_code=status, headers=headers)
 
 
 def _denied_response(exc: _DeniedError) -> Response:

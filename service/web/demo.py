@@ -16,7 +16,7 @@ from fastapi import APIRouter, HTTPException
 from starlette.responses import HTMLResponse, Response
 
 from service.demo.patients import DemoPatient
-from service.web.templating import TEMPLATES
+from service.web.templating import templates
 
 _STATIC: Final = {"demo.js": "text/javascript", "demo.css": "text/css"}
 
@@ -60,7 +60,7 @@ def demo_entries(patients: Sequence[DemoPatient], today: dt.date) -> list[DemoEn
 
 
 def render_demo_page(patients: Sequence[DemoPatient], today: dt.date | None = None) -> str:
-    template = TEMPLATES.get_template("demo.html")
+    template = templates().get_template("demo.html")
     return template.render(patients=demo_entries(patients, today or dt.date.today()))
 
 

@@ -100,10 +100,10 @@ def _check(answer: Any, expect: Mapping[str, Any]) -> None:
     assert not isinstance(answer, Missing), f"unexpected {answer}"
     if isinstance(answer, Measurement):
         _check_measurement(answer, expect)
-    elif isinstance(answer, list):
-        _check_events(answer, expect)
-    elif isinstance(answer, tuple):
+    elif "range" in expect:
         assert answer == (_date(expect["range"][0]), _date(expect["range"][1]))
+    elif isinstance(answer, tuple):
+        _check_events(answer, expect)
     else:
         assert answer == expect["value"]
 
@@ -125,7 +125,7 @@ def _check_measurement(answer: Measurement, expect: Mapping[str, Any]) -> None:
         assert answer.note == expect["note"]
 
 
-def _check_events(answer: list[Event], expect: Mapping[str, Any]) -> None:
+def _check_events(answer: tuple[Event, ...], expect: Mapping[str, Any]) -> None:
     known = {"count", "certain", "references", "displays", "start", "end"}
     assert set(expect) <= known, f"unknown expect keys {set(expect) - known}"
     if "count" in expect:

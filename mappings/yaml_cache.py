@@ -1,0 +1,45 @@
+"""Parsed YAML, cached as JSON under the user's cache directory, keyed by the text's SHA-256.
+
+The catalog's YAML (~0.8 MB) takes PyYAML about a third of a second to parse, which is a fifth of the service's
+start. The JSON copy loads in a few milliseconds. A cache that is missing, stale, unreadable or unwritable is
+never an error: the YAML is parsed as before. Only data that survives a JSON round trip unchanged is cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+
+def cache_dir() -> Path:
+    configured = os.environ.get("TRIAL_SCREEN_CACHE_DIR")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "trial-screen"
+
+
+def load_yaml(text: str) -> Any:
+    """yaml.safe_load (C loader when available), through the cache. Raises yaml.YAMLError."""
+    path = cache_dir() / f"yaml-{hashlib.sha256(text.encode()).hexdigest()}.json"
+    try:
+        return orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        pass
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader (C or pure Python)
+    try:
+        encoded = orjson.dumps(data)
+        if orjson.loads(encoded) == data:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_bytes(encoded)
+            partial.replace(path)  # atomic: a concurrent reader sees the whole file or none
+    except (OSError, TypeError, orjson.JSONEncodeError):
+        pass
+    return data
