@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
@@ -36,6 +38,7 @@ from service.version import SERVICE_VERSION
 
 log = logging.getLogger("trial_screen.hooks")
 AUDIT_ROOM_WAIT_SECONDS = 2.0
+SCREENING_THREADS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +135,9 @@ def openapi_components() -> dict[str, Any]:
 
 def create_router(deps: HookDeps) -> APIRouter:
     router = APIRouter(tags=["CDS Hooks"])
+    # Screening is CPU-bound under one GIL: more threads than this add memory (each holds a parsed record and
+    # its reports) and latency variance, not throughput. Other calls wait their turn on the event loop.
+    screening_slots = anyio.CapacityLimiter(SCREENING_THREADS)
 
     @router.get("/cds-services", summary="CDS Hooks discovery")
     async def get_discovery() -> JsonResponse:
@@ -152,7 +158,10 @@ def create_router(deps: HookDeps) -> APIRouter:
         cards: list[Card] = []
         records: list[CardRecord] = []
         if gathered.record is not None and not is_deceased(gathered.record.patient):
-            report = await run_in_threadpool(deps.screener.screen, gathered.record, unreadable=gathered.unreadable)
+            report = await anyio.to_thread.run_sync(
+                functools.partial(deps.screener.screen, gathered.record, unreadable=gathered.unreadable),
+                limiter=screening_slots,
+            )
             versions = deps.screener.versions()
             short_names = deps.screener.short_names()
             now = dt.datetime.now(dt.UTC)

@@ -28,7 +28,7 @@ class WriteBehind(Generic[T]):
         write: Callable[[Sequence[T]], None],
         *,
         max_batch: int = 500,
-        max_pending: int = 20_000,
+        max_pending: int = 2_000,  # cards hold their full report: ~50 KB each in memory
         retry_seconds: tuple[float, float] = (0.05, 5.0),
         name: str = "audit-writer",
     ) -> None:

@@ -8,7 +8,7 @@ exception: it makes a comparison unknown and tells the report which data would d
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,24 +69,29 @@ class Env:
 
 
 Compiled = Callable[[Env], Any]
+_UNSET: Any = object()
 MAX_EVIDENCE = 3
 
 
-def _merge(groups: Iterable[tuple[Any, ...]]) -> tuple[Any, ...]:
+def _merge_pair(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
     """Concatenate without duplicates, keeping order; most groups are empty, so skip work then."""
-    filled = [group for group in groups if group]
-    if len(filled) <= 1:
-        return filled[0] if filled else ()
-    return tuple(dict.fromkeys(item for group in filled for item in group))
+    if not b or a == b:
+        return a
+    if not a:
+        return b
+    return tuple(dict.fromkeys(a + b))
 
 
-def _combine(truth: Truth, parts: tuple[Outcome, ...]) -> Outcome:
-    """Explain a result by the parts that agree with it."""
-    deciding = tuple(p for p in parts if p.truth is truth) or parts
-    if len(deciding) == 1 and (truth is Truth.UNKNOWN or not deciding[0].missing):
-        return deciding[0]
-    missing = _merge(p.missing for p in deciding) if truth is Truth.UNKNOWN else ()
-    return Outcome(truth, _merge(p.evidence for p in deciding), missing)
+def _combine(truth: Truth, a: Outcome, b: Outcome) -> Outcome:
+    """Explain a result by the parts that agree with it (both parts when neither does)."""
+    a_agrees, b_agrees = a.truth is truth, b.truth is truth
+    if a_agrees is not b_agrees:
+        deciding = a if a_agrees else b
+        if truth is Truth.UNKNOWN or not deciding.missing:
+            return deciding
+        return Outcome(truth, deciding.evidence)
+    missing = _merge_pair(a.missing, b.missing) if truth is Truth.UNKNOWN else ()
+    return Outcome(truth, _merge_pair(a.evidence, b.evidence), missing)
 
 
 def _exact(value: float, evidence: tuple[Evidence, ...] = ()) -> Scalar:
@@ -121,17 +126,17 @@ def _compare_truth(op: str, a_low: float, a_high: float, b_low: float, b_high: f
 
 
 def _compare(op: str, a: Scalar, b: Scalar) -> Outcome:
-    evidence = _merge((a.evidence, b.evidence))
+    evidence = _merge_pair(a.evidence, b.evidence)
     if a.low is None or a.high is None or b.low is None or b.high is None:
-        return Outcome(Truth.UNKNOWN, evidence, _merge((a.missing, b.missing)))
+        return Outcome(Truth.UNKNOWN, evidence, _merge_pair(a.missing, b.missing))
     truth = _compare_truth(op, a.low, a.high, b.low, b.high)
-    missing = _merge((a.missing, b.missing)) if truth is Truth.UNKNOWN else ()
+    missing = _merge_pair(a.missing, b.missing) if truth is Truth.UNKNOWN else ()
     return Outcome(truth, evidence, missing)
 
 
 def _arithmetic(op: str, a: Scalar, b: Scalar) -> Scalar:
-    evidence = _merge((a.evidence, b.evidence))
-    missing = _merge((a.missing, b.missing))
+    evidence = _merge_pair(a.evidence, b.evidence)
+    missing = _merge_pair(a.missing, b.missing)
     if a.low is None or a.high is None or b.low is None or b.high is None:
         return Scalar(None, None, evidence, missing)
     if op == "+":
@@ -222,7 +227,7 @@ class _Compiler:
         def run(env: Env) -> Outcome:
             a: Outcome = left(env)
             b: Outcome = right(env)
-            return _combine(combine(a.truth, b.truth), (a, b))
+            return _combine(combine(a.truth, b.truth), a, b)
 
         return run
 
@@ -237,9 +242,10 @@ class _Compiler:
         body = self.defines[name]
 
         def run(env: Env) -> Any:
-            if name not in env.defines:
-                env.defines[name] = body(env)
-            return env.defines[name]
+            value = env.defines.get(name, _UNSET)
+            if value is _UNSET:
+                value = env.defines[name] = body(env)
+            return value
 
         return run
 
@@ -371,7 +377,7 @@ class _Compiler:
 
 def _between(value: Scalar, low: Scalar, high: Scalar) -> Outcome:
     lower, upper = _compare(">=", value, low), _compare("<=", value, high)
-    return _combine(and_(lower.truth, upper.truth), (lower, upper))
+    return _combine(and_(lower.truth, upper.truth), lower, upper)
 
 
 def _years_between(born: dt.date, on: dt.date) -> int:
