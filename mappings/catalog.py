@@ -20,7 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from mappings import units
-from mappings.yaml_cache import load_yaml
+from mappings.disk_cache import load_yaml
 
 __all__ = [
     "RESOURCE_KINDS",

@@ -1,4 +1,7 @@
-"""Parsed YAML, cached as JSON under the user's cache directory, keyed by the text's SHA-256.
+"""What start-up parses, cached under the user's cache directory (TRIAL_SCREEN_CACHE_DIR overrides it).
+
+Parsed YAML is cached as JSON keyed by the text's SHA-256; pint keeps its parsed unit definitions in
+`cache_dir() / "pint"`.
 
 The catalog's YAML (~0.8 MB) takes PyYAML about a third of a second to parse, which is a fifth of the service's
 start. The JSON copy loads in a few milliseconds. A cache that is missing, stale, unreadable or unwritable is

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mappings.yaml_cache import load_yaml
+from mappings.disk_cache import load_yaml
 
 TEXT = "concepts:\n  sle:\n    label: Systemic lupus erythematosus\n    codes: [M32.9, 55464009]\n    score: 1.5\n"
 
