@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from service.criteria import ast
 from service.criteria.checker import CheckResult
@@ -70,6 +70,17 @@ class Env:
 
 Compiled = Callable[[Env], Any]
 _UNSET: Any = object()
+Q = TypeVar("Q", EventQuery, MeasurementQuery)
+_QUERIES: dict[object, Any] = {}
+
+
+def _interned(query: Q) -> Q:
+    """One instance per distinct query across all trials: the per-patient memo then finds a trial's query by
+    identity instead of comparing field by field."""
+    found: Q = _QUERIES.setdefault(query, query)
+    return found
+
+
 MAX_EVIDENCE = 3
 
 
@@ -256,7 +267,7 @@ class _Compiler:
         )
         polarity = Polarity(node.polarity) if node.polarity else None
         status = EventStatus.ACTIVE if node.active else EventStatus.ANY
-        return EventQuery(node.resource, frozenset(node.concepts), window, status, polarity)
+        return _interned(EventQuery(node.resource, frozenset(node.concepts), window, status, polarity))
 
     def exists(self, node: ast.Retrieve) -> Compiled:
         query = self.query(node)
@@ -309,7 +320,7 @@ class _Compiler:
         unit = self.checked.latest_units.get(node.span)
         if unit is None:  # a Latest that is never compared is reported by the checker
             raise AssertionError(f"Latest at {node.span} has no unit")
-        query = MeasurementQuery(frozenset(retrieve.concepts), unit, self.query(retrieve).window)
+        query = _interned(MeasurementQuery(frozenset(retrieve.concepts), unit, self.query(retrieve).window))
 
         def run(env: Env) -> Scalar:
             found = env.data.latest(query, env.on)
@@ -326,8 +337,8 @@ class _Compiler:
         retrieve = node.args[0]
         assert isinstance(retrieve, ast.Retrieve)
         base = self.query(retrieve)
-        positives = EventQuery(base.kind, base.concepts, base.window, base.status, Polarity.POSITIVE)
-        negatives = EventQuery(base.kind, base.concepts, base.window, base.status, Polarity.NEGATIVE)
+        positives = _interned(EventQuery(base.kind, base.concepts, base.window, base.status, Polarity.POSITIVE))
+        negatives = _interned(EventQuery(base.kind, base.concepts, base.window, base.status, Polarity.NEGATIVE))
         wanted = f"{self.label(retrieve.concepts)} result{_window_text(base)}"
 
         def run(env: Env) -> Outcome:
@@ -401,8 +412,8 @@ def _is_sex(env: Env, wanted: str) -> Outcome:
     return Outcome(Truth.MET if sex == wanted else Truth.NOT_MET)
 
 
-CREATININE = MeasurementQuery(frozenset({"serum-creatinine"}), "mg/dL")
-WEIGHT = MeasurementQuery(frozenset({"body-weight"}), "kg")
+CREATININE = _interned(MeasurementQuery(frozenset({"serum-creatinine"}), "mg/dL"))
+WEIGHT = _interned(MeasurementQuery(frozenset({"body-weight"}), "kg"))
 
 
 def _creatinine_clearance(env: Env) -> Scalar:

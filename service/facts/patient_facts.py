@@ -41,7 +41,7 @@ class PatientFacts:
     them answer Missing, so their criteria become unknown, never met or not-met on partial data.
     """
 
-    __slots__ = ("_catalog", "_index", "_memo", "_record", "_unreadable")
+    __slots__ = ("_catalog", "_index", "_memo", "_memo_on", "_record", "_unreadable")
 
     def __init__(self, record: PatientRecord, catalog: Catalog, *, unreadable: frozenset[str] = frozenset()) -> None:
         self._record = record
@@ -49,7 +49,8 @@ class PatientFacts:
         self._unreadable = unreadable
         self._index = ConceptIndex(record, catalog)
         # answers by (query, on): trials ask the same questions (frozen queries, immutable answers)
-        self._memo: dict[tuple[object, dt.date], object] = {}
+        self._memo: dict[object, object] = {}
+        self._memo_on: dt.date | None = None
 
     # --- derived -------------------------------------------------------------------------------------
     def birth_date_range(self) -> tuple[dt.date, dt.date] | Missing:
@@ -60,10 +61,11 @@ class PatientFacts:
 
     # --- closed world ------------------------------------------------------------------------------
     def events(self, query: EventQuery, on: dt.date) -> tuple[Event, ...] | Missing:
-        key = (query, on)
-        found = self._memo.get(key)
+        if on != self._memo_on:
+            self._start_memo(on)
+        found = self._memo.get(query)
         if found is None:
-            found = self._memo[key] = self._events(query, on)
+            found = self._memo[query] = self._events(query, on)
         return found  # type: ignore[return-value]
 
     def _events(self, query: EventQuery, on: dt.date) -> tuple[Event, ...] | Missing:
@@ -104,10 +106,11 @@ class PatientFacts:
 
     # --- open world --------------------------------------------------------------------------------
     def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
-        key = (query, on)
-        found = self._memo.get(key)
+        if on != self._memo_on:
+            self._start_memo(on)
+        found = self._memo.get(query)
         if found is None:
-            found = self._memo[key] = self._latest(query, on)
+            found = self._memo[query] = self._latest(query, on)
         return found  # type: ignore[return-value]
 
     def _latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
@@ -129,6 +132,11 @@ class PatientFacts:
         return Missing(window_text(self._labels(query.concepts), window))
 
     # --- helpers -------------------------------------------------------------------------------------
+    def _start_memo(self, on: dt.date) -> None:
+        """The memo holds the answers for one evaluation date at a time."""
+        self._memo.clear()
+        self._memo_on = on
+
     def _gap(self, kind: str, types: tuple[str, ...], concepts: frozenset[str]) -> Missing | None:
         """Why records of `kind` cannot be trusted to be complete, if they cannot."""
         unread = [t for t in types if t in self._unreadable]

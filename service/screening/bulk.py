@@ -194,15 +194,15 @@ def screen_bucket(path: str, on_iso: str | None, trial_id: str | None) -> Bucket
         own.extend(_referenced_medications(own))
         try:
             record = record_from_resources(patients[ident], own)
-            report = _screener.screen(record, on=on, trial_id=trial_id)
+            report = _screener.screen_json(record, on=on, trial_id=trial_id)
         except Exception as exc:  # one bad record must not stop a population run
             result.errors += 1
             result.lines.append(orjson.dumps({"patient": f"Patient/{ident}", "error": type(exc).__name__}))
             continue
         result.patients += 1
-        for trial in report.trials:
-            result.statuses[(trial.id, trial.status)] += 1
-        result.lines.append(orjson.dumps(report.to_json_dict()))
+        for trial in report["trials"]:
+            result.statuses[(trial["id"], trial["status"])] += 1
+        result.lines.append(orjson.dumps(report))
     return result
 
 

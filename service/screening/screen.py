@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mappings.catalog import Catalog, load_catalog
 from service.criteria import CriterionOutcome
@@ -30,6 +31,12 @@ def _criterion_report(outcome: CriterionOutcome) -> dict[str, object]:
 
 
 def screen_trial(trial: LoadedTrial, facts: PatientFacts, on: dt.date) -> TrialReport:
+    # One validation of plain data (pydantic-core) is far cheaper than building ~250 models one by one.
+    return TrialReport.from_json_dict(trial_report_json(trial, facts, on))
+
+
+def trial_report_json(trial: LoadedTrial, facts: PatientFacts, on: dt.date) -> dict[str, Any]:
+    """The contract's JSON form of one trial's report, as plain data (what bulk output and the audit store)."""
     outcomes = trial.compiled.evaluate(facts, on)
     definition = trial.compiled.trial
     common = group_status([o for o in outcomes if o.criterion.cohort is None])
@@ -38,22 +45,23 @@ def screen_trial(trial: LoadedTrial, facts: PatientFacts, on: dt.date) -> TrialR
         for cohort in definition.cohorts
     ]
     status = trial_status(common, [s for _, s in cohorts])
-    # One validation of plain data (pydantic-core) is far cheaper than building ~250 models one by one.
-    return TrialReport.from_json_dict(
-        {
-            "id": definition.id,
-            "title": definition.title,
-            "registryId": definition.registry,
-            "status": status.value,
-            "cohorts": [{"id": c.id, "title": c.title, "status": _cohort_status(common, s).value} for c, s in cohorts],
-            "criteria": [_criterion_report(o) for o in outcomes],
-        }
-    )
+    return {
+        "id": definition.id,
+        "title": definition.title,
+        "registryId": definition.registry,
+        "status": status.value,
+        "cohorts": [{"id": c.id, "title": c.title, "status": _cohort_status(common, s).value} for c, s in cohorts],
+        "criteria": [_criterion_report(o) for o in outcomes],
+    }
 
 
 def _cohort_status(common: Status, cohort: Status) -> Status:
     """A cohort is only as eligible as the common criteria allow."""
     return trial_status(common, [cohort])
+
+
+def _timestamp(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def screen(
@@ -68,7 +76,7 @@ def screen(
     facts = PatientFacts(record, catalog, unreadable=unreadable)
     return ScreeningReport(
         patient=record.reference,
-        evaluated_at=evaluated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+        evaluated_at=_timestamp(evaluated_at),
         trials=[screen_trial(trial, facts, on) for trial in trials],
     )
 
@@ -100,6 +108,19 @@ class Screener:
         now = dt.datetime.now(dt.UTC)
         day = on or now.date()
         return screen(record, self.select(trial_id), self.catalog, day, now, unreadable)
+
+    def screen_json(
+        self, record: PatientRecord, *, on: dt.date | None = None, trial_id: str | None = None
+    ) -> dict[str, Any]:
+        """The report's contract JSON without building models: population runs write it straight out."""
+        now = dt.datetime.now(dt.UTC)
+        day = on or now.date()
+        facts = PatientFacts(record, self.catalog)
+        return {
+            "patient": record.reference,
+            "evaluatedAt": _timestamp(now),
+            "trials": [trial_report_json(trial, facts, day) for trial in self.select(trial_id)],
+        }
 
 
 def load_screener(trials_dir: Path | None = None) -> Screener:
