@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 import uuid
 from collections.abc import Callable
@@ -93,11 +92,11 @@ def _referral(trial: TrialReport, patient_ref: str) -> dict[str, Any]:
     """A draft referral the clinician can sign; validated as FHIR R4 before it is offered.
 
     The referral depends on the trial's id, title, registry id and status, and on the patient only through
-    `subject`: it is validated once per trial and status, and each card gets a copy with its subject filled.
+    `subject`: it is validated once per trial and status, and each card gets a copy with its subject filled
+    (a shallow copy: cards are serialised, never edited, so the nested parts can be shared).
     """
-    resource = copy.deepcopy(_referral_template(trial.id, trial.title, trial.registry_id, trial.status))
-    resource["subject"] = {"reference": patient_ref}
-    return resource
+    template = _referral_template(trial.id, trial.title, trial.registry_id, trial.status)
+    return {**template, "subject": {"reference": patient_ref}}
 
 
 @functools.lru_cache(maxsize=256)

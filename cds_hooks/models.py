@@ -105,8 +105,11 @@ def _check_not_blank(value: str) -> str:
     return value
 
 
+_ABSOLUTE_URL = re.compile(r"https?://[^/\s]+\S*", flags=re.IGNORECASE)
+
+
 def _check_absolute_url(value: str) -> str:
-    if not re.match(r"https?://[^/\s]+", value, flags=re.IGNORECASE) or any(c.isspace() for c in value):
+    if not _ABSOLUTE_URL.fullmatch(value):
         raise ValueError("must be an absolute http(s) URL")
     return value
 
