@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import logging
@@ -39,6 +40,7 @@ from service.version import SERVICE_VERSION
 log = logging.getLogger("trial_screen.hooks")
 AUDIT_ROOM_WAIT_SECONDS = 2.0
 SCREENING_THREADS = 2
+FEEDBACK_RETRY_SECONDS = (0.1, 0.3, 0.6)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +221,11 @@ def create_router(deps: HookDeps) -> APIRouter:
             for item in parsed.feedback
         ]
         unknown = await run_in_threadpool(deps.audit.record_feedback, items)
+        for delay in FEEDBACK_RETRY_SECONDS:
+            if not unknown:
+                break
+            await asyncio.sleep(delay)  # with `serve --workers N`, the card may still be in another process's queue
+            unknown = await run_in_threadpool(deps.audit.record_feedback, [i for i in items if i.card_uuid in unknown])
         if unknown:
             return JsonResponse(
                 {"error": "unknown-card", "reason": f"{len(unknown)} card uuid(s) were never issued by this service"},

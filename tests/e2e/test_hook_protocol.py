@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from cds_hooks.discovery import PREFETCH
+from service.audit.store import AuditStore
 from tests.e2e.conftest import PUBLIC_URL
 from tests.integration.hook_support import (
     FEEDBACK_PATH,
@@ -21,6 +23,7 @@ from tests.integration.hook_support import (
     sle_patient_resources,
     trial_cards,
 )
+from tests.unit.audit.audit_helpers import make_card
 
 RESOURCES = sle_patient_resources("protocol-patient")
 MAX_BYTES = 64 * 1024
@@ -288,3 +291,28 @@ def test_returned_cards_are_readable_from_the_audit_trail_at_once(client: TestCl
     audit = client.app.state.audit  # type: ignore[attr-defined]
     for card in issued:
         assert audit.get_card(card["uuid"]) is not None
+
+
+def test_feedback_waits_for_a_card_still_queued_by_another_worker(client: TestClient) -> None:
+    """`serve --workers N`: the card was returned by one process and its row is still in that process's queue
+    when the feedback reaches another. Two stores on one database play the two processes."""
+    audit = client.app.state.audit  # type: ignore[attr-defined]
+    other_worker = AuditStore(client.app.state.settings.database_url)  # type: ignore[attr-defined]
+    card = make_card()
+    held = threading.Event()
+    real_write = other_worker.record_cards
+
+    def slow_write(cards: Any) -> None:
+        held.wait(5)
+        real_write(cards)
+
+    other_worker.record_cards = slow_write  # type: ignore[method-assign]
+    assert other_worker.submit_cards([card])
+    threading.Timer(0.2, held.set).start()
+    feedback = {
+        "feedback": [{"card": card.card_uuid, "outcome": "overridden", "outcomeTimestamp": "2026-11-23T10:00:00Z"}]
+    }
+    response = client.post(FEEDBACK_PATH, json=feedback)
+    assert response.status_code == 200, response.text
+    assert [f.outcome for f in audit.get_card(card.card_uuid).feedback] == ["overridden"]
+    other_worker.close()
