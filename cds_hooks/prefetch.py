@@ -85,7 +85,7 @@ async def gather_record(
     wanted = sorted(missing)
     try:
         fetched, fetch_problems = await fhir.fetch_record(
-            base, patient_id, token, wanted, budget_seconds=budget_seconds
+            base, patient_id, token, wanted, budget_seconds=budget_seconds, patient=patient
         )
     except FhirServerNotAllowed:
         raise
@@ -95,4 +95,4 @@ async def gather_record(
         resources.extend(fetched.of_type(resource_type))
     unreadable = frozenset(p.resource_type for p in fetch_problems)
     problems = tuple(f"{p.resource_type}: {p.message}" for p in fetch_problems)
-    return GatheredRecord(record_from_resources(patient or fetched.patient, resources), unreadable, problems)
+    return GatheredRecord(record_from_resources(fetched.patient, resources), unreadable, problems)

@@ -348,8 +348,11 @@ class FhirClient:
         resource_types: Sequence[str],
         *,
         budget_seconds: float,
+        patient: Mapping[str, Any] | None = None,
     ) -> tuple[PatientRecord, list[FetchProblem]]:
         """Patient read plus one ``patient=<id>`` search per type, all in parallel, within ``budget_seconds``.
+
+        ``patient``: the Patient the caller already holds (from the hook's prefetch); it is not read again.
 
         A failing search becomes a :class:`FetchProblem` and its type is absent from the record. A failing
         Patient read raises its :class:`FhirError` (:class:`FhirUnavailable` when the budget ran out).
@@ -362,6 +365,8 @@ class FhirClient:
         searched = [t for t in dict.fromkeys(resource_types) if t not in ("Patient", "Medication")]
 
         async def read_patient() -> dict[str, Any]:
+            if patient is not None:
+                return dict(patient)
             try:
                 async with asyncio.timeout_at(deadline):
                     return await self.read(base_url, "Patient", patient_id, token)
@@ -389,7 +394,7 @@ class FhirClient:
         patient_task = asyncio.ensure_future(read_patient())
         search_tasks = [asyncio.ensure_future(search_type(t)) for t in searched]
         try:
-            patient = await patient_task
+            the_patient = await patient_task
         except BaseException:
             for task in search_tasks:
                 task.cancel()
@@ -397,7 +402,7 @@ class FhirClient:
                 await asyncio.gather(*search_tasks, return_exceptions=True)
             raise
         outcomes = await asyncio.gather(*search_tasks)
-        if not isinstance(patient.get("id"), str) or not patient["id"]:
+        if not isinstance(the_patient.get("id"), str) or not the_patient["id"]:
             raise FhirResponseError(f"Patient read at {base_url}: the Patient has no id", base_url=base_url)
 
         resources: list[dict[str, Any]] = []
@@ -407,7 +412,7 @@ class FhirClient:
                 resources.extend(found)
             else:
                 problems.append(problem)
-        record = record_from_resources(patient, resources)
+        record = record_from_resources(the_patient, resources)
         # A type that was searched successfully is present even when empty; a failed one is absent.
         failed = {p.resource_type for p in problems}
         present = dict(record.resources)

@@ -413,3 +413,19 @@ async def test_fetch_record_budget_on_patient_read(make_client: Callable[..., Fh
         await FhirClient(http, [BASE]).fetch_record(BASE, PATIENT_ID, None, ["Condition"], budget_seconds=0.2)
     assert info.value.timed_out
     await http.aclose()
+
+
+async def test_fetch_record_does_not_read_a_patient_it_was_given(make_client: Callable[..., FhirClient]) -> None:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        return fhir(searchset())
+
+    given = {"resourceType": "Patient", "id": PATIENT_ID, "gender": "female"}
+    record, problems = await make_client(handler).fetch_record(
+        BASE, PATIENT_ID, TOKEN, ["Condition"], budget_seconds=5, patient=given
+    )
+    assert record.patient == given
+    assert problems == []
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["Condition"]
