@@ -76,6 +76,9 @@ T = TypeVar("T")
 
 _WRITE_OPTION: Final = "trial_screen_audit_write"
 _MAX_ATTEMPTS: Final = 6
+# Reads, feedback and purge first wait for queued cards, but never forever: while the database is down the
+# queue cannot drain, and the read itself will then fail with a clear AuditError instead of hanging.
+_QUEUE_WAIT_SECONDS: Final = 5.0
 _MAX_LIMIT: Final = 1000
 _PG_MIGRATION_LOCK: Final = 0x7472_6961_6C61  # pg_advisory_xact_lock key ("triala")
 _PG_RETRY_SQLSTATES: Final = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
@@ -219,9 +222,9 @@ class AuditStore:
         except CommandError as exc:
             raise AuditError("audit database migration failed") from exc
 
-    def close(self) -> None:
-        """Write what the queue holds (bounded wait), then release the connections."""
-        lost = self._queue.close()
+    def close(self, timeout: float = 30.0) -> None:
+        """Write what the queue holds (for at most `timeout` s), then release the connections."""
+        lost = self._queue.close(timeout)
         if lost:
             log.error("audit: %d card(s) could not be written before shutdown", lost)
         self._engine.dispose()
@@ -268,7 +271,7 @@ class AuditStore:
         stored), each once, in input order."""
         if not feedback:
             return []
-        self.flush()
+        self.flush(_QUEUE_WAIT_SECONDS)
         received_at = dt.datetime.now(dt.UTC)
         rows = [_feedback_row(item, received_at) for item in feedback]
         uuids = list(dict.fromkeys(row["card_uuid"] for row in rows))
@@ -291,7 +294,7 @@ class AuditStore:
     def purge(self, older_than: dt.datetime) -> int:
         """Delete the cards created before ``older_than`` and their feedback; return how many cards."""
         cutoff = _aware(older_than, "older_than")
-        self.flush()
+        self.flush(_QUEUE_WAIT_SECONDS)
 
         def write(conn: Connection) -> int:
             old = select(audit_card.c.card_uuid).where(audit_card.c.created_at < cutoff)
@@ -439,7 +442,7 @@ class AuditStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _read(self, work: Callable[[Connection], T], *, what: str) -> T:
-        self.flush()
+        self.flush(_QUEUE_WAIT_SECONDS)
         try:
             with self._engine.connect() as conn, conn.begin():
                 return work(conn)

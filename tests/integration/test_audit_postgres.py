@@ -123,3 +123,15 @@ def test_unreachable_database_is_an_audit_error() -> None:
     with pytest.raises(AuditError):
         list(s.export_csv(CardFilter()))
     s.close()
+
+
+def test_queued_cards_do_not_hang_reads_while_the_database_is_down(caplog: pytest.LogCaptureFixture) -> None:
+    """The queue keeps retrying; a coordinator's read waits a bounded time, then fails clearly; shutdown reports
+    the cards it could not write instead of dropping them silently."""
+    s = AuditStore("postgresql+psycopg://postgres@127.0.0.1:1/none?connect_timeout=2")
+    assert s.submit_cards([make_card()])
+    with pytest.raises(AuditError):
+        s.list_cards(CardFilter())
+    assert not s.flush(timeout=0.1)
+    s.close(timeout=0.5)
+    assert "1 card(s) could not be written before shutdown" in caplog.text
