@@ -69,12 +69,18 @@ def base_spec() -> dict[str, Any]:
     return loaded
 
 
-def patient_spec(size: int, seed: int = 0, key: str = "bench") -> dict[str, Any]:
-    """A shorthand spec that builds to exactly `size` resources (Patient included), `size` >= 30."""
+def patient_spec(size: int, seed: int = 0, key: str = "bench", *, target_disease: bool = True) -> dict[str, Any]:
+    """A shorthand spec that builds to exactly `size` resources (Patient included), `size` >= 30.
+
+    `target_disease=False`: the same chart without the SLE diagnosis, as most charts an EHR opens are (every
+    trial is ruled out, so the hook builds no card).
+    """
     rng = random.Random(seed)
     spec = copy.deepcopy(base_spec())
     spec["id"] = key
     spec.pop("expect", None)
+    if not target_disease:
+        spec["conditions"] = []
     core = 1 + sum(len(spec.get(s) or []) for s in ("conditions", "observations", "medications", "immunizations"))
     room = max(0, size - core)
     extra: dict[str, list[dict[str, Any]]] = {
@@ -121,9 +127,11 @@ def patient_spec(size: int, seed: int = 0, key: str = "bench") -> dict[str, Any]
     return spec
 
 
-def patient_resources(size: int, seed: int = 0, key: str = "bench", on: dt.date | None = None) -> list[dict[str, Any]]:
+def patient_resources(
+    size: int, seed: int = 0, key: str = "bench", on: dt.date | None = None, *, target_disease: bool = True
+) -> list[dict[str, Any]]:
     """Patient first, then the other resources."""
-    return build_resources(key, patient_spec(size, seed, key), on or dt.date.today())
+    return build_resources(key, patient_spec(size, seed, key, target_disease=target_disease), on or dt.date.today())
 
 
 def prefetch_for(resources: list[dict[str, Any]]) -> dict[str, Any]:

@@ -206,6 +206,16 @@ def sequential(base: str, body: bytes, *, max_calls: int, max_seconds: float) ->
     return samples
 
 
+def sequential_with_cpu(server: Server, body: bytes, *, max_calls: int, max_seconds: float) -> tuple[list[float], str]:
+    """`sequential`, plus the server's CPU per call as a printable suffix ("" where /proc is not readable)."""
+    before = cpu_seconds(server.process.pid)
+    samples = sequential(server.base, body, max_calls=max_calls, max_seconds=max_seconds)
+    after = cpu_seconds(server.process.pid)
+    if before is None or after is None:
+        return samples, ""
+    return samples, f"  server CPU {(after - before) / (len(samples) + 5) * 1000:.1f} ms/call"  # 5 warm-up calls
+
+
 def concurrent(base: str, body: bytes, *, clients: int, seconds: float) -> tuple[float, int, list[float]]:
     """Calls/s over `seconds` with `clients` threads each sending one request at a time."""
     stop = time.perf_counter() + seconds
@@ -321,15 +331,8 @@ def main(argv: list[str] | None = None) -> None:
             first, first_hook = server.wait_first_answer(bodies[150])
             rows.append(("start → first answer (discovery / first hook call)", f"{first:.2f} s / {first_hook:.2f} s"))
             for size in SIZES:
-                cpu_before = cpu_seconds(server.process.pid)
-                samples = sequential(
-                    server.base, bodies[size], max_calls=300 if size <= 500 else 60, max_seconds=8 * phase
-                )
-                cpu_after = cpu_seconds(server.process.pid)
-                cpu = (
-                    f"  server CPU {(cpu_after - cpu_before) / (len(samples) + 5) * 1000:.1f} ms/call"
-                    if cpu_before is not None and cpu_after is not None
-                    else ""
+                samples, cpu = sequential_with_cpu(
+                    server, bodies[size], max_calls=300 if size <= 500 else 60, max_seconds=8 * phase
                 )
                 p50, p95, p99 = percentiles(samples)
                 rows.append(
@@ -338,6 +341,15 @@ def main(argv: list[str] | None = None) -> None:
                         f"p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms{cpu}",
                     )
                 )
+            typical = orjson.dumps(hook_request(patient_resources(150, key="bench-typical", target_disease=False)))
+            samples, cpu = sequential_with_cpu(server, typical, max_calls=300, max_seconds=8 * phase)
+            p50, p95, p99 = percentiles(samples)
+            rows.append(
+                (
+                    f"hook, same chart without the SLE diagnosis (no card), 150 resources ({len(samples)} calls)",
+                    f"p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms{cpu}",
+                )
+            )
             rate, errors, lat = concurrent(
                 server.base, bodies[150], clients=8, seconds=args.concurrency_seconds * phase
             )

@@ -160,17 +160,15 @@ def create_router(deps: HookDeps) -> APIRouter:
         cards: list[Card] = []
         records: list[CardRecord] = []
         if gathered.record is not None and not is_deceased(gathered.record.patient):
-            report = await anyio.to_thread.run_sync(
-                functools.partial(deps.screener.screen, gathered.record, unreadable=gathered.unreadable),
+            carded = await anyio.to_thread.run_sync(
+                functools.partial(deps.screener.screen_for_cards, gathered.record, unreadable=gathered.unreadable),
                 limiter=screening_slots,
             )
             versions = deps.screener.versions()
             short_names = deps.screener.short_names()
             now = dt.datetime.now(dt.UTC)
             fhir_server = str(hook.fhir_server) if hook.fhir_server else None
-            for trial in report.trials:
-                if trial.status == "ineligible":
-                    continue
+            for trial in carded:
                 card = card_for(trial, gathered.record.reference, deps.report_link, short_names[trial.id])
                 cards.append(card)
                 records.append(

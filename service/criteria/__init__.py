@@ -9,7 +9,7 @@ from __future__ import annotations
 from service.criteria.ast import Cohort, Criterion, CriterionKind, Trial
 from service.criteria.checker import check_trial
 from service.criteria.errors import CriteriaError, Diagnostic, TrialCheckError, TrialSyntaxError
-from service.criteria.evaluator import CompiledTrial, CriterionOutcome, compile_trial
+from service.criteria.evaluator import CompiledTrial, CriterionOutcome, Evaluation, compile_trial
 from service.criteria.inputs import (
     Event,
     EventQuery,
@@ -42,6 +42,7 @@ __all__ = [
     "CriterionKind",
     "CriterionOutcome",
     "Diagnostic",
+    "Evaluation",
     "Event",
     "EventQuery",
     "EventStatus",

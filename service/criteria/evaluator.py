@@ -448,24 +448,47 @@ class CriterionOutcome:
     missing: tuple[str, ...]
 
 
+class Evaluation:
+    """One patient's criteria of one trial, each evaluated at most once and only when asked for: a caller that
+    only needs a status can stop early, and one that then needs the whole report loses nothing."""
+
+    __slots__ = ("_env", "_outcomes", "_rules")
+
+    def __init__(self, rules: tuple[tuple[ast.Criterion, Compiled | None], ...], env: Env) -> None:
+        self._rules = rules
+        self._env = env
+        self._outcomes: list[CriterionOutcome | None] = [None] * len(rules)
+
+    def outcome(self, index: int) -> CriterionOutcome:
+        found = self._outcomes[index]
+        if found is None:
+            found = self._outcomes[index] = self._evaluate(*self._rules[index])
+        return found
+
+    def all(self) -> list[CriterionOutcome]:
+        return [self.outcome(i) for i in range(len(self._rules))]
+
+    def _evaluate(self, criterion: ast.Criterion, rule: Compiled | None) -> CriterionOutcome:
+        if rule is None:
+            return CriterionOutcome(criterion, "manual", (), ())
+        outcome: Outcome = rule(self._env)
+        missing = outcome.missing
+        if outcome.truth is Truth.UNKNOWN and not missing:
+            missing = (f"Data to decide: {criterion.text}",)
+        return CriterionOutcome(criterion, outcome.truth.value, outcome.evidence, missing)
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledTrial:
     trial: ast.Trial
     _rules: tuple[tuple[ast.Criterion, Compiled | None], ...]
 
+    def start(self, data: PatientData, on: dt.date) -> Evaluation:
+        """Criteria in file order, evaluated on demand (`Evaluation.outcome(i)` for `trial.criteria[i]`)."""
+        return Evaluation(self._rules, Env(data, on))
+
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
-        env = Env(data, on)
-        outcomes = []
-        for criterion, rule in self._rules:
-            if rule is None:
-                outcomes.append(CriterionOutcome(criterion, "manual", (), ()))
-                continue
-            outcome: Outcome = rule(env)
-            missing = outcome.missing
-            if outcome.truth is Truth.UNKNOWN and not missing:
-                missing = (f"Data to decide: {criterion.text}",)
-            outcomes.append(CriterionOutcome(criterion, outcome.truth.value, outcome.evidence, missing))
-        return outcomes
+        return self.start(data, on).all()
 
 
 def compile_trial(trial: ast.Trial, checked: CheckResult, vocabulary: Vocabulary) -> CompiledTrial:

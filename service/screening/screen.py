@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from mappings.catalog import Catalog, load_catalog
-from service.criteria import CriterionOutcome
+from service.criteria import CriterionOutcome, Evaluation
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.record import PatientRecord
 from service.screening.registry import LoadedTrial, bundled_trials_dir, load_trials, trial_files
 from service.screening.report import ScreeningReport, TrialReport
-from service.screening.status import Status, group_status, trial_status
+from service.screening.status import Status, group_status, is_disqualifying, trial_status
 
 
 def _criterion_report(outcome: CriterionOutcome) -> dict[str, object]:
@@ -37,7 +37,31 @@ def screen_trial(trial: LoadedTrial, facts: PatientFacts, on: dt.date) -> TrialR
 
 def trial_report_json(trial: LoadedTrial, facts: PatientFacts, on: dt.date) -> dict[str, Any]:
     """The contract's JSON form of one trial's report, as plain data (what bulk output and the audit store)."""
-    outcomes = trial.compiled.evaluate(facts, on)
+    return _report_json(trial, trial.compiled.evaluate(facts, on))
+
+
+def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
+    """Whether the trial is ineligible, evaluating as few criteria as that takes.
+
+    A group (the common criteria, or one cohort) is ineligible as soon as one of its criteria disqualifies, and
+    nothing after that can change it (status.py), so the rest of that group is skipped; the trial is ruled out
+    when the common group or every cohort is. Criteria that were skipped are evaluated later if the full report
+    is needed, so the answer always equals the full report's status.
+    """
+    definition = trial.compiled.trial
+    cohorts = {cohort.id for cohort in definition.cohorts}
+    disqualified: set[str | None] = set()
+    for index, criterion in enumerate(definition.criteria):
+        group = criterion.cohort
+        if group in disqualified or not is_disqualifying(evaluation.outcome(index)):
+            continue
+        disqualified.add(group)
+        if group is None or (cohorts and cohorts <= disqualified):
+            return True
+    return False
+
+
+def _report_json(trial: LoadedTrial, outcomes: Sequence[CriterionOutcome]) -> dict[str, Any]:
     definition = trial.compiled.trial
     common = group_status([o for o in outcomes if o.criterion.cohort is None])
     cohorts = [
@@ -108,6 +132,20 @@ class Screener:
         now = dt.datetime.now(dt.UTC)
         day = on or now.date()
         return screen(record, self.select(trial_id), self.catalog, day, now, unreadable)
+
+    def screen_for_cards(
+        self, record: PatientRecord, *, on: dt.date | None = None, unreadable: frozenset[str] = frozenset()
+    ) -> list[TrialReport]:
+        """Reports of the trials the patient may qualify for (the hook's cards): a trial is dropped as soon as
+        it is ruled out, without evaluating the rest of it or building its report."""
+        day = on or dt.datetime.now(dt.UTC).date()
+        facts = PatientFacts(record, self.catalog, unreadable=unreadable)
+        reports = []
+        for trial in self.trials:
+            evaluation = trial.compiled.start(facts, day)
+            if not is_ruled_out(trial, evaluation):
+                reports.append(TrialReport.from_json_dict(_report_json(trial, evaluation.all())))
+        return reports
 
     def screen_json(
         self, record: PatientRecord, *, on: dt.date | None = None, trial_id: str | None = None

@@ -108,7 +108,7 @@ def test_security_headers_on_every_kind_of_response(
     def failing(*_: Any, **__: Any) -> None:
         raise RuntimeError("screening failed")
 
-    monkeypatch.setattr(Screener, "screen", failing)
+    monkeypatch.setattr(Screener, "screen_for_cards", failing)
     broken = client.post(HOOK_PATH, json=hook_body(PATIENT_ID, prefetch=prefetch_for(RESOURCES)))
     assert broken.status_code == 500, broken.text
     assert broken.json()["error"] == "internal-error"

@@ -9,7 +9,8 @@
   (c) an added unfavourable value (hemoglobin 40 g/L, ANC 0.2 10*9/L as the newest result, a malignancy on
       the problem list) never improves a trial's status;
   (d) open-world half of "less data": removing every Observation never turns an eligible or possibly-eligible
-      trial ineligible; removing some analytes newly disqualifies only through evidence still in the record.
+      trial ineligible; removing some analytes newly disqualifies only through evidence still in the record;
+  (e) on any sub-record, the hook's early-stopping screen keeps exactly the trials the full report keeps.
 Reports are compared as JSON without ``evaluatedAt``.
 """
 
@@ -444,3 +445,20 @@ def test_removing_measurements_only_excludes_on_data_still_present(key: str, dat
                 assert criterion["evidence"], where + f"{criterion['result']} with no evidence"
                 cited = {e["reference"] for e in criterion["evidence"]}
                 assert cited <= kept_refs | {f"Patient/{patient.resources[0]['id']}"}, where + f"cites {cited}"
+
+
+# (e) the hook's early stopping ------------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(key=st.sampled_from(DEMO_KEYS), data=st.data())
+def test_the_hooks_early_stopping_keeps_exactly_the_trials_the_full_report_does_not_rule_out(
+    key: str, data: st.DataObject
+) -> None:
+    """Any sub-record of a demo patient: `screen_for_cards` returns the full reports of exactly the trials that
+    the full screening does not find ineligible, however early it stopped on the others."""
+    resources = _patient(key).resources
+    kept = data.draw(st.lists(st.booleans(), min_size=len(resources) - 1, max_size=len(resources) - 1), label="kept")
+    record = record_from_resources(resources[0], [r for r, keep in zip(resources[1:], kept, strict=True) if keep])
+    full = [t.to_json_dict() for t in screener().screen(record, on=ON).trials if t.status != "ineligible"]
+    assert [t.to_json_dict() for t in screener().screen_for_cards(record, on=ON)] == full
