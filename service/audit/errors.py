@@ -9,3 +9,8 @@ class AuditError(Exception):
 
 class AuditConflictError(AuditError):
     """The rows can never be stored as they are (a card uuid that is already stored)."""
+
+
+class AuditRequestError(AuditError):
+    """What the caller passed cannot be stored or asked for (a bad limit, cursor or filter, a naive datetime,
+    a malformed card): retrying cannot help, and an HTTP caller gets a 400, not a 503."""

@@ -56,7 +56,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.selectable import NamedFromClause
 
-from service.audit.errors import AuditConflictError, AuditError
+from service.audit.errors import AuditConflictError, AuditError, AuditRequestError
 from service.audit.tables import OUTCOMES, audit_card, audit_feedback
 from service.audit.write_behind import WriteBehind
 
@@ -241,16 +241,17 @@ class AuditStore:
         return self._queue.put(cards, timeout)
 
     def _write_queued(self, cards: Sequence[CardRecord]) -> None:
-        """One batch from the queue. A card that can never be stored (its uuid is already there) is logged
-        and skipped, so that it cannot hold up the cards behind it; any other failure is retried."""
+        """One batch from the queue. A card that can never be stored (its uuid is already there, or it is
+        malformed) is logged and skipped, so that it cannot hold up the cards behind it; any other failure is
+        retried."""
         try:
             self.record_cards(cards)
-        except AuditConflictError:
+        except (AuditConflictError, AuditRequestError):
             for card in cards:
                 try:
                     self.record_cards([card])
-                except AuditConflictError:
-                    log.error("audit: a card whose uuid is already stored was skipped")
+                except (AuditConflictError, AuditRequestError) as exc:
+                    log.error("audit: a card that can never be stored was skipped: %s", exc)
 
     def record_cards(self, cards: Sequence[CardRecord]) -> None:
         """Store all cards in one transaction. A card uuid that is already stored raises AuditError
@@ -308,7 +309,7 @@ class AuditStore:
     def list_cards(self, flt: CardFilter, *, limit: int = 50, cursor: str | None = None) -> Page:
         """Newest first, keyset-paginated on (created_at, id). ``next_cursor`` is None on the last page."""
         if not 1 <= limit <= _MAX_LIMIT:
-            raise AuditError(f"limit must be between 1 and {_MAX_LIMIT}")
+            raise AuditRequestError(f"limit must be between 1 and {_MAX_LIMIT}")
         from_, _latest, conds = _filtered(flt)
         if cursor is not None:
             after_time, after_id = _decode_cursor(cursor)
@@ -392,6 +393,7 @@ class AuditStore:
         return self._stream_csv(stmt)
 
     def _stream_csv(self, stmt: Any) -> Iterator[str]:
+        self.flush(_QUEUE_WAIT_SECONDS)  # on the first line pulled, like every other read
         buffer = io.StringIO()
         writer = csv.writer(buffer)
 
@@ -489,17 +491,17 @@ def _retryable(exc: DBAPIError) -> bool:
 
 def _aware(value: dt.datetime, name: str) -> dt.datetime:
     if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise AuditError(f"{name} must be a tz-aware datetime")
+        raise AuditRequestError(f"{name} must be a tz-aware datetime")
     return value.astimezone(dt.UTC)
 
 
 def _card_row(card: CardRecord) -> dict[str, Any]:
     if not card.card_uuid:
-        raise AuditError("card without uuid")
+        raise AuditRequestError("card without uuid")
     if not isinstance(card.criteria, list) or not isinstance(card.report, dict):
-        raise AuditError("card criteria must be a list and report a dict")
+        raise AuditRequestError("card criteria must be a list and report a dict")
     if not isinstance(card.evidence_refs, list) or not all(isinstance(r, str) for r in card.evidence_refs):
-        raise AuditError("card evidence_refs must be a list of str")
+        raise AuditRequestError("card evidence_refs must be a list of str")
     return {
         "card_uuid": card.card_uuid,
         "hook_instance": card.hook_instance,
@@ -520,9 +522,9 @@ def _card_row(card: CardRecord) -> dict[str, Any]:
 
 def _feedback_row(item: FeedbackRecord, received_at: dt.datetime) -> dict[str, Any]:
     if item.outcome not in OUTCOMES:
-        raise AuditError("feedback outcome must be 'accepted' or 'overridden'")
+        raise AuditRequestError("feedback outcome must be 'accepted' or 'overridden'")
     if not isinstance(item.accepted_suggestions, list):
-        raise AuditError("accepted_suggestions must be a list")
+        raise AuditRequestError("accepted_suggestions must be a list")
     return {
         "card_uuid": item.card_uuid,
         "outcome": item.outcome,
@@ -556,7 +558,7 @@ def _filtered(flt: CardFilter) -> tuple[FromClause, NamedFromClause, list[Column
         conds.append(audit_card.c.trial_status == flt.status)
     if flt.outcome is not None:
         if flt.outcome not in _OUTCOME_FILTERS:
-            raise AuditError("outcome filter must be 'accepted', 'overridden' or 'none'")
+            raise AuditRequestError("outcome filter must be 'accepted', 'overridden' or 'none'")
         conds.append(latest.c.id.is_(None) if flt.outcome == "none" else latest.c.outcome == flt.outcome)
     if flt.start is not None:
         conds.append(audit_card.c.created_at >= _aware(flt.start, "start"))
@@ -623,7 +625,7 @@ def _decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         if data.get("v") != 1 or type(row_id) is not int or created_at.tzinfo is None:
             raise ValueError("bad cursor")
     except (binascii.Error, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
-        raise AuditError("invalid cursor") from exc
+        raise AuditRequestError("invalid cursor") from exc
     return created_at.astimezone(dt.UTC), row_id
 
 

@@ -90,6 +90,13 @@ class WriteBehind(Generic[T]):
             return [self._pending[i] for i in range(min(self._max_batch, len(self._pending)))]
 
     def _run(self) -> None:
+        try:
+            self._write_until_closed()
+        finally:  # wake flush() callers, which otherwise only notice a stopped writer when woken
+            with self._changed:
+                self._changed.notify_all()
+
+    def _write_until_closed(self) -> None:
         delay = self._retry_first
         while (batch := self._next_batch()) is not None:
             try:

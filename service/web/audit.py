@@ -39,6 +39,7 @@ from pydantic.alias_generators import to_camel
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
+from service.audit.errors import AuditRequestError
 from service.audit.store import AuditedCard, AuditError, AuditStore, CardFilter, FeedbackRecord
 from service.json_response import JsonResponse
 from service.screening.report import CriterionReport, EvidenceItem, TrialReport
@@ -415,7 +416,7 @@ class _AuditRoute(APIRoute):
 
 def _store_failure(exc: AuditError, *, html: bool) -> _FailedError:
     """A caller error (bad cursor, …) is a 400; the database failing is a 503. Never a trace."""
-    if exc.__cause__ is None or isinstance(exc.__cause__, (ValueError, TypeError, KeyError)):
+    if isinstance(exc, AuditRequestError):
         return _FailedError(400, "bad-request", str(exc), html=html)
     log.error("audit store failure: %s", exc)
     return _FailedError(503, "audit-unavailable", "the audit store is unavailable; try again later", html=html)

@@ -444,3 +444,18 @@ def test_two_stores_on_one_database_lose_nothing(database_url: str) -> None:
     assert sorted(stored) == sorted(u for us in uuids for u in us)
     for s in stores:
         s.close()
+
+
+def test_the_csv_export_waits_for_queued_cards(store: AuditStore) -> None:
+    card = make_card()
+    assert store.submit_cards([card])
+    assert card.card_uuid in "".join(store.export_csv(CardFilter()))
+
+
+def test_a_malformed_card_in_the_queue_is_skipped_without_holding_up_the_rest(store: AuditStore) -> None:
+    naive = make_card(created_at=T0.replace(tzinfo=None))
+    good = make_card()
+    assert store.submit_cards([naive, good])
+    assert store.flush(timeout=5)
+    assert store.get_card(good.card_uuid) is not None
+    assert store.get_card(naive.card_uuid) is None

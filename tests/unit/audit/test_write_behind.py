@@ -79,3 +79,11 @@ def test_close_drains_what_waits() -> None:
         queue.put([i])
     assert queue.close() == 0
     assert sink.written == list(range(50))
+
+
+def test_flush_returns_as_soon_as_a_closed_writer_gives_up() -> None:
+    sink = Sink(failures=1_000_000)
+    queue = WriteBehind(sink, retry_seconds=(0.001, 0.002))
+    assert queue.put([1])
+    queue.close(timeout=0.01)
+    assert not queue.flush()  # no timeout: it must not wait forever for a writer that has stopped
