@@ -140,10 +140,14 @@ def create_router(deps: HookDeps) -> APIRouter:
     # Screening is CPU-bound under one GIL: more threads than this add memory (each holds a parsed record and
     # its reports) and latency variance, not throughput. Other calls wait their turn on the event loop.
     screening_slots = anyio.CapacityLimiter(SCREENING_THREADS)
+    # fixed for the life of the process: built once, not per call
+    discovery_json = discovery().to_json()
+    versions = deps.screener.versions()
+    short_names = deps.screener.short_names()
 
     @router.get("/cds-services", summary="CDS Hooks discovery")
     async def get_discovery() -> JsonResponse:
-        return JsonResponse(discovery().to_json())
+        return JsonResponse(discovery_json)
 
     @router.post(
         "/cds-services/{service_id}",
@@ -164,8 +168,6 @@ def create_router(deps: HookDeps) -> APIRouter:
                 functools.partial(deps.screener.screen_for_cards, gathered.record, unreadable=gathered.unreadable),
                 limiter=screening_slots,
             )
-            versions = deps.screener.versions()
-            short_names = deps.screener.short_names()
             now = dt.datetime.now(dt.UTC)
             fhir_server = str(hook.fhir_server) if hook.fhir_server else None
             for trial in carded:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -23,6 +24,10 @@ def create_router(screener: Screener, max_request_bytes: int) -> APIRouter:
         if not is_json(request):
             raise BundleError("Content-Type must be application/json or application/fhir+json")
         body = await read_capped(request, max_request_bytes)
+        # parsing a body of up to max_request_bytes is CPU work too: all of it off the event loop
+        return JsonResponse(await run_in_threadpool(_screen_body, body, on, trial))
+
+    def _screen_body(body: bytes, on: dt.date | None, trial: str | None) -> dict[str, Any]:
         try:
             bundle = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -31,8 +36,6 @@ def create_router(screener: Screener, max_request_bytes: int) -> APIRouter:
             raise BundleError("the body must be a FHIR Bundle object")
         if trial is not None and not screener.select(trial):
             raise BundleError(f"unknown trial id {trial!r}")
-        record = record_from_bundle(bundle)
-        report = await run_in_threadpool(screener.screen, record, on=on, trial_id=trial)
-        return JsonResponse(report.to_json_dict())
+        return screener.screen_json(record_from_bundle(bundle), on=on, trial_id=trial)
 
     return router
