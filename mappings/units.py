@@ -30,9 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from mappings.disk_cache import cache_dir
+from mappings.disk_cache import cache_dir, load_yaml
 
 __all__ = ["NotConvertible", "convert", "is_commensurable", "warm_up"]
 
@@ -153,8 +151,7 @@ def write_seed(extra_units: set[str] | None = None) -> int:
 
 @functools.cache
 def _tables() -> _Tables:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    data = yaml.load(_ANALYTES_FILE.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+    data = load_yaml(_ANALYTES_FILE.read_text(encoding="utf-8"))  # the catalog's parse, from the cache
     where = _ANALYTES_FILE.name
     global_aliases = _str_map(data.get("unit_aliases") or {}, f"{where}: unit_aliases")
     analyte_aliases: dict[str, dict[str, str]] = {}

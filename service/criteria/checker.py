@@ -133,7 +133,7 @@ class _Checker:
     def expect_boolean(self, expr: ast.Expr, what: str) -> None:
         found = self.type_of(expr)
         if found.kind not in (Kind.BOOLEAN, Kind.ERROR):
-            self.error(_span_of(expr), f"{what} must be true/false, but this is a {found}")
+            self.error(expr.span, f"{what} must be true/false, but this is a {found}")
 
     def define_type(self, define: ast.Define) -> Type:
         if define.name in self.define_types:
@@ -183,24 +183,30 @@ class _Checker:
             self.expect_boolean(expr.right, f"the right side of {word}")
             return BOOLEAN
         if isinstance(expr, ast.Compare):
-            return self.compare(expr.left, expr.right, expr.span)
+            return self.compare(expr.left, self.type_of(expr.left), expr.right, self.type_of(expr.right), expr.span)
         if isinstance(expr, ast.Between):
-            self.compare(expr.value, expr.low, expr.span)
-            self.compare(expr.value, expr.high, expr.span)
+            value, low, high = self.type_of(expr.value), self.type_of(expr.low), self.type_of(expr.high)
+            if low.kind is Kind.QUANTITY and high.kind is Kind.QUANTITY and low.unit != high.unit:
+                return self.error(expr.span, f"write both bounds in the same unit, not {low} and {high}")
+            self.compare(expr.value, value, expr.low, low, expr.span)
+            self.compare(expr.value, value, expr.high, high, expr.span)
             return BOOLEAN
         if isinstance(expr, ast.Arithmetic):
             return self.arithmetic(expr)
         raise AssertionError(f"unhandled node {expr!r}")  # pragma: no cover
 
     def retrieve(self, node: ast.Retrieve) -> Type:
+        """RECORDS, or ERROR when a concept is unknown (so that nothing downstream asks about its unit)."""
+        known = True
         for concept, span in zip(node.concepts, node.concept_spans, strict=True):
             if not self.vocabulary.has_concept(concept, node.resource):
                 self.error(span, f'unknown {node.resource} concept "{concept}"')
+                known = False
         if node.active and node.resource not in ACTIVE_RESOURCES:
             self.error(node.span, f"'active' applies to Condition and Medication, not {node.resource}")
         if node.polarity is not None and node.resource != "Observation":
             self.error(node.span, f"'{node.polarity}' applies to Observation results only")
-        return Type(Kind.RECORDS, concepts=node.concepts, resource=node.resource)
+        return Type(Kind.RECORDS, concepts=node.concepts, resource=node.resource) if known else ERROR
 
     def call(self, node: ast.Call) -> Type:
         signature = FUNCTIONS.get(node.function)
@@ -214,9 +220,11 @@ class _Checker:
         concepts: tuple[str, ...] = ()
         for arg, param in zip(node.args, signature.params, strict=True):
             if not isinstance(arg, ast.Retrieve):
-                self.error(_span_of(arg), f'{node.function} needs a retrieve like [Observation: "anc"]')
+                self.error(arg.span, f'{node.function} needs a retrieve like [Observation: "anc"]')
                 continue
             found = self.retrieve(arg)
+            if found.kind is Kind.ERROR:
+                return ERROR
             _, _, resource = param.partition(":")
             if resource and found.resource != resource:
                 self.error(arg.span, f"{node.function} reads {resource} records, not {found.resource}")
@@ -225,15 +233,16 @@ class _Checker:
             return Type(Kind.MEASUREMENT, concepts=concepts)
         return signature.result
 
-    def compare(self, left_expr: ast.Expr, right_expr: ast.Expr, span: Span) -> Type:
-        left, right = self.type_of(left_expr), self.type_of(right_expr)
+    def compare(self, left_expr: ast.Expr, left: Type, right_expr: ast.Expr, right: Type, span: Span) -> Type:
         if Kind.ERROR in (left.kind, right.kind):
             return BOOLEAN
         if right.kind is Kind.MEASUREMENT and left.kind is not Kind.MEASUREMENT:
             left, right, left_expr, right_expr = right, left, right_expr, left_expr
         if left.kind is Kind.MEASUREMENT:
             unit = self.measurement_unit(left, right, span)
-            if unit is not None and isinstance(left_expr, ast.Call):
+            if unit is not None and not isinstance(left_expr, ast.Call):
+                self.error(span, "compare Latest(...) where it is written: its unit comes from that comparison")
+            elif unit is not None:
                 self.result.latest_units[left_expr.span] = unit
             return BOOLEAN
         if left.kind is Kind.QUANTITY and right.kind is Kind.QUANTITY:
@@ -282,10 +291,6 @@ class _Checker:
         if node.op in "*/" and kinds == (Kind.QUANTITY, Kind.NUMBER):
             return left
         return self.error(node.span, f"cannot compute {left} {node.op} {right}")
-
-
-def _span_of(expr: ast.Expr) -> Span:
-    return expr.span
 
 
 def check_trial(trial: ast.Trial, vocabulary: Vocabulary, source: str = "") -> CheckResult:

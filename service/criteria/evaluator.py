@@ -51,21 +51,18 @@ class Scalar:
 
 
 class Env:
-    """One evaluation: one patient, one date; caches retrieves and definitions."""
+    """One evaluation: one patient, one date; caches definitions. Retrieves are memoised by the patient data
+    itself (PatientFacts), once per patient for all trials."""
 
-    __slots__ = ("data", "defines", "events", "on")
+    __slots__ = ("data", "defines", "on")
 
     def __init__(self, data: PatientData, on: dt.date) -> None:
         self.data = data
         self.on = on
-        self.events: dict[EventQuery, Sequence[Event] | Missing] = {}
         self.defines: dict[str, Any] = {}
 
     def find(self, query: EventQuery) -> Sequence[Event] | Missing:
-        found = self.events.get(query)
-        if found is None:
-            found = self.events[query] = self.data.events(query, self.on)
-        return found
+        return self.data.events(query, self.on)
 
 
 Compiled = Callable[[Env], Any]
@@ -172,13 +169,14 @@ def _window_text(query: EventQuery) -> str:
     return ""
 
 
-def _most_recent_first(events: Sequence[Event]) -> list[Event]:
-    return sorted(events, key=lambda e: e.end or e.start or dt.date.min, reverse=True)
+def _latest_evidence(events: Sequence[Event]) -> tuple[Evidence, ...]:
+    """The evidence of the most recent events, as many as a report shows."""
+    shown = sorted(events, key=lambda e: e.end or e.start or dt.date.min, reverse=True)[:MAX_EVIDENCE]
+    return tuple(e.evidence for e in shown)
 
 
 class _Compiler:
     def __init__(self, trial: ast.Trial, checked: CheckResult, vocabulary: Vocabulary) -> None:
-        self.trial = trial
         self.checked = checked
         self.vocabulary = vocabulary
         self.defines: dict[str, Compiled] = {}
@@ -281,8 +279,7 @@ class _Compiler:
                 return Outcome(Truth.UNKNOWN, (), (events.reason,))
             certain = [e for e in events if e.certain]
             if certain:
-                shown = _most_recent_first(certain)[:MAX_EVIDENCE]
-                return Outcome(Truth.MET, tuple(e.evidence for e in shown))
+                return Outcome(Truth.MET, _latest_evidence(certain))
             if events:
                 doubtful = events[0]
                 why = (
@@ -342,16 +339,16 @@ class _Compiler:
         wanted = f"{self.label(retrieve.concepts)} result{_window_text(base)}"
 
         def run(env: Env) -> Outcome:
-            found_events, negative_events = env.find(positives), env.find(negatives)
+            found_events = env.find(positives)
             if isinstance(found_events, Missing):
                 return Outcome(Truth.UNKNOWN, (), (found_events.reason,))
             found = [e for e in found_events if e.certain]
             if found:
-                return Outcome(Truth.MET, tuple(e.evidence for e in _most_recent_first(found)[:MAX_EVIDENCE]))
+                return Outcome(Truth.MET, _latest_evidence(found))
+            negative_events = env.find(negatives)  # only asked when no positive result decides
             negative = [] if isinstance(negative_events, Missing) else [e for e in negative_events if e.certain]
             if negative:
-                shown = _most_recent_first(negative)[:MAX_EVIDENCE]
-                return Outcome(Truth.NOT_MET, tuple(e.evidence for e in shown))
+                return Outcome(Truth.NOT_MET, _latest_evidence(negative))
             return Outcome(Truth.UNKNOWN, (), (wanted,))
 
         return run
@@ -368,7 +365,7 @@ class _Compiler:
             if isinstance(events, Missing):
                 return Scalar(None, None, (), (events.reason,))
             certain = [e for e in events if e.certain]
-            evidence = tuple(e.evidence for e in _most_recent_first(certain)[:MAX_EVIDENCE])
+            evidence = _latest_evidence(certain)
             if name == "Count":
                 undated = (f"Dates of {what} records{_window_text(query)}",) if len(certain) < len(events) else ()
                 return Scalar(float(len(certain)), float(len(events)), evidence, undated)

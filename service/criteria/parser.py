@@ -105,7 +105,7 @@ class _ToAst(Transformer[Token, Any]):
         )
 
     def header(self, meta: Meta, children: list[Any]) -> dict[str, Any]:
-        fields: dict[str, Any] = {"id": _text(children[0]), "span": _span(meta)}
+        fields: dict[str, Any] = {"id": _text(children[0])}
         for key, value in children[1:]:
             fields[key] = value
         return fields

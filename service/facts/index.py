@@ -155,6 +155,3 @@ class ConceptIndex:
 
     def entries(self, concept: str) -> list[Entry]:
         return self._by_concept.get(concept, [])
-
-    def concepts(self) -> frozenset[str]:
-        return frozenset(self._by_concept)

@@ -132,3 +132,11 @@ def test_language_case(spec: dict[str, Any], case: dict[str, Any]) -> None:
     assert outcome.result == case["result"], f"{case['expr']}\n{trial.trial.criteria[0].expr}\n{outcome}"
     for text_part in case.get("missing", []):
         assert any(text_part in m for m in outcome.missing), outcome.missing
+
+
+def test_a_problem_inside_between_is_reported_once() -> None:
+    text = f'{HEADER}inclusion "c" "case":\n  Latest([Observation: "nope"]) between 1 and 2\n'
+    vocabulary = SpecVocabulary({"anc": {"kinds": ["Observation"], "unit": "10*9/L"}})
+    with pytest.raises(CriteriaError) as caught:
+        load_trial(text, "spec.trial", vocabulary)
+    assert len(caught.value.diagnostics) == 1, str(caught.value)
