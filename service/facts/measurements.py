@@ -25,7 +25,7 @@ ECOG_ANSWERS: Mapping[str, float] = {
 }
 _UNITLESS = frozenset({"", "1", "{score}"})
 TITER = "{titer}"
-_TITER = re.compile(r"^\s*(<=|>=|<|>)?\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
+TITER_TEXT = re.compile(r"^\s*(<=|>=|<|>)?\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +62,7 @@ def fmt(value: float) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _number(value: object) -> float | None:
+def finite_number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)
@@ -85,7 +85,7 @@ def read(holder: Mapping[str, Any], analyte: Analyte) -> Reading | str | None:
     """The value of an Observation (or component): a Reading, a reason it is unusable, or None if it has none."""
     quantity = holder.get("valueQuantity")
     if isinstance(quantity, Mapping):
-        value = _number(quantity.get("value"))
+        value = finite_number(quantity.get("value"))
         if value is None:
             return None
         unit = quantity_unit(quantity)
@@ -95,10 +95,10 @@ def read(holder: Mapping[str, Any], analyte: Analyte) -> Reading | str | None:
         shown = f"{comparator or ''}{fmt(value)}" + (f" {written}" if written else "")
         return Reading(value, comparator, unit, shown)
     if "valueInteger" in holder:
-        value = _number(holder["valueInteger"])
+        value = finite_number(holder["valueInteger"])
         return Reading(value, None, None, fmt(value)) if value is not None else None
     if analyte.unit == TITER:
-        titer = _titer(holder)
+        titer = read_titer(holder)
         if titer is not None:
             return titer
     if isinstance(holder.get("valueString"), str):
@@ -123,17 +123,17 @@ def read(holder: Mapping[str, Any], analyte: Analyte) -> Reading | str | None:
     return None
 
 
-def _titer(holder: Mapping[str, Any]) -> Reading | None:
+def read_titer(holder: Mapping[str, Any]) -> Reading | None:
     """A titer "1:160" (valueString) or 1/160 (valueRatio) as its dilution 160, in {titer}."""
     text = holder.get("valueString")
-    if isinstance(text, str) and (match := _TITER.match(text)):
+    if isinstance(text, str) and (match := TITER_TEXT.match(text)):
         return Reading(float(match.group(2)), match.group(1), TITER, text.strip())
     ratio = holder.get("valueRatio")
     if isinstance(ratio, Mapping):
         numerator, denominator = ratio.get("numerator"), ratio.get("denominator")
         if isinstance(numerator, Mapping) and isinstance(denominator, Mapping):
-            dilution = _number(denominator.get("value"))
-            if _number(numerator.get("value")) == 1.0 and dilution is not None:
+            dilution = finite_number(denominator.get("value"))
+            if finite_number(numerator.get("value")) == 1.0 and dilution is not None:
                 comparator = numerator.get("comparator") or denominator.get("comparator")
                 comparator = comparator if isinstance(comparator, str) and comparator else None
                 return Reading(dilution, comparator, TITER, f"{comparator or ''}1:{fmt(dilution)}")
@@ -168,7 +168,7 @@ def _reference_high(holder: Mapping[str, Any]) -> tuple[float, str | None] | Non
     high = ranges[0].get("high")
     if not isinstance(high, Mapping):
         return None
-    value = _number(high.get("value"))
+    value = finite_number(high.get("value"))
     if value is None or value <= 0 or high.get("comparator"):
         return None
     return value, quantity_unit(high)

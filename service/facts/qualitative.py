@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from service.criteria.inputs import Polarity
+from service.facts.measurements import TITER_TEXT, finite_number, read_titer
 
 V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 V2_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v2-0078"
@@ -41,7 +42,6 @@ STRINGS: Mapping[str, Polarity] = {
     "undetected": NEG,
     "absent": NEG,
 }
-_TITER = re.compile(r"^\s*(<=|>=|<|>)?\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
 _SPACES = re.compile(r"\s+")
 
 # (value, from_unit, to_unit) -> converted value or None
@@ -82,12 +82,6 @@ def _unit(quantity: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _number(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
 def _above_high(value: float, comparator: str | None, high: float, inclusive: bool = False) -> Polarity | None:
     """Above the upper limit → positive; at or below → negative (`inclusive`: at the limit is positive).
 
@@ -121,21 +115,21 @@ def _titer_polarity(comparator: str | None, dilution: float, holder: Mapping[str
     if reference is None:
         return None
     high = reference.get("high")
-    if isinstance(high, Mapping) and (limit := _number(high.get("value"))) is not None:
+    if isinstance(high, Mapping) and (limit := finite_number(high.get("value"))) is not None:
         return _above_high(dilution, comparator, limit)
     text = reference.get("text")
-    if isinstance(text, str) and (match := _TITER.match(text)) and match.group(1) in ("<",):
+    if isinstance(text, str) and (match := TITER_TEXT.match(text)) and match.group(1) in ("<",):
         return _above_high(dilution, comparator, float(match.group(2)), inclusive=True)
     return None
 
 
 def _quantity_polarity(quantity: Mapping[str, Any], holder: Mapping[str, Any], convert: Converter) -> Polarity | None:
-    value = _number(quantity.get("value"))
+    value = finite_number(quantity.get("value"))
     reference = _reference_high(holder)
     if value is None or reference is None:
         return None
     high = reference.get("high")
-    if not isinstance(high, Mapping) or (limit := _number(high.get("value"))) is None:
+    if not isinstance(high, Mapping) or (limit := finite_number(high.get("value"))) is None:
         return None
     value_unit, high_unit = _unit(quantity), _unit(high)
     if high_unit is not None and value_unit is not None and high_unit != value_unit:
@@ -163,16 +157,13 @@ def polarity(holder: Mapping[str, Any], coded: CodedResult, convert: Converter) 
         text = _SPACES.sub(" ", holder["valueString"].strip().lower())
         if text in STRINGS:
             return STRINGS[text]
-        titer = _TITER.match(text)
+        titer = TITER_TEXT.match(text)
         if titer is not None:
             return _titer_polarity(titer.group(1), float(titer.group(2)), holder)
     elif isinstance(holder.get("valueRatio"), Mapping):
-        ratio = holder["valueRatio"]
-        numerator = ratio.get("numerator") if isinstance(ratio.get("numerator"), Mapping) else {}
-        denominator = ratio.get("denominator") if isinstance(ratio.get("denominator"), Mapping) else {}
-        if _number(numerator.get("value")) == 1.0 and (dilution := _number(denominator.get("value"))):
-            comparator = numerator.get("comparator") or denominator.get("comparator")
-            return _titer_polarity(comparator if isinstance(comparator, str) else None, dilution, holder)
+        ratio = read_titer(holder)  # 1/N as the dilution N
+        if ratio is not None and ratio.value:
+            return _titer_polarity(ratio.comparator, ratio.value, holder)
         return None
     found = _interpretation(holder, coded)
     if found is not None:
