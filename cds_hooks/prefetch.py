@@ -85,14 +85,12 @@ async def gather_record(
     wanted = sorted(missing)
     try:
         fetched, fetch_problems = await fhir.fetch_record(
-            base, patient_id, token, wanted, budget_seconds=budget_seconds, patient=patient
+            base, patient_id, token, wanted, budget_seconds=budget_seconds, patient=patient, known=resources
         )
     except FhirServerNotAllowed:
         raise
     except FhirError as exc:
         return GatheredRecord(None, frozenset(), (f"The patient could not be read from the FHIR server ({exc}).",))
-    for resource_type in [*wanted, "Medication"]:
-        resources.extend(fetched.of_type(resource_type))
     unreadable = frozenset(p.resource_type for p in fetch_problems)
     problems = tuple(f"{p.resource_type}: {p.message}" for p in fetch_problems)
-    return GatheredRecord(record_from_resources(fetched.patient, resources), unreadable, problems)
+    return GatheredRecord(fetched, unreadable, problems)

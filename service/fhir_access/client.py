@@ -349,10 +349,12 @@ class FhirClient:
         *,
         budget_seconds: float,
         patient: Mapping[str, Any] | None = None,
+        known: Sequence[Mapping[str, Any]] = (),
     ) -> tuple[PatientRecord, list[FetchProblem]]:
         """Patient read plus one ``patient=<id>`` search per type, all in parallel, within ``budget_seconds``.
 
         ``patient``: the Patient the caller already holds (from the hook's prefetch); it is not read again.
+        ``known``: resources the caller already holds; they join the fetched ones in the one record built.
 
         A failing search becomes a :class:`FetchProblem` and its type is absent from the record. A failing
         Patient read raises its :class:`FhirError` (:class:`FhirUnavailable` when the budget ran out).
@@ -405,7 +407,7 @@ class FhirClient:
         if not isinstance(the_patient.get("id"), str) or not the_patient["id"]:
             raise FhirResponseError(f"Patient read at {base_url}: the Patient has no id", base_url=base_url)
 
-        resources: list[dict[str, Any]] = []
+        resources: list[Mapping[str, Any]] = list(known)
         problems: list[FetchProblem] = []
         for found, problem in outcomes:
             if problem is None:
