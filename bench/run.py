@@ -96,6 +96,26 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def trial_screen_exe() -> str:
+    return shutil.which("trial-screen") or str(Path(sys.executable).with_name("trial-screen"))
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without TRIAL_SCREEN_* settings, so every run starts from the defaults."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("TRIAL_SCREEN_")}
+
+
+def latency_row(label: str, samples: list[float], cpu: str = "") -> tuple[str, str]:
+    p50, p95, p99 = percentiles(samples)
+    return f"{label} ({len(samples)} calls)", f"p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms{cpu}"
+
+
+def concurrent_row(label: str, base: str, body: bytes, seconds: float) -> tuple[str, str]:
+    rate, errors, latencies = concurrent(base, body, clients=8, seconds=seconds)
+    p50, _, p99 = percentiles(latencies)
+    return label, f"{rate:.0f} calls/s (p50 {p50:.0f} ms, p99 {p99:.0f} ms, {errors} errors)"
+
+
 def percentiles(samples: list[float]) -> tuple[float, float, float]:
     ordered = sorted(samples)
     pick = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
@@ -106,7 +126,7 @@ class Server:
     def __init__(self, tmp: Path, env_extra: dict[str, str], workers: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TRIAL_SCREEN_")}
+        env = clean_env()
         env.update(
             {
                 "TRIAL_SCREEN_REQUIRE_JWT": "false",
@@ -115,7 +135,7 @@ class Server:
                 **env_extra,
             }
         )
-        exe = shutil.which("trial-screen") or str(Path(sys.executable).with_name("trial-screen"))
+        exe = trial_screen_exe()
         self.log = (tmp / "serve.log").open("wb")
         self.started = time.perf_counter()
         self.process = subprocess.Popen(
@@ -293,7 +313,7 @@ def bulk(tmp: Path, patients: int, size: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     subprocess.run(
         [
-            shutil.which("trial-screen") or str(Path(sys.executable).with_name("trial-screen")),
+            trial_screen_exe(),
             "screen-bulk",
             str(export),
             "--out",
@@ -302,7 +322,7 @@ def bulk(tmp: Path, patients: int, size: int) -> tuple[float, float]:
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith("TRIAL_SCREEN_")},
+        env=clean_env(),
     )
     seconds = time.perf_counter() - t0
     lines = sum(1 for _ in out.open("rb"))
@@ -334,44 +354,19 @@ def main(argv: list[str] | None = None) -> None:
                 samples, cpu = sequential_with_cpu(
                     server, bodies[size], max_calls=300 if size <= 500 else 60, max_seconds=8 * phase
                 )
-                p50, p95, p99 = percentiles(samples)
-                rows.append(
-                    (
-                        f"hook, full prefetch, sequential, {size} resources ({len(samples)} calls)",
-                        f"p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms{cpu}",
-                    )
-                )
+                rows.append(latency_row(f"hook, full prefetch, sequential, {size} resources", samples, cpu))
             typical = orjson.dumps(hook_request(patient_resources(150, key="bench-typical", target_disease=False)))
             samples, cpu = sequential_with_cpu(server, typical, max_calls=300, max_seconds=8 * phase)
-            p50, p95, p99 = percentiles(samples)
-            rows.append(
-                (
-                    f"hook, same chart without the SLE diagnosis (no card), 150 resources ({len(samples)} calls)",
-                    f"p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms{cpu}",
-                )
-            )
-            rate, errors, lat = concurrent(
-                server.base, bodies[150], clients=8, seconds=args.concurrency_seconds * phase
-            )
-            p50, _, p99 = percentiles(lat)
-            rows.append(
-                (
-                    "hook, full prefetch, 8 concurrent clients, 150 resources",
-                    f"{rate:.0f} calls/s (p50 {p50:.0f} ms, p99 {p99:.0f} ms, {errors} errors)",
-                )
-            )
+            label = "hook, same chart without the SLE diagnosis (no card), 150 resources"
+            rows.append(latency_row(label, samples, cpu))
+            label = "hook, full prefetch, 8 concurrent clients, 150 resources"
+            rows.append(concurrent_row(label, server.base, bodies[150], args.concurrency_seconds * phase))
             if fhir is not None:
                 patient_id = seed_patient(fhir, patient_resources(150, key="benchfhir"))
                 resources = [{"resourceType": "Patient", "id": patient_id}]
                 body = orjson.dumps(hook_request(resources, with_prefetch=False, fhir_server=fhir.base_url))
                 samples = sequential(server.base, body, max_calls=100, max_seconds=6 * phase)
-                p50, p95, p99 = percentiles(samples)
-                rows.append(
-                    (
-                        f"hook, no prefetch (SEKMET on loopback), sequential, 150 resources ({len(samples)} calls)",
-                        f"p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {p99:.1f} ms",
-                    )
-                )
+                rows.append(latency_row("hook, no prefetch (SEKMET on loopback), sequential, 150 resources", samples))
                 rate, errors, _ = concurrent(server.base, body, clients=8, seconds=5 * phase)
                 rows.append(("hook, no prefetch, 8 concurrent clients", f"{rate:.0f} calls/s ({errors} errors)"))
             else:
@@ -381,16 +376,8 @@ def main(argv: list[str] | None = None) -> None:
             server.stop()
             server = Server(tmp, extra, workers=2)
             server.wait_first_answer(bodies[150])
-            rate, errors, lat = concurrent(
-                server.base, bodies[150], clients=8, seconds=args.concurrency_seconds * phase
-            )
-            p50, _, p99 = percentiles(lat)
-            rows.append(
-                (
-                    "hook, full prefetch, 8 concurrent clients, 150 resources, serve --workers 2",
-                    f"{rate:.0f} calls/s (p50 {p50:.0f} ms, p99 {p99:.0f} ms, {errors} errors)",
-                )
-            )
+            label = "hook, full prefetch, 8 concurrent clients, 150 resources, serve --workers 2"
+            rows.append(concurrent_row(label, server.base, bodies[150], args.concurrency_seconds * phase))
         finally:
             if server is not None:
                 server.stop()
