@@ -1,18 +1,12 @@
-"""Shared fixtures: a fixed evaluation date, a clean TRIAL_SCREEN_* environment, the loaded trials."""
+"""Shared fixtures: a clean TRIAL_SCREEN_* environment and the loaded trials."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-from pathlib import Path
 
 import pytest
 
 from service.screening.registry import LoadedTrial
-
-REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-EVALUATION_DATE = dt.date(2026, 11, 23)
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ chromium per session. Screenshots go to <repo>/artifacts/ (git-ignored).
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+from tests.fhir_server import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -56,13 +57,6 @@ class RunningService:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _executable() -> str:

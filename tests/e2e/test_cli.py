@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import app
+from tests.paths import SYNTHEA as SYNTHEA_DIR
 
-REPO = Path(__file__).resolve().parents[2]
-SYNTHEA = sorted((REPO.parent / "shared" / "data" / "synthea").glob("[0-9][0-9]-*.json"))
+SYNTHEA = sorted(SYNTHEA_DIR.glob("[0-9][0-9]-*.json"))
 TRIAL_IDS = {
     "allo-cd19-bcma-aid",
     "cd19-cart-active-sle",

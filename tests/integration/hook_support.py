@@ -26,6 +26,7 @@ import uvicorn
 from cds_hooks.discovery import PREFETCH
 from service.demo.builder import build_resources
 from service.screening.screen import Screener, load_screener
+from tests.fhir_server import free_port
 
 HOOK_PATH = "/cds-services/trial-prescreen"
 FEEDBACK_PATH = f"{HOOK_PATH}/feedback"
@@ -37,12 +38,6 @@ BIRTH_DATE = "1985-04-02"
 def shared_screener() -> Screener:
     """The bundled trials, loaded once per test process (create_app(settings, screener) skips the reload)."""
     return load_screener()
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -16,12 +16,11 @@ from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import FhirAuthError
 from service.fhir_access.record import READ_TYPES
 from tests.fhir_server import created_id, seed_transaction
+from tests.paths import SYNTHEA
 
 # Tests share the session loop with the async fixtures (asyncio_default_fixture_loop_scope = "session").
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
-REPO = Path(__file__).resolve().parents[2]
-SYNTHEA = REPO.parent / "shared" / "data" / "synthea"
 TOKEN = "a-test-token"
 # 03 and 11 are self-contained; 06 and 10 need support/ first (conditional references). 06 has the most
 # Observations (531: 11 pages of 50) and 06/10 reference Medication resources (the _include path).

@@ -40,10 +40,10 @@ from tests.integration.hook_support import (
     trial_cards,
     warning_cards,
 )
+from tests.paths import SYNTHEA
 
 pytestmark = [pytest.mark.integration]
 
-SYNTHEA = Path(__file__).resolve().parents[3] / "shared" / "data" / "synthea"
 SYNTHEA_PATIENTS = ("03-asa-hermiston.json", "08-lekisha-wilderman.json")
 OWN = "own-sle"
 BEARER_TOKEN = "a-test-token"  # tests/integration/conftest.py

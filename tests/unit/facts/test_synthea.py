@@ -20,8 +20,8 @@ from service.criteria.inputs import (
 )
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.bundle import record_from_bundle
+from tests.paths import SYNTHEA
 
-SYNTHEA = Path(__file__).resolve().parents[4] / "shared" / "data" / "synthea"
 BUNDLES = sorted(SYNTHEA.glob("*.json"))
 ON = dt.date(2026, 11, 23)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +11,7 @@ import pytest
 from service.fhir_access.bundle import record_from_bundle, record_from_resources
 from service.fhir_access.errors import BundleError, FhirError
 from service.fhir_access.record import READ_TYPES
-
-REPO = Path(__file__).resolve().parents[3]
-SYNTHEA = REPO.parent / "shared" / "data" / "synthea"
+from tests.paths import SYNTHEA
 
 # Patient / Condition / Observation / MedicationRequest / Procedure / Immunization, from SOURCES.md.
 SYNTHEA_COUNTS = {

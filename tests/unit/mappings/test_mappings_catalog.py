@@ -11,9 +11,10 @@ import yaml
 
 from mappings.catalog import ICD10CM, RXNORM, SNOMED, Catalog, CatalogError, load_catalog
 from service.criteria.vocabulary import Vocabulary
+from tests.paths import SHARED
 
 MAPPINGS = Path(__file__).resolve().parents[3] / "mappings"
-SHARED_CSV = Path("/work/shared/data/terminology/concepts.csv")
+SHARED_CSV = SHARED / "data" / "terminology" / "concepts.csv"
 LOINC = "http://loinc.org"
 CVX = "http://hl7.org/fhir/sid/cvx"
 

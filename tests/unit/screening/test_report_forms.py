@@ -12,8 +12,8 @@ from service.demo.patients import load_demo_patients
 from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.record import PatientRecord
 from service.screening.screen import load_screener
+from tests.paths import SYNTHEA
 
-SYNTHEA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "synthea"
 ON = dt.date(2026, 11, 23)
 
 

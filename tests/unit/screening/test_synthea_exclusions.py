@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,8 @@ from mappings.catalog import load_catalog
 from service.fhir_access.bundle import record_from_bundle
 from service.screening.registry import LoadedTrial
 from service.screening.screen import screen
+from tests.paths import SYNTHEA
 
-SYNTHEA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "synthea"
 ON = dt.date(2026, 11, 23)
 
 CASES = [
