@@ -44,6 +44,8 @@ def serve(
     import uvicorn
 
     from service.app import create_app
+    from service.demo.patients import demo_files
+    from service.screening.screen import load_screener
 
     # Unset, the public URL (the JWT audience and the base of report links) is where this process listens.
     listen_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing, not binding
@@ -55,12 +57,13 @@ def serve(
     if workers > 1:  # every worker must sign report links with the same key
         os.environ.setdefault("TRIAL_SCREEN_LINK_SECRET", secrets.token_urlsafe(32))
     settings = Settings()
-    try:
-        application = create_app(settings)
+    try:  # a bad trial file fails here, once, with file:line:col (workers load the trials again themselves)
+        screener = load_screener(settings.trials_dir)
     except CriteriaError as exc:
         raise _fail(str(exc)) from exc
     if demo:
-        _print_demo_help(settings, application.state.demo_patients[0].key if application.state.demo_patients else "")
+        files = demo_files()
+        _print_demo_help(settings, files[0].stem if files else "")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # httpx logs every request URL at INFO: FHIR paths and queries hold the patient id (PHI, never logged).
@@ -76,7 +79,7 @@ def serve(
             access_log=False,
         )
     else:
-        uvicorn.run(application, host=host, port=port, log_level="info", access_log=False)
+        uvicorn.run(create_app(settings, screener), host=host, port=port, log_level="info", access_log=False)
 
 
 def _print_demo_help(settings: Settings, patient: str) -> None:

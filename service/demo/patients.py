@@ -38,9 +38,14 @@ def demo_dir() -> Path:
     return Path(str(resources.files("service.demo").joinpath("patients")))
 
 
+def demo_files() -> list[Path]:
+    """The demo patients' YAML files, in the order the demo lists them (by key)."""
+    return sorted(demo_dir().glob("*.yaml"))
+
+
 def load_demo_patients(on: dt.date) -> list[DemoPatient]:
     patients = []
-    for path in sorted(demo_dir().glob("*.yaml")):
+    for path in demo_files():
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
         patients.append(DemoPatient(path.stem, spec, build_resources(path.stem, spec, on)))
     return patients
