@@ -61,6 +61,8 @@ def serve(
         screener = load_screener(settings.trials_dir)
     except CriteriaError as exc:
         raise _fail(str(exc)) from exc
+    except OSError as exc:
+        raise _fail(f"cannot read the trials: {exc.strerror}: {exc.filename}") from exc
     if demo:
         files = demo_files()
         _print_demo_help(settings, files[0].stem if files else "")

@@ -90,3 +90,10 @@ def test_audit_export_and_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     purged = runner.invoke(app, ["audit", "purge", "--older-than", "30"])
     assert purged.exit_code == 0, purged.output
     assert "deleted 0 card(s)" in purged.output
+
+
+def test_serve_refuses_a_trials_folder_that_does_not_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRIAL_SCREEN_TRIALS_DIR", str(tmp_path / "missing"))
+    result = runner.invoke(app, ["serve", "--port", "1"])
+    assert result.exit_code == 1
+    assert "cannot read the trials" in result.output
