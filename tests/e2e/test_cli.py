@@ -94,6 +94,7 @@ def test_audit_export_and_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_serve_refuses_a_trials_folder_that_does_not_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIAL_SCREEN_TRIALS_DIR", str(tmp_path / "missing"))
+    monkeypatch.setenv("TRIAL_SCREEN_PUBLIC_URL", "http://127.0.0.1:1")  # serve would set it in os.environ
     result = runner.invoke(app, ["serve", "--port", "1"])
     assert result.exit_code == 1
     assert "cannot read the trials" in result.output
