@@ -75,41 +75,6 @@ def _cohort_status(common: Status, cohort: Status) -> Status:
     return trial_status(common, [cohort])
 
 
-def screen_json(
-    record: PatientRecord,
-    trials: Sequence[LoadedTrial],
-    catalog: Catalog,
-    on: dt.date,
-    evaluated_at: dt.datetime,
-    unreadable: frozenset[str] = frozenset(),
-) -> dict[str, Any]:
-    """The whole report as the contract's JSON. `unreadable`: resource types that could not be read; criteria
-    on them become unknown, never met."""
-    facts = PatientFacts(record, catalog, unreadable=unreadable)
-    return {
-        "patient": record.reference,
-        "evaluatedAt": evaluated_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
-        "trials": [trial_report_json(trial, trial.compiled.evaluate(facts, on)) for trial in trials],
-    }
-
-
-def screen(
-    record: PatientRecord,
-    trials: Sequence[LoadedTrial],
-    catalog: Catalog,
-    on: dt.date,
-    evaluated_at: dt.datetime,
-    unreadable: frozenset[str] = frozenset(),
-) -> ScreeningReport:
-    """`screen_json` as validated models (one validation per trial: far cheaper than ~250 models one by one)."""
-    data = screen_json(record, trials, catalog, on, evaluated_at, unreadable)
-    return ScreeningReport(
-        patient=data["patient"],
-        evaluated_at=data["evaluatedAt"],
-        trials=[TrialReport.from_json_dict(trial) for trial in data["trials"]],
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class Screener:
     """The loaded trials and catalog, ready to screen any number of patients."""
@@ -134,16 +99,33 @@ class Screener:
         trial_id: str | None = None,
         unreadable: frozenset[str] = frozenset(),
     ) -> ScreeningReport:
-        now = dt.datetime.now(dt.UTC)
-        return screen(record, self.select(trial_id), self.catalog, on or now.date(), now, unreadable)
+        """`screen_json` as validated models (one validation per trial: far cheaper than ~250 models one by one)."""
+        data = self.screen_json(record, on=on, trial_id=trial_id, unreadable=unreadable)
+        return ScreeningReport(
+            patient=data["patient"],
+            evaluated_at=data["evaluatedAt"],
+            trials=[TrialReport.from_json_dict(trial) for trial in data["trials"]],
+        )
 
     def screen_json(
-        self, record: PatientRecord, *, on: dt.date | None = None, trial_id: str | None = None
+        self,
+        record: PatientRecord,
+        *,
+        on: dt.date | None = None,
+        trial_id: str | None = None,
+        unreadable: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
-        """The report's contract JSON without building models: what `/screening`, `screen --format json` and
-        population runs write straight out."""
+        """The whole report as the contract's JSON, without building models: what `/screening` and population
+        runs write straight out. `unreadable`: resource types that could not be read; criteria on them become
+        unknown, never met."""
         now = dt.datetime.now(dt.UTC)
-        return screen_json(record, self.select(trial_id), self.catalog, on or now.date(), now)
+        day = on or now.date()
+        facts = PatientFacts(record, self.catalog, unreadable=unreadable)
+        return {
+            "patient": record.reference,
+            "evaluatedAt": now.isoformat().replace("+00:00", "Z"),
+            "trials": [trial_report_json(t, t.compiled.evaluate(facts, day)) for t in self.select(trial_id)],
+        }
 
     def screen_for_cards(
         self, record: PatientRecord, *, on: dt.date | None = None, unreadable: frozenset[str] = frozenset()

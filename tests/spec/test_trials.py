@@ -14,7 +14,7 @@ from service.demo.builder import build_resources, collection_bundle
 from service.fhir_access.bundle import record_from_bundle
 from service.screening.registry import LoadedTrial
 from service.screening.report import TrialReport
-from service.screening.screen import screen
+from service.screening.screen import Screener
 
 SCENARIOS = Path(__file__).parent / "trials"
 CASES = sorted(SCENARIOS.glob("*/*.yaml"))
@@ -36,7 +36,7 @@ def test_scenario(path: Path, trials_by_id: dict[str, LoadedTrial]) -> None:
     on = when if isinstance(when, dt.date) else dt.date.fromisoformat(str(when))
     trial = trials_by_id[path.parent.name]
     record = record_from_bundle(collection_bundle(build_resources(path.stem, spec, on)))
-    report = screen(record, [trial], load_catalog(), on, dt.datetime.now(dt.UTC)).trials[0]
+    report = Screener((trial,), load_catalog()).screen(record, on=on).trials[0]
     expected = spec["expect"]
     explanation = _explain(report, spec)
     assert report.status == expected["status"], explanation

@@ -14,7 +14,7 @@ import pytest
 from mappings.catalog import load_catalog
 from service.fhir_access.bundle import record_from_bundle
 from service.screening.registry import LoadedTrial
-from service.screening.screen import screen
+from service.screening.screen import Screener
 from tests.paths import SYNTHEA
 
 ON = dt.date(2026, 11, 23)
@@ -50,7 +50,7 @@ def test_exclusion_applies(
 ) -> None:
     record = record_from_bundle(json.loads((SYNTHEA / f"{bundle}.json").read_text(encoding="utf-8")))
     for trial_id, criterion_id in exclusions.items():
-        report = screen(record, [trials_by_id[trial_id]], load_catalog(), ON, dt.datetime.now(dt.UTC)).trials[0]
+        report = Screener((trials_by_id[trial_id],), load_catalog()).screen(record, on=ON).trials[0]
         results = {c.id: c.result for c in report.criteria}
         assert results[criterion_id] == "met", f"{bundle} ({why}): {trial_id}/{criterion_id} = {results[criterion_id]}"
         assert report.status == "ineligible"
