@@ -235,7 +235,7 @@ def load_demo(
     fhir_server: Annotated[str, typer.Option("--fhir-server", help="FHIR R4 base URL, e.g. a HAPI sandbox.")],
     bearer: Annotated[str | None, typer.Option(help="Bearer token for the server.")] = None,
 ) -> None:
-    """Upload the demo patients as transaction bundles (idempotent: conditional creates)."""
+    """Upload the demo patients under their own ids (a re-run updates them and refreshes their dates)."""
     from service.demo.upload import upload_demo
 
     sys.exit(upload_demo(fhir_server, bearer))

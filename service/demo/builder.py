@@ -2,7 +2,7 @@
 
 One builder serves the demo patients and the trial scenarios, so what the tests screen is what the demo
 uploads. Dates may be absolute ("2026-11-01") or relative to the evaluation date ("-30d", "-6mo", "-2y").
-Every resource gets a stable identifier, so uploading a bundle twice creates nothing new (ifNoneExist).
+Every resource gets a stable id and identifier, so uploading a bundle twice updates, never duplicates (PUT).
 """
 
 from __future__ import annotations
@@ -218,35 +218,25 @@ def collection_bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def transaction_bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
-    """Conditional creates keyed by the stable identifier; references rewritten to urn:uuid."""
-    full_urls = {f"{r['resourceType']}/{r['id']}": f"urn:uuid:{_uuid(r)}" for r in resources}
-    entries = []
-    for resource in resources:
-        body = _rewrite_references({k: v for k, v in resource.items() if k != "id"}, full_urls)
-        identifier = resource["identifier"][0]
-        entries.append(
+    """Updates (`PUT Type/id`) with the client-assigned ids, so references stay `Patient/<id>` on the server.
+
+    A second upload replaces each resource instead of skipping it: the demo's dates, relative to the upload day,
+    are refreshed and stay inside the trials' look-back windows. Servers that refuse client-assigned ids need
+    them allowed (HAPI allows ids that are not all digits, as these are).
+    """
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
             {
-                "fullUrl": full_urls[f"{resource['resourceType']}/{resource['id']}"],
-                "resource": body,
-                "request": {
-                    "method": "POST",
-                    "url": resource["resourceType"],
-                    "ifNoneExist": f"identifier={identifier['system']}|{identifier['value']}",
-                },
+                "fullUrl": f"urn:uuid:{_uuid(resource)}",
+                "resource": resource,
+                "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"},
             }
-        )
-    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+            for resource in resources
+        ],
+    }
 
 
 def _uuid(resource: Mapping[str, Any]) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{IDENTIFIER_SYSTEM}/{resource['resourceType']}/{resource['id']}"))
-
-
-def _rewrite_references(value: Any, full_urls: Mapping[str, str]) -> Any:
-    if isinstance(value, dict):
-        if isinstance(value.get("reference"), str) and value["reference"] in full_urls:
-            return {**value, "reference": full_urls[value["reference"]]}
-        return {k: _rewrite_references(v, full_urls) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_rewrite_references(v, full_urls) for v in value]
-    return value

@@ -1,14 +1,16 @@
 """`trial-screen load-demo`: upload the demo patients to a FHIR server as transaction Bundles.
 
-Every resource is a conditional create keyed by its stable identifier (`ifNoneExist`), so a second run creates
-nothing: the server answers each entry `201 Created` the first time and `200 OK` (already there) afterwards.
-On a 4xx/5xx the server's OperationOutcome text is printed and the exit code is 1.
+Every resource is written with its client-assigned id (`PUT Patient/demo-sle-eligible`), so the ids printed are
+the server's ids and a hook call can name them; the server answers `201 Created` the first time and `200 OK`
+(updated) afterwards, and a second run refreshes the dates, which are relative to the upload day. On a 4xx/5xx the
+server's OperationOutcome text is printed and the exit code is 1.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +23,7 @@ from service.demo.patients import DemoPatient, load_demo_patients
 
 FHIR_JSON = "application/fhir+json"
 TIMEOUT_SECONDS = 60.0
+DEFAULT_SERVICE_URL = "http://127.0.0.1:8000"  # where `trial-screen serve` listens by default
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +31,7 @@ class UploadResult:
     patient: str
     name: str
     created: int
-    existing: int
+    updated: int
     other: int
 
 
@@ -65,20 +68,20 @@ def _error_text(response: httpx.Response) -> str:
 
 
 def _entry_counts(body: Any) -> tuple[int, int, int]:
-    """(created, already there, other) from a transaction-response Bundle's entry.response.status codes."""
+    """(created, updated, other) from a transaction-response Bundle's entry.response.status codes."""
     if not isinstance(body, dict) or body.get("resourceType") != "Bundle":
         raise UploadError("the server did not answer with a transaction-response Bundle")
-    created = existing = other = 0
+    created = updated = other = 0
     for entry in body.get("entry") or []:
         status = str(((entry or {}).get("response") or {}).get("status", "")).strip()
         code = status.split(" ", 1)[0]
         if code == "201":
             created += 1
         elif code == "200":
-            existing += 1
+            updated += 1
         else:
             other += 1
-    return created, existing, other
+    return created, updated, other
 
 
 def _name(patient: DemoPatient) -> str:
@@ -99,20 +102,20 @@ def upload_patient(client: httpx.Client, base_url: str, patient: DemoPatient) ->
         body = response.json()
     except ValueError as exc:
         raise UploadError(f"HTTP {response.status_code}: the answer is not JSON") from exc
-    created, existing, other = _entry_counts(body)
-    return UploadResult(patient.key, _name(patient), created, existing, other)
+    created, updated, other = _entry_counts(body)
+    return UploadResult(patient.key, _name(patient), created, updated, other)
 
 
 def _summary_table(results: list[UploadResult], base_url: str) -> Table:
     table = Table(title=f"Demo patients on {base_url}", title_justify="left")
-    table.add_column("Patient")
+    table.add_column("Patient id on the server")
     table.add_column("Name")
     table.add_column("Created", justify="right")
-    table.add_column("Already there", justify="right")
+    table.add_column("Updated", justify="right")
     if any(r.other for r in results):
         table.add_column("Other", justify="right")
     for r in results:
-        row = [r.patient, r.name, str(r.created), str(r.existing)]
+        row = [r.patient, r.name, str(r.created), str(r.updated)]
         if any(x.other for x in results):
             row.append(str(r.other))
         table.add_row(*row)
@@ -130,7 +133,8 @@ def upload_demo(
     """Upload every demo patient; returns the process exit code (0 done, 1 refused or unreachable)."""
     out = console or Console()
     base_url = fhir_server.rstrip("/")
-    patients = load_demo_patients(on or dt.date.today())
+    today = on or dt.date.today()
+    patients = load_demo_patients(today)
     headers = {"Content-Type": FHIR_JSON, "Accept": FHIR_JSON}
     if bearer:
         headers["Authorization"] = f"Bearer {bearer}"
@@ -166,9 +170,26 @@ def upload_demo(
         out.print(message, markup=False, highlight=False)
         return 1
     created = sum(r.created for r in results)
-    existing = sum(r.existing for r in results)
+    updated = sum(r.updated for r in results)
     out.print(
-        f"{len(results)} patient(s): {created} resource(s) created, {existing} already there.",
+        f"{len(results)} patient(s): {created} resource(s) created, {updated} updated; dates relative to {today}.",
         highlight=False,
     )
+    out.print(try_hook_text(base_url, results[0].patient), markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+def try_hook_text(base_url: str, patient_id: str) -> str:
+    """The exact hook call to try next: the service must be allowed to read this server."""
+    request = {
+        "hook": "patient-view",
+        "hookInstance": str(uuid.uuid4()),
+        "fhirServer": base_url,
+        "context": {"userId": "Practitioner/demo", "patientId": patient_id},
+    }
+    return (
+        "Try the hook against these records (service started with "
+        f"TRIAL_SCREEN_ALLOWED_FHIR_SERVERS={base_url}, e.g. `trial-screen serve --demo`):\n"
+        f"curl -s -X POST {DEFAULT_SERVICE_URL}/cds-services/trial-prescreen "
+        f"-H 'Content-Type: application/json' -d '{json.dumps(request, separators=(',', ':'))}'"
+    )

@@ -1,10 +1,11 @@
-"""`trial-screen load-demo` against the real local FHIR server (SEKMET): idempotent upload, then the hook
-reads an uploaded demo patient from that server without prefetch and gives the same cards as with prefetch."""
+"""`trial-screen load-demo` against the real local FHIR server (SEKMET): uploads with the demo's own ids, a re-run
+updates (and re-dates) instead of duplicating, and the hook call it prints, run as printed, returns the cards."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import re
 import uuid
 from collections.abc import Iterator
@@ -35,45 +36,52 @@ def _console() -> tuple[Console, io.StringIO]:
     return Console(file=buffer, width=160, force_terminal=False, color_system=None), buffer
 
 
+FIRST_DAY = dt.date.today() - dt.timedelta(days=200)  # a server loaded long ago: its labs have aged out
+
+
 @pytest.fixture(scope="module")
 def uploaded(fhir_server: str) -> dict[str, str]:
-    """Run load-demo twice; return both outputs."""
+    """Run load-demo as of 200 days ago, then today; return both outputs."""
     console, first = _console()
-    assert upload_demo(fhir_server, None, console=console) == 0, first.getvalue()
+    assert upload_demo(fhir_server, None, on=FIRST_DAY, console=console) == 0, first.getvalue()
     console, second = _console()
     assert upload_demo(fhir_server, None, console=console) == 0, second.getvalue()
     return {"first": first.getvalue(), "second": second.getvalue()}
 
 
-def _server_patient_id(base: str, key: str) -> str:
-    found = httpx.get(
-        f"{base}/Patient", params={"identifier": f"urn:trial-screen:demo|{key}"}, headers=FHIR_JSON, timeout=10
-    ).json()
-    matches = [e["resource"] for e in found.get("entry", []) if e["resource"]["resourceType"] == "Patient"]
-    assert len(matches) == 1, found
-    return str(matches[0]["id"])
+def _read(base: str, path: str) -> dict[str, Any]:
+    response = httpx.get(f"{base}/{path}", headers=FHIR_JSON, timeout=10)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
 
 
-def test_first_run_creates_every_resource(uploaded: dict[str, str]) -> None:
-    patients = load_demo_patients(dt.date.today())
+def test_first_run_creates_every_resource_under_the_demo_ids(uploaded: dict[str, str], fhir_server: str) -> None:
+    patients = load_demo_patients(FIRST_DAY)
     total = sum(len(p.resources) for p in patients)
-    assert f"{len(patients)} patient(s): {total} resource(s) created, 0 already there." in uploaded["first"]
+    assert f"{len(patients)} patient(s): {total} resource(s) created, 0 updated" in uploaded["first"]
     assert PATIENT in uploaded["first"]
     assert "Okafor, Adaeze" in uploaded["first"]
+    for patient in patients[:3]:
+        assert _read(fhir_server, f"Patient/{patient.key}")["id"] == patient.key
 
 
-def test_second_run_creates_nothing(uploaded: dict[str, str], fhir_server: str) -> None:
+def test_second_run_updates_and_refreshes_the_dates(uploaded: dict[str, str], fhir_server: str) -> None:
     patients = load_demo_patients(dt.date.today())
     total = sum(len(p.resources) for p in patients)
-    assert f"{len(patients)} patient(s): 0 resource(s) created, {total} already there." in uploaded["second"]
-    for patient in patients[:3]:
-        _server_patient_id(fhir_server, patient.key)  # still exactly one Patient per demo patient
+    assert f"{len(patients)} patient(s): 0 resource(s) created, {total} updated" in uploaded["second"]
+    found = _read(fhir_server, f"Patient?identifier=urn:trial-screen:demo|{PATIENT}")
+    assert [e["resource"]["id"] for e in found["entry"]] == [PATIENT]  # updated in place, not duplicated
+    demo = next(p for p in patients if p.key == PATIENT)
+    dated = next(r for r in demo.resources if r["resourceType"] == "Observation" and "effectiveDateTime" in r)
+    on_server = _read(fhir_server, f"Observation/{dated['id']}")
+    assert on_server["effectiveDateTime"][:10] == dated["effectiveDateTime"][:10]  # as of today, not 200 days ago
 
 
 def test_cli_command_uploads_with_exit_code_zero(uploaded: dict[str, str], fhir_server: str) -> None:
     result = CliRunner().invoke(cli_app, ["load-demo", "--fhir-server", fhir_server])
     assert result.exit_code == 0, result.output
     assert "0 resource(s) created" in result.output
+    assert "curl -s -X POST" in result.output
 
 
 def test_server_refusal_prints_its_operation_outcome_and_exits_1(fhir_server: str) -> None:
@@ -122,19 +130,23 @@ def _card_trials(response: httpx.Response) -> list[str]:
     return sorted(c["source"]["topic"]["code"] for c in cards)
 
 
-def test_hook_without_prefetch_matches_full_prefetch(
+def _printed_hook_request(output: str) -> dict[str, Any]:
+    match = re.search(r"-d '(\{.*\})'", output)
+    assert match, output
+    return dict(json.loads(match.group(1)))
+
+
+def test_printed_hook_call_returns_the_cards_with_or_without_prefetch(
     uploaded: dict[str, str], fhir_server: str, hook_client: TestClient
 ) -> None:
-    patient_id = _server_patient_id(fhir_server, PATIENT)
-    request = {
-        "hook": "patient-view",
-        "fhirServer": fhir_server,
-        "context": {"userId": "Practitioner/demo", "patientId": patient_id},
-    }
-    fetched = hook_client.post(HOOK, json={**request, "hookInstance": str(uuid.uuid4())})
+    request = _printed_hook_request(uploaded["second"])
+    assert request["fhirServer"] == fhir_server
+    patient_id = request["context"]["patientId"]
+    fetched = hook_client.post(HOOK, json=request)
     prefetched = hook_client.post(
         HOOK, json={**request, "hookInstance": str(uuid.uuid4()), "prefetch": _prefetch(fhir_server, patient_id)}
     )
-    demo = next(p for p in load_demo_patients(dt.date.today()) if p.key == PATIENT)
+    demo = next(p for p in load_demo_patients(dt.date.today()) if p.key == patient_id)
     expected = sorted(t for t, status in demo.spec["expect"].items() if status != "ineligible")
+    assert expected
     assert _card_trials(fetched) == _card_trials(prefetched) == expected
