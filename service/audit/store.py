@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import orjson
+from pydantic import ValidationError
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -57,15 +58,20 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.sql.selectable import NamedFromClause
 
 from service.audit.errors import AuditConflictError, AuditError, AuditRequestError
-from service.audit.tables import OUTCOMES, audit_card, audit_feedback
+from service.audit.tables import FeedbackOutcome, audit_card, audit_feedback
 from service.audit.write_behind import WriteBehind
+from service.screening.contract import TrialReport
+from service.screening.prescreen import CardRecord
 
 __all__ = [
+    "NO_FEEDBACK",
     "AuditError",
+    "AuditRequestError",
     "AuditStore",
     "AuditedCard",
     "CardFilter",
     "CardRecord",
+    "FeedbackOutcome",
     "FeedbackRecord",
     "Page",
 ]
@@ -82,7 +88,9 @@ _QUEUE_WAIT_SECONDS: Final = 5.0
 _MAX_LIMIT: Final = 1000
 _PG_MIGRATION_LOCK: Final = 0x7472_6961_6C61  # pg_advisory_xact_lock key ("triala")
 _PG_RETRY_SQLSTATES: Final = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
-_OUTCOME_FILTERS: Final = frozenset({*OUTCOMES, "none"})
+_FEEDBACK_OUTCOMES: Final = frozenset(o.value for o in FeedbackOutcome)
+NO_FEEDBACK: Final = "none"  # the outcome filter for cards without feedback
+_OUTCOME_FILTERS: Final = _FEEDBACK_OUTCOMES | {NO_FEEDBACK}
 CSV_COLUMNS: Final = (
     "card_uuid",
     "created_at",
@@ -98,26 +106,6 @@ CSV_COLUMNS: Final = (
     "outcome_timestamp",
     "evidence_refs",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class CardRecord:
-    """One card as returned to the EHR, with what it was based on."""
-
-    card_uuid: str
-    hook_instance: str
-    patient_ref: str
-    fhir_server: str | None
-    user_ref: str | None
-    trial_id: str
-    trial_status: str
-    trial_version: str  # content hash of the trial file
-    service_version: str
-    criteria: list[dict[str, Any]]  # [{id, cohort, kind, result, evidence, missing}]
-    evidence_refs: list[str]
-    report: dict[str, Any]  # the full screening report of that trial
-    summary: str
-    created_at: dt.datetime  # tz-aware
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +134,34 @@ class CardFilter:
 
 
 @dataclass(frozen=True, slots=True)
-class AuditedCard(CardRecord):
-    """A stored card with all its feedback, oldest first."""
+class AuditedCard:
+    """A stored card: what was shown, the trial report it rested on (as stored), and all its feedback, oldest
+    first."""
 
+    card_uuid: str
+    hook_instance: str
+    patient_ref: str
+    fhir_server: str | None
+    user_ref: str | None
+    trial_id: str
+    trial_status: str
+    trial_version: str
+    service_version: str
+    report: dict[str, Any]  # the trial's report in the contract's JSON form
+    summary: str
+    created_at: dt.datetime
     feedback: list[FeedbackRecord]
+
+    def trial_report(self) -> TrialReport | None:
+        """The stored report as the contract's types; None when the row holds no readable report."""
+        try:
+            return TrialReport.from_json(self.report)
+        except ValidationError:
+            return None
+
+    @property
+    def evidence_refs(self) -> list[str]:
+        return evidence_references(self.report)
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +396,7 @@ class AuditStore:
                 latest.c.outcome,
                 func.coalesce(latest.c.override_reason_display, latest.c.override_reason_code),
                 latest.c.outcome_timestamp,
-                audit_card.c.evidence_refs,
+                audit_card.c.report,
             )
             .select_from(from_)
             .where(*conds)
@@ -415,7 +427,7 @@ class AuditStore:
                         yield line(
                             [
                                 *row[:-1],
-                                " ".join(row[-1] or ()),
+                                " ".join(evidence_references(row[-1])),
                             ]
                         )
         except SQLAlchemyError as exc:
@@ -495,13 +507,23 @@ def _aware(value: dt.datetime, name: str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+def evidence_references(report: Any) -> list[str]:
+    """The records a stored report rests on, each once, sorted (nothing for a malformed report)."""
+    criteria = report.get("criteria") if isinstance(report, dict) else None
+    return sorted(
+        {
+            evidence["reference"]
+            for criterion in criteria or ()
+            if isinstance(criterion, dict)
+            for evidence in criterion.get("evidence") or ()
+            if isinstance(evidence, dict) and isinstance(evidence.get("reference"), str)
+        }
+    )
+
+
 def _card_row(card: CardRecord) -> dict[str, Any]:
     if not card.card_uuid:
         raise AuditRequestError("card without uuid")
-    if not isinstance(card.criteria, list) or not isinstance(card.report, dict):
-        raise AuditRequestError("card criteria must be a list and report a dict")
-    if not isinstance(card.evidence_refs, list) or not all(isinstance(r, str) for r in card.evidence_refs):
-        raise AuditRequestError("card evidence_refs must be a list of str")
     return {
         "card_uuid": card.card_uuid,
         "hook_instance": card.hook_instance,
@@ -509,19 +531,17 @@ def _card_row(card: CardRecord) -> dict[str, Any]:
         "fhir_server": card.fhir_server,
         "user_ref": card.user_ref,
         "trial_id": card.trial_id,
-        "trial_status": card.trial_status,
+        "trial_status": card.trial_status.value,
         "trial_version": card.trial_version,
         "service_version": card.service_version,
-        "criteria": card.criteria,
-        "evidence_refs": card.evidence_refs,
-        "report": card.report,
+        "report": card.trial.to_json(),
         "summary": card.summary,
         "created_at": _aware(card.created_at, "created_at"),
     }
 
 
 def _feedback_row(item: FeedbackRecord, received_at: dt.datetime) -> dict[str, Any]:
-    if item.outcome not in OUTCOMES:
+    if item.outcome not in _FEEDBACK_OUTCOMES:
         raise AuditRequestError("feedback outcome must be 'accepted' or 'overridden'")
     if not isinstance(item.accepted_suggestions, list):
         raise AuditRequestError("accepted_suggestions must be a list")
@@ -559,7 +579,7 @@ def _filtered(flt: CardFilter) -> tuple[FromClause, NamedFromClause, list[Column
     if flt.outcome is not None:
         if flt.outcome not in _OUTCOME_FILTERS:
             raise AuditRequestError("outcome filter must be 'accepted', 'overridden' or 'none'")
-        conds.append(latest.c.id.is_(None) if flt.outcome == "none" else latest.c.outcome == flt.outcome)
+        conds.append(latest.c.id.is_(None) if flt.outcome == NO_FEEDBACK else latest.c.outcome == flt.outcome)
     if flt.start is not None:
         conds.append(audit_card.c.created_at >= _aware(flt.start, "start"))
     if flt.end is not None:
@@ -600,8 +620,6 @@ def _with_feedback(conn: Connection, rows: Sequence[Row[Any]]) -> list[AuditedCa
             trial_status=row.trial_status,
             trial_version=row.trial_version,
             service_version=row.service_version,
-            criteria=list(row.criteria),
-            evidence_refs=list(row.evidence_refs),
             report=dict(row.report),
             summary=row.summary,
             created_at=row.created_at,
