@@ -175,7 +175,7 @@ def test_sqlite_pragmas(store: AuditStore, database_url: str) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
-    with store._engine.connect() as conn:  # the store's own connections
+    with store._db.engine.connect() as conn:  # the store's own connections
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL

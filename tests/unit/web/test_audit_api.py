@@ -535,7 +535,7 @@ def test_card_page_shows_the_report_grouped(
     assert "accepted" in html  # feedback
     assert seeded["a1"].hook_instance in html
     # a row whose stored report cannot be read still shows the card's own facts
-    with app.state.audit._engine.begin() as conn:
+    with app.state.audit._db.engine.begin() as conn:
         unreadable = update(audit_card).where(audit_card.c.card_uuid == seeded["a2"].card_uuid)
         conn.execute(unreadable.values(report={"not": "a trial report"}))
     fallback = client.get(f"/audit/cards/{seeded['a2'].card_uuid}/view")
