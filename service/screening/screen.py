@@ -64,9 +64,6 @@ class Screener:
     def versions(self) -> dict[str, str]:
         return {t.id: t.version for t in self.trials}
 
-    def short_names(self) -> dict[str, str]:
-        return {t.id: t.compiled.trial.short for t in self.trials}
-
     def select(self, trial_id: str | None) -> tuple[LoadedTrial, ...]:
         return self.trials if trial_id is None else tuple(t for t in self.trials if t.id == trial_id)
 

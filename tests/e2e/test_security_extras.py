@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from service.web.audit_access import SESSION_COOKIE
 
 from service.screening.screen import Screener
+from service.web.audit_access import SESSION_COOKIE
 from tests.e2e.conftest import PUBLIC_URL, Ehr
 from tests.integration.hook_support import (
     BIRTH_DATE,

@@ -65,7 +65,7 @@ def test_jsonb_evidence_is_queryable(store: AuditStore, pg_url: str) -> None:
         hits = conn.execute(
             text(
                 "SELECT card_uuid FROM audit_card WHERE report @> "
-                "'{\"criteria\": [{\"evidence\": [{\"reference\": \"Observation/hb-1\"}]}]}'"
+                '\'{"criteria": [{"evidence": [{"reference": "Observation/hb-1"}]}]}\''
             )
         ).scalars()
         assert list(hits) == [card.card_uuid]

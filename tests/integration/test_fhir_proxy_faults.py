@@ -29,11 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from bench.fhir_server import created_id, seed_transaction
 from service.app import create_app
 from service.demo.builder import transaction_bundle
 from service.fhir_access.client import MAX_RESPONSE_BYTES
 from service.settings import Settings
-from tests.fhir_server import created_id, seed_transaction
 from tests.integration.hook_support import (
     assert_no_confident_eligible,
     card_key,
