@@ -45,6 +45,7 @@ from service.web.errors import (
     AuditUnavailableError,
     BadAuditRequestError,
     CardNotFoundError,
+    StaticFileNotFoundError,
     WebError,
     render,
 )
@@ -114,6 +115,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         BadAuditRequestError: 400,
         AccessDeniedError: 401,
         CardNotFoundError: 404,
+        StaticFileNotFoundError: 404,
         AuditUnavailableError: 503,
     }
 

@@ -42,6 +42,13 @@ class CardNotFoundError(WebError):
         super().__init__("no audited card with this uuid", html=html)
 
 
+class StaticFileNotFoundError(WebError):
+    code = "not-found"
+
+    def __init__(self) -> None:
+        super().__init__("no such file", html=False)
+
+
 class BadAuditRequestError(WebError):
     """A filter, cursor or limit the audit store refused."""
 

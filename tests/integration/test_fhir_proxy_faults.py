@@ -8,7 +8,7 @@ outside the allow-list, a page inflated past the 20 MB response cap. Each hook c
 the proxy) must answer 200 within a bound with a valid CDS response and a warning card, and no card may claim
 "Eligible"; in pass-through mode the seeded patient's cards are exactly those of a full prefetch.
 
-The stub-based matrix in test_hook_faults.py covers the rest of issue 6's list (refused, hang, 401/403/404, 500,
+The stub-based matrix in test_hook_faults.py covers the other faults of a FHIR server (refused, hang, 401/403/404, 500,
 wrong Bundle type, endless next links); this file puts the faults between the service and a real server.
 """
 

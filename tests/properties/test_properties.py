@@ -1,4 +1,4 @@
-"""Property tests (issue 6, item 2): Kleene logic, unit round trips, and screening invariants on real trials.
+"""Property tests: Kleene logic, unit round trips, and screening invariants on real trials.
 
 - Kleene laws of service.criteria.truth, exhaustively over the 3 (or 3^2, 3^3) truth values.
 - UCUM round trips through mappings.units.convert (hypothesis values, relative tolerance).
