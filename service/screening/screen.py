@@ -12,7 +12,7 @@ from mappings.catalog import Catalog, load_catalog
 from service.criteria import CriterionOutcome, Evaluation
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.record import PatientRecord
-from service.screening.contract import CohortReport, CriterionReport, ScreeningReport, TrialReport
+from service.screening.contract import CohortReport, CriterionReport, ScreeningReport, TrialReport, is_disqualifying
 from service.screening.registry import LoadedTrial, bundled_trials_dir, load_trials, trial_files
 from service.screening.status import cohort_status, group_status, trial_status
 
@@ -30,7 +30,7 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
     disqualified: set[str | None] = set()
     for index, criterion in enumerate(definition.criteria):
         group = criterion.cohort
-        if group in disqualified or not CriterionReport.of(evaluation.outcome(index)).is_disqualifying:
+        if group in disqualified or not is_disqualifying(criterion.kind, evaluation.outcome(index).result):
             continue
         disqualified.add(group)
         if group is None or (cohorts and cohorts <= disqualified):
