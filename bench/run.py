@@ -292,14 +292,14 @@ def start_fhir(tmp: Path) -> Any:
     if not (ROOT / ".fhir-venv" / "bin" / "sekmet").exists() and not os.environ.get("SEKMET_BIN"):
         return None
     sys.path.insert(0, str(ROOT))
-    from tests.fhir_server import start_fhir_server
+    from bench.fhir_server import start_fhir_server
 
     return start_fhir_server(tmp / "fhir")
 
 
 def seed_patient(fhir: Any, resources: list[dict[str, Any]]) -> str:
+    from bench.fhir_server import created_id, seed_transaction
     from service.demo.builder import transaction_bundle
-    from tests.fhir_server import created_id, seed_transaction
 
     bundle = transaction_bundle(resources)
     return created_id(seed_transaction(fhir.base_url, bundle), bundle, "Patient")

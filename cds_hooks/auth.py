@@ -1,8 +1,9 @@
 """Verify the CDS client's bearer JWT as CDS Hooks 2.0 "Trusting CDS Clients" requires.
 
-Signature checking is PyJWT's job; this module decides *which* key to trust (issuer allow-list → JWKS
-URL, ``jku`` only when it is that URL, key by ``kid``), which algorithms are acceptable (asymmetric only),
-and checks the claims the spec requires (``aud`` = the endpoint URL, ``exp``, ``iat``, ``jti`` not replayed).
+PyJWT checks the signature and the claims the spec requires (``aud`` = the endpoint URL, ``iss``, ``exp``,
+``iat``, ``nbf``, with a leeway); this module decides *which* key to trust (issuer allow-list → JWKS URL, ``jku``
+only when it is that URL, key by ``kid``) and which algorithms are acceptable (asymmetric only), caches the key
+sets, and refuses a replayed ``jti``.
 
 Error reasons are short fixed phrases: never the token, never a claim value.
 """
@@ -15,11 +16,22 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any
 
 import httpx
 import jwt
-from jwt.exceptions import InvalidSignatureError, PyJWKError, PyJWTError
+from jwt.exceptions import (
+    ExpiredSignatureError,
+    ImmatureSignatureError,
+    InvalidAudienceError,
+    InvalidIssuedAtError,
+    InvalidIssuerError,
+    InvalidSignatureError,
+    InvalidSubjectError,
+    MissingRequiredClaimError,
+    PyJWKError,
+    PyJWTError,
+)
 
 __all__ = ["ALLOWED_ALGORITHMS", "HookAuthError", "JwtVerifier"]
 
@@ -114,54 +126,18 @@ class JwtVerifier:
                 token,
                 key=key,
                 algorithms=[alg],
-                # Time, audience and jti are checked below against our own clock and rules.
-                options={
-                    "verify_signature": True,
-                    "verify_exp": False,
-                    "verify_iat": False,
-                    "verify_nbf": False,
-                    "verify_aud": False,
-                    "verify_iss": False,
-                    "verify_sub": False,
-                    "verify_jti": False,
-                },
+                audience=_with_and_without_slash(audience),
+                issuer=issuer,
+                leeway=self._leeway,
+                options={"require": ["exp", "iat", "jti", "aud", "iss"]},
             )
-        except InvalidSignatureError:
-            raise HookAuthError("invalid signature") from None
-        except PyJWTError:
-            raise HookAuthError("invalid token") from None
-
-        self._check_claims(claims, issuer, audience)
-        return claims
-
-    # -- claims ------------------------------------------------------------------------------------------
-
-    def _check_claims(self, claims: dict[str, Any], issuer: str, audience: str | Collection[str]) -> None:
-        now = self._clock()
-        if claims.get("iss") != issuer:
-            raise HookAuthError("untrusted issuer")
-        if not _audience_matches(claims.get("aud"), audience):
-            raise HookAuthError("audience mismatch")
-        exp = claims.get("exp")
-        if not _is_number(exp):
-            raise HookAuthError("token has no valid exp")
-        if now > exp + self._leeway:
-            raise HookAuthError("token expired")
-        iat = claims.get("iat")
-        if not _is_number(iat):
-            raise HookAuthError("token has no valid iat")
-        if iat > now + self._leeway:
-            raise HookAuthError("token issued in the future")
-        nbf = claims.get("nbf")
-        if nbf is not None and (not _is_number(nbf) or nbf > now + self._leeway):
-            raise HookAuthError("token not yet valid")
-        jti = claims.get("jti")
+        except PyJWTError as exc:
+            raise HookAuthError(_refusal(exc)) from None
+        jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise HookAuthError("token has no jti")
-        sub = claims.get("sub")
-        if sub is not None and not isinstance(sub, str):
-            raise HookAuthError("token has an invalid sub")
-        self._remember_jti(issuer, jti, forget_after=float(exp) + self._leeway, now=now)
+        self._remember_jti(issuer, jti, forget_after=float(claims["exp"]) + self._leeway, now=self._clock())
+        return claims
 
     def _remember_jti(self, issuer: str, jti: str, *, forget_after: float, now: float) -> None:
         while self._seen_order and self._seen_order[0][0] < now:
@@ -269,19 +245,39 @@ def _select_key(keys: list[dict[str, Any]], kid: str | None, alg: str) -> dict[s
     return candidates[0] if len(candidates) == 1 else None
 
 
-def _audience_matches(claim: Any, audience: str | Collection[str]) -> bool:
-    wanted = [audience] if isinstance(audience, str) else list(audience)
-    expected = {_strip_slash(url) for url in wanted}
-    if isinstance(claim, str):
-        return _strip_slash(claim) in expected
-    if isinstance(claim, list):
-        return any(isinstance(item, str) and _strip_slash(item) in expected for item in claim)
-    return False
+def _with_and_without_slash(audience: str | Collection[str]) -> list[str]:
+    """The endpoint URL(s), each also with a trailing slash: an EHR may send either."""
+    urls = [_strip_slash(url) for url in ([audience] if isinstance(audience, str) else audience)]
+    return [variant for url in urls for variant in (url, url + "/")]
+
+
+_MISSING = {"exp": "token has no valid exp", "iat": "token has no valid iat", "jti": "token has no jti"}
+
+
+def _refusal(exc: PyJWTError) -> str:
+    """PyJWT's verdict as one of our fixed phrases (PyJWT's own messages may quote claim values)."""
+    match exc:
+        case InvalidSignatureError():
+            return "invalid signature"
+        case ExpiredSignatureError():
+            return "token expired"
+        case ImmatureSignatureError():
+            return "token issued in the future" if "(iat)" in str(exc) else "token not yet valid"
+        case InvalidIssuedAtError():
+            return "token has no valid iat"
+        case MissingRequiredClaimError(claim="aud"):
+            return "audience mismatch"
+        case MissingRequiredClaimError():
+            return _MISSING.get(exc.claim, "invalid token")
+        case InvalidAudienceError():
+            return "audience mismatch"
+        case InvalidIssuerError():
+            return "untrusted issuer"
+        case InvalidSubjectError():
+            return "token has an invalid sub"
+        case _:
+            return "invalid token"
 
 
 def _strip_slash(url: str) -> str:
     return url[:-1] if url.endswith("/") else url
-
-
-def _is_number(value: object) -> TypeGuard[int | float]:
-    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -8,11 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 from cds_hooks.models import Action, Card, Coding, Link, Source, Suggestion
-from service.screening.report import CriterionReport, TrialReport
+from service.screening.contract import CriterionKind, CriterionReport, CriterionResult, Status, TrialReport
+from service.screening.prescreen import TrialToShow
+from service.screening.render import clip
 
 SOURCE_LABEL = "trial-screen CAR-T pre-screening"
 TOPIC_SYSTEM = "urn:trial-screen:trial"
-SUMMARY_LIMIT = 139
 REFERRAL_CODE = {"system": "http://snomed.info/sct", "code": "3457005", "display": "Patient referral"}
 
 OVERRIDE_REASONS = [
@@ -27,58 +28,39 @@ _SUBJECT_PLACEHOLDER = "Patient/subject"
 ReportLink = Callable[[str], str]  # card uuid → absolute URL of the card's report page
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _summary(trial: TrialReport, short_name: str) -> str:
-    """Read in two seconds: the verdict, the trial's short name, the arm(s)."""
-    verdict = "Eligible" if trial.status == "eligible" else "Possibly eligible"
-    wanted = "eligible" if trial.status == "eligible" else None
-    arms = [c for c in trial.cohorts if (c.status == wanted if wanted else c.status != "ineligible")]
-    head = f"{verdict} for CAR-T trial: {short_name}"
-    for arm_text in (", ".join(c.title for c in arms), ", ".join(c.id.upper() for c in arms)):
-        text = f"{head} ({arm_text})" if arm_text else head
-        if len(text) <= SUMMARY_LIMIT:
-            return text
-    return _clip(text, SUMMARY_LIMIT)
-
-
 def _relevant(trial: TrialReport) -> list[CriterionReport]:
     """Common criteria and those of arms that are still open for this patient."""
-    open_arms = {c.id for c in trial.cohorts if c.status != "ineligible"}
+    open_arms = {c.id for c in trial.cohorts if c.status is not Status.INELIGIBLE}
     return [c for c in trial.criteria if c.cohort is None or c.cohort in open_arms]
 
 
 def _label(criterion: CriterionReport, trial: TrialReport, limit: int = 110) -> str:
-    arm = next((c.title for c in trial.cohorts if c.id == criterion.cohort), None)
+    arm = trial.cohort_title(criterion.cohort)
     prefix = f"[{arm}] " if arm else ""
-    return _clip(f"{prefix}{criterion.text}", limit)
+    return clip(f"{prefix}{criterion.text}", limit)
 
 
 def _detail(trial: TrialReport) -> str:
     criteria = _relevant(trial)
-    favourable = [
-        c
-        for c in criteria
-        if (c.kind == "inclusion" and c.result == "met") or (c.kind == "exclusion" and c.result == "not-met")
-    ]
-    unknown = [c for c in criteria if c.result == "unknown"]
-    manual = [c for c in criteria if c.result == "manual"]
+    favourable = [c for c in criteria if c.is_favourable]
+    unknown = [c for c in criteria if c.result is CriterionResult.UNKNOWN]
+    manual = [c for c in criteria if c.result is CriterionResult.MANUAL]
     lines = [f"**Status:** {trial.status.replace('-', ' ')}"]
-    open_arms = [f"{c.title} ({c.status.replace('-', ' ')})" for c in trial.cohorts if c.status != "ineligible"]
+    open_arms = [
+        f"{c.title} ({c.status.replace('-', ' ')})" for c in trial.cohorts if c.status is not Status.INELIGIBLE
+    ]
     if open_arms:
         lines.append(f"**Arms:** {', '.join(open_arms)}")
     if unknown:
         lines += ["", f"**Still needed ({len(unknown)})**"]
         lines += [f"- **{'; '.join(c.missing)}**, for: {_label(c, trial, 90)}" for c in unknown]
-    met = [c for c in favourable if c.kind == "inclusion"]
+    met = [c for c in favourable if c.kind is CriterionKind.INCLUSION]
     if met:
         lines += ["", f"**Met ({len(met)})**"]
         for c in met:
             shown = "; ".join(e.display for e in c.evidence)
             lines.append(f"- {_label(c, trial)}" + (f" ({shown})" if shown else ""))
-    clear = [c for c in favourable if c.kind == "exclusion"]
+    clear = [c for c in favourable if c.kind is CriterionKind.EXCLUSION]
     if clear:
         lines += ["", f"**No exclusion found in the record ({len(clear)} checked)**"]
     if manual:
@@ -123,8 +105,8 @@ def _referral_template(trial_id: str, title: str, registry_id: str | None, statu
     return resource
 
 
-def card_for(trial: TrialReport, patient_ref: str, report_link: ReportLink, short_name: str) -> Card:
-    card_id = str(uuid.uuid4())
+def card_for(shown: TrialToShow, patient_ref: str, report_link: ReportLink) -> Card:
+    trial, card_id = shown.trial, shown.card_uuid
     links = []
     if trial.registry_id and trial.registry_id.startswith("NCT"):
         links.append(
@@ -137,7 +119,7 @@ def card_for(trial: TrialReport, patient_ref: str, report_link: ReportLink, shor
     links.append(Link(label="Full pre-screening report", url=report_link(card_id), type="absolute"))
     return Card(
         uuid=card_id,
-        summary=_summary(trial, short_name),
+        summary=shown.summary,
         detail=_detail(trial),
         indicator="info",
         source=Source(
@@ -148,7 +130,7 @@ def card_for(trial: TrialReport, patient_ref: str, report_link: ReportLink, shor
             Suggestion(
                 label=f"Refer to the trial team: {trial.id}",
                 uuid=str(uuid.uuid4()),
-                is_recommended=trial.status == "eligible",
+                is_recommended=trial.status is Status.ELIGIBLE,
                 actions=[
                     Action(
                         type="create",

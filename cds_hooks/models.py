@@ -65,6 +65,18 @@ class HookRequestError(ValueError):
         self.reason = reason
 
 
+class ServiceNotFoundError(Exception):
+    """A call to a service id we do not offer; becomes 404 at the edge."""
+
+
+class UnknownCardError(Exception):
+    """Feedback names card uuids this service never issued; becomes 404 at the edge."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(f"{count} card uuid(s) were never issued by this service")
+        self.reason = str(self)
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Shared base classes
 # ---------------------------------------------------------------------------------------------------------

@@ -20,9 +20,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_hooks.auth import HookAuthError, JwtVerifier
-from cds_hooks.models import HookRequestError
-from cds_hooks.routes import HookDeps, ServiceNotFoundError, openapi_components
-from cds_hooks.routes import create_router as hooks_router
+from cds_hooks.deps import HookServices
+from cds_hooks.models import HookRequestError, ServiceNotFoundError, UnknownCardError
+from cds_hooks.routes import openapi_components
+from cds_hooks.routes import router as hooks_router
 from mappings import units
 from service.audit.store import AuditStore
 from service.demo.patients import load_demo_patients
@@ -34,8 +35,20 @@ from service.request_body import RequestTooLargeError
 from service.screening.screen import Screener, load_screener
 from service.settings import Settings
 from service.version import SERVICE_VERSION
-from service.web.audit import create_router as audit_router
+from service.web.audit_access import AuditGuard
+from service.web.audit_api import router as audit_api_router
+from service.web.audit_pages import router as audit_pages_router
 from service.web.demo import create_router as demo_router
+from service.web.deps import AuditWeb
+from service.web.errors import (
+    AccessDeniedError,
+    AuditUnavailableError,
+    BadAuditRequestError,
+    CardNotFoundError,
+    StaticFileNotFoundError,
+    WebError,
+    render,
+)
 from service.web.links import LinkSigner
 from service.web.screening import create_router as screening_router
 
@@ -69,6 +82,9 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def not_found(_: Request, exc: Exception) -> Response:
         return _error(404, "not-found", "no such CDS service")
 
+    async def unknown_card(_: Request, exc: Exception) -> Response:
+        return _error(404, "unknown-card", getattr(exc, "reason", str(exc)))
+
     async def too_large(_: Request, exc: Exception) -> Response:
         return _error(413, "too-large", "the request body is larger than this service accepts")
 
@@ -93,7 +109,22 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HookAuthError, unauthorized)
     app.add_exception_handler(FhirServerNotAllowed, forbidden)
     app.add_exception_handler(ServiceNotFoundError, not_found)
+    app.add_exception_handler(UnknownCardError, unknown_card)
     app.add_exception_handler(RequestTooLargeError, too_large)
+    web_statuses: dict[type[WebError], int] = {
+        BadAuditRequestError: 400,
+        AccessDeniedError: 401,
+        CardNotFoundError: 404,
+        StaticFileNotFoundError: 404,
+        AuditUnavailableError: 503,
+    }
+
+    async def web_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, WebError)
+        return render(exc, web_statuses[type(exc)])
+
+    for web_error_type in web_statuses:
+        app.add_exception_handler(web_error_type, web_error)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, internal)
@@ -134,7 +165,7 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
     links = LinkSigner(secret, settings.public_url)
     demo = load_demo_patients(dt.date.today()) if settings.demo else []
     verifier = None if not settings.require_jwt else JwtVerifier(settings.trusted_issuers, http)
-    deps = HookDeps(
+    hooks = HookServices(
         screener=screener,
         fhir=FhirClient(
             http,
@@ -169,11 +200,14 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         lifespan=lifespan,
         default_response_class=JsonResponse,
     )
+    app.state.hooks = hooks
+    token = settings.audit_token.get_secret_value() if settings.audit_token else None
+    guard = AuditGuard(token, secure_cookie=settings.public_url.lower().startswith("https://"))
+    app.state.audit_web = AuditWeb(audit, guard, links, tuple(sorted(screener.versions())))
+    # read by operators' scripts and the tests: the settings in force, the audit store, the link signer
     app.state.settings = settings
-    app.state.screener = screener
     app.state.audit = audit
     app.state.links = links
-    app.state.demo_patients = demo
     _install_error_handlers(app)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(
@@ -183,10 +217,11 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type"],
         max_age=600,
     )
-    app.include_router(hooks_router(deps))
+    app.include_router(hooks_router)
     _document_hook_bodies(app)
     app.include_router(screening_router(screener, settings.max_request_bytes))
-    app.include_router(audit_router(audit, settings, links, sorted(screener.versions())))
+    app.include_router(audit_api_router)
+    app.include_router(audit_pages_router)
     if settings.demo:
         app.include_router(demo_router(demo))
     return app
@@ -204,8 +239,3 @@ def _document_hook_bodies(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-def create_app_from_env() -> FastAPI:
-    """The factory each `serve --workers N` process calls: settings from TRIAL_SCREEN_* only."""
-    return create_app(Settings())

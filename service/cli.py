@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
-import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import SecretStr
 
 from service.criteria import CriteriaError
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.screening.screen import Screener
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="CAR-T trial pre-screening (CDS Hooks).")
 audit_app = typer.Typer(no_args_is_help=True, help="Audit trail retention and export.")
@@ -41,22 +45,12 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes (one per core for throughput).")] = 1,
 ) -> None:
     """Run the CDS Hooks service."""
-    import uvicorn
-
-    from service.app import create_app
     from service.demo.patients import demo_files
     from service.screening.screen import load_screener
 
-    # Unset, the public URL (the JWT audience and the base of report links) is where this process listens.
-    listen_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing, not binding
-    os.environ.setdefault("TRIAL_SCREEN_PUBLIC_URL", f"http://{listen_host}:{port}")
+    settings = _serve_settings(Settings(), host, port, demo=demo, workers=workers)
     if demo:
-        os.environ["TRIAL_SCREEN_DEMO"] = "true"
-        os.environ["TRIAL_SCREEN_REQUIRE_JWT"] = "false"
         typer.secho(DEMO_WARNING, fg=typer.colors.RED, err=True)
-    if workers > 1:  # every worker must sign report links with the same key
-        os.environ.setdefault("TRIAL_SCREEN_LINK_SECRET", secrets.token_urlsafe(32))
-    settings = Settings()
     try:  # a bad trial file fails here, once, with file:line:col (workers load the trials again themselves)
         screener = load_screener(settings.trials_dir)
     except CriteriaError as exc:
@@ -70,18 +64,43 @@ def serve(
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # httpx logs every request URL at INFO: FHIR paths and queries hold the patient id (PHI, never logged).
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if workers > 1:
-        uvicorn.run(
-            "service.app:create_app_from_env",
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level="info",
-            access_log=False,
-        )
-    else:
+    _run_server(settings, screener, host=host, port=port, workers=workers)
+
+
+def _serve_settings(settings: Settings, host: str, port: int, *, demo: bool, workers: int) -> Settings:
+    """The settings `serve` runs with: the environment's, completed by its options."""
+    update: dict[str, object] = {}
+    if "public_url" not in settings.model_fields_set:  # unset: where this process listens (JWT audience, links)
+        listen_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - comparing, not binding
+        update["public_url"] = f"http://{listen_host}:{port}"
+    if demo:
+        update.update(demo=True, require_jwt=False)
+    if workers > 1 and settings.link_secret is None:  # every worker must sign report links with the same key
+        update["link_secret"] = SecretStr(secrets.token_urlsafe(32))
+    return settings.model_copy(update=update)
+
+
+def _run_server(settings: Settings, screener: Screener, *, host: str, port: int, workers: int) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from service.app import create_app
+
+    if workers == 1:
         uvicorn.run(create_app(settings, screener), host=host, port=port, log_level="info", access_log=False)
+        return
+    # Each worker process builds its own app from these settings (the config, factory included, is pickled
+    # into the worker); uvicorn.run itself only takes an import string for several workers.
+    config = uvicorn.Config(
+        functools.partial(create_app, settings),
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+    )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 def _print_demo_help(settings: Settings, patient: str) -> None:
@@ -126,7 +145,7 @@ def screen(
     except (CriteriaError, BundleError, ValueError) as exc:
         raise _fail(f"{bundle}: {exc}") from exc
     if output_format == "json":
-        typer.echo(json.dumps(report.to_json_dict(), indent=2, ensure_ascii=False))
+        typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
     else:
         typer.echo(render_text(report))
 

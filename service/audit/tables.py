@@ -7,6 +7,7 @@ tables; ``tests/unit/audit`` checks that the two agree.
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -42,7 +43,12 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 # Plain JSON on SQLite, JSONB on PostgreSQL.
 Json = JSON().with_variant(JSONB(), "postgresql")
 
-OUTCOMES = ("accepted", "overridden")
+
+class FeedbackOutcome(StrEnum):
+    """What the clinician did with a card (CDS Hooks feedback)."""
+
+    ACCEPTED = "accepted"
+    OVERRIDDEN = "overridden"
 
 
 class UtcDateTime(TypeDecorator[dt.datetime]):
@@ -85,8 +91,6 @@ audit_card = Table(
     Column("trial_status", String(64), nullable=False),
     Column("trial_version", String(128), nullable=False),
     Column("service_version", String(64), nullable=False),
-    Column("criteria", Json, nullable=False),
-    Column("evidence_refs", Json, nullable=False),
     Column("report", Json, nullable=False),
     Column("summary", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from service.screening.report import ScreeningReport, TrialReport
+from service.screening.contract import CriterionResult, ScreeningReport, Status, TrialReport
 
-MARKS = {"met": "+", "not-met": "-", "unknown": "?", "manual": "*"}
+MARKS = {
+    CriterionResult.MET: "+",
+    CriterionResult.NOT_MET: "-",
+    CriterionResult.UNKNOWN: "?",
+    CriterionResult.MANUAL: "*",
+}
 
 
 def _trial_block(trial: TrialReport) -> list[str]:
@@ -20,9 +25,9 @@ def _trial_block(trial: TrialReport) -> list[str]:
         lines.append(f"   -- {label}")
         for c in criteria:
             text = c.text if len(c.text) <= 90 else c.text[:89] + "…"
-            lines.append(f"   {MARKS[c.result]} {c.kind[:3]} {c.id:<28} {c.result:<8} {text}")
+            lines.append(f"   {MARKS[c.result]} {c.kind.value[:3]} {c.id:<28} {c.result:<8} {text}")
             lines.extend(f"        evidence: {e.display}" for e in c.evidence)
-            if c.result == "unknown":
+            if c.result is CriterionResult.UNKNOWN:
                 lines.extend(f"        missing:  {m}" for m in c.missing)
     return lines
 
@@ -37,3 +42,22 @@ def render_text(report: ScreeningReport) -> str:
         lines.extend(_trial_block(trial))
         lines.append("")
     return "\n".join(lines)
+
+
+def headline(trial: TrialReport, short_name: str, limit: int = 139) -> str:
+    """Read in two seconds (a card's summary): the verdict, the trial's short name, the arm(s) still open."""
+    eligible = trial.status is Status.ELIGIBLE
+    verdict = "Eligible" if eligible else "Possibly eligible"
+    arms = [
+        c for c in trial.cohorts if (c.status is Status.ELIGIBLE if eligible else c.status is not Status.INELIGIBLE)
+    ]
+    head = f"{verdict} for CAR-T trial: {short_name}"
+    for arm_text in (", ".join(c.title for c in arms), ", ".join(c.id.upper() for c in arms)):
+        text = f"{head} ({arm_text})" if arm_text else head
+        if len(text) <= limit:
+            return text
+    return clip(text, limit)
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

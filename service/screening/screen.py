@@ -12,22 +12,9 @@ from mappings.catalog import Catalog, load_catalog
 from service.criteria import CriterionOutcome, Evaluation
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.record import PatientRecord
+from service.screening.contract import CohortReport, CriterionReport, ScreeningReport, TrialReport, is_disqualifying
 from service.screening.registry import LoadedTrial, bundled_trials_dir, load_trials, trial_files
-from service.screening.report import ScreeningReport, TrialReport
-from service.screening.status import Status, group_status, is_disqualifying, trial_status
-
-
-def _criterion_report(outcome: CriterionOutcome) -> dict[str, object]:
-    criterion = outcome.criterion
-    return {
-        "id": criterion.id,
-        "cohort": criterion.cohort,
-        "kind": criterion.kind.value,
-        "text": criterion.text,
-        "result": outcome.result,
-        "evidence": [{"reference": e.reference, "display": e.display} for e in outcome.evidence],
-        "missing": list(outcome.missing),
-    }
+from service.screening.status import cohort_status, group_status, trial_status
 
 
 def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
@@ -43,7 +30,7 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
     disqualified: set[str | None] = set()
     for index, criterion in enumerate(definition.criteria):
         group = criterion.cohort
-        if group in disqualified or not is_disqualifying(evaluation.outcome(index)):
+        if group in disqualified or not is_disqualifying(criterion.kind, evaluation.outcome(index).result):
             continue
         disqualified.add(group)
         if group is None or (cohorts and cohorts <= disqualified):
@@ -51,28 +38,20 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
     return False
 
 
-def trial_report_json(trial: LoadedTrial, outcomes: Sequence[CriterionOutcome]) -> dict[str, Any]:
-    """The contract's JSON form of one trial's report, as plain data (what bulk writes and the audit stores)."""
+def trial_report(trial: LoadedTrial, outcomes: Sequence[CriterionOutcome]) -> TrialReport:
+    """One trial's report: its criteria in file order, rolled up per cohort and for the trial."""
     definition = trial.compiled.trial
-    common = group_status([o for o in outcomes if o.criterion.cohort is None])
-    cohorts = [
-        (cohort, group_status([o for o in outcomes if o.criterion.cohort == cohort.id]))
-        for cohort in definition.cohorts
-    ]
-    status = trial_status(common, [s for _, s in cohorts])
-    return {
-        "id": definition.id,
-        "title": definition.title,
-        "registryId": definition.registry,
-        "status": status.value,
-        "cohorts": [{"id": c.id, "title": c.title, "status": _cohort_status(common, s).value} for c, s in cohorts],
-        "criteria": [_criterion_report(o) for o in outcomes],
-    }
-
-
-def _cohort_status(common: Status, cohort: Status) -> Status:
-    """A cohort is only as eligible as the common criteria allow."""
-    return trial_status(common, [cohort])
+    criteria = tuple(map(CriterionReport.of, outcomes))
+    common = group_status([c for c in criteria if c.cohort is None])
+    cohorts = [(cohort, group_status([c for c in criteria if c.cohort == cohort.id])) for cohort in definition.cohorts]
+    return TrialReport(
+        id=definition.id,
+        title=definition.title,
+        registry_id=definition.registry,
+        status=trial_status(common, [s for _, s in cohorts]),
+        cohorts=tuple(CohortReport(c.id, c.title, cohort_status(common, s)) for c, s in cohorts),
+        criteria=criteria,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +64,6 @@ class Screener:
     def versions(self) -> dict[str, str]:
         return {t.id: t.version for t in self.trials}
 
-    def short_names(self) -> dict[str, str]:
-        return {t.id: t.compiled.trial.short for t in self.trials}
-
     def select(self, trial_id: str | None) -> tuple[LoadedTrial, ...]:
         return self.trials if trial_id is None else tuple(t for t in self.trials if t.id == trial_id)
 
@@ -99,33 +75,22 @@ class Screener:
         trial_id: str | None = None,
         unreadable: frozenset[str] = frozenset(),
     ) -> ScreeningReport:
-        """`screen_json` as validated models (one validation per trial: far cheaper than ~250 models one by one)."""
-        data = self.screen_json(record, on=on, trial_id=trial_id, unreadable=unreadable)
-        return ScreeningReport(
-            patient=data["patient"],
-            evaluated_at=data["evaluatedAt"],
-            trials=[TrialReport.from_json_dict(trial) for trial in data["trials"]],
-        )
-
-    def screen_json(
-        self,
-        record: PatientRecord,
-        *,
-        on: dt.date | None = None,
-        trial_id: str | None = None,
-        unreadable: frozenset[str] = frozenset(),
-    ) -> dict[str, Any]:
-        """The whole report as the contract's JSON, without building models: what `/screening` and population
-        runs write straight out. `unreadable`: resource types that could not be read; criteria on them become
+        """The whole report. `unreadable`: resource types that could not be read; criteria on them become
         unknown, never met."""
         now = dt.datetime.now(dt.UTC)
         day = on or now.date()
         facts = PatientFacts(record, self.catalog, unreadable=unreadable)
-        return {
-            "patient": record.reference,
-            "evaluatedAt": now.isoformat().replace("+00:00", "Z"),
-            "trials": [trial_report_json(t, t.compiled.evaluate(facts, day)) for t in self.select(trial_id)],
-        }
+        return ScreeningReport(
+            patient=record.reference,
+            evaluated_at=now.isoformat().replace("+00:00", "Z"),
+            trials=tuple(trial_report(t, t.compiled.evaluate(facts, day)) for t in self.select(trial_id)),
+        )
+
+    def screen_json(
+        self, record: PatientRecord, *, on: dt.date | None = None, trial_id: str | None = None
+    ) -> dict[str, Any]:
+        """The report as the contract's JSON (what `/screening` answers and population runs write)."""
+        return self.screen(record, on=on, trial_id=trial_id).to_json()
 
     def screen_for_cards(
         self, record: PatientRecord, *, on: dt.date | None = None, unreadable: frozenset[str] = frozenset()
@@ -138,7 +103,7 @@ class Screener:
         for trial in self.trials:
             evaluation = trial.compiled.start(facts, day)
             if not is_ruled_out(trial, evaluation):
-                reports.append(TrialReport.from_json_dict(trial_report_json(trial, evaluation.all())))
+                reports.append(trial_report(trial, evaluation.all()))
         return reports
 
 

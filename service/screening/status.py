@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from enum import Enum
 
-from service.criteria import CriterionKind, CriterionOutcome
-
-
-class Status(Enum):
-    ELIGIBLE = "eligible"
-    POSSIBLY_ELIGIBLE = "possibly-eligible"
-    INELIGIBLE = "ineligible"
+from service.screening.contract import CriterionReport, CriterionResult, Status
 
 
-def is_disqualifying(outcome: CriterionOutcome) -> bool:
-    """An inclusion that fails or an exclusion that applies."""
-    wanted = "not-met" if outcome.criterion.kind is CriterionKind.INCLUSION else "met"
-    return outcome.result == wanted
-
-
-def is_favourable(outcome: CriterionOutcome) -> bool:
-    wanted = "met" if outcome.criterion.kind is CriterionKind.INCLUSION else "not-met"
-    return outcome.result in (wanted, "manual")
-
-
-def group_status(outcomes: Sequence[CriterionOutcome]) -> Status:
-    if any(is_disqualifying(o) for o in outcomes):
+def group_status(criteria: Sequence[CriterionReport]) -> Status:
+    """Ineligible on one disqualifying result; eligible when every computable criterion is favourable."""
+    if any(c.is_disqualifying for c in criteria):
         return Status.INELIGIBLE
-    if all(is_favourable(o) for o in outcomes):
+    if all(c.is_favourable or c.result is CriterionResult.MANUAL for c in criteria):
         return Status.ELIGIBLE
     return Status.POSSIBLY_ELIGIBLE
 
@@ -41,3 +24,8 @@ def trial_status(common: Status, cohorts: Sequence[Status]) -> Status:
     if common is Status.ELIGIBLE and best_cohort_eligible:
         return Status.ELIGIBLE
     return Status.POSSIBLY_ELIGIBLE
+
+
+def cohort_status(common: Status, cohort: Status) -> Status:
+    """A cohort is only as eligible as the common criteria allow."""
+    return trial_status(common, [cohort])

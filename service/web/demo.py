@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from starlette.responses import HTMLResponse, Response
 
 from service.demo.patients import DemoPatient
+from service.web.errors import StaticFileNotFoundError
 from service.web.templating import templates
 
 _STATIC: Final = {"demo.js": "text/javascript", "demo.css": "text/css"}
@@ -75,7 +76,7 @@ def create_router(patients: Sequence[DemoPatient]) -> APIRouter:
     @router.get("/demo/static/{name}")
     async def demo_static(name: str) -> Response:
         if name not in static:
-            raise HTTPException(status_code=404, detail="no such file")
+            raise StaticFileNotFoundError
         return Response(static[name], media_type=_STATIC[name], headers={"Cache-Control": "no-cache"})
 
     return router

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.fhir_server import free_port
+from bench.fhir_server import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page

@@ -1,4 +1,4 @@
-"""Security checks not covered elsewhere (issue 6, item 6).
+"""Security checks not covered elsewhere: security headers on every kind of response, no token or PHI in logs.
 
 Already covered, so not repeated here: the JWT matrix incl. an unknown `kid` (test_jwt_e2e.py), security headers
 on discovery / hook / 400 / 404 (test_hook_protocol.py), audit API and pages without or with a wrong token → 401
@@ -29,7 +29,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.screening.screen import Screener
-from service.web.audit import SESSION_COOKIE
+from service.web.audit_access import SESSION_COOKIE
 from tests.e2e.conftest import PUBLIC_URL, Ehr
 from tests.integration.hook_support import (
     BIRTH_DATE,

@@ -1,4 +1,4 @@
-"""API fuzzing with schemathesis against the service's own OpenAPI (issue 6, item 1).
+"""API fuzzing with schemathesis against the service's own OpenAPI: every documented operation, any input.
 
 The whole app (create_app) runs in process through schemathesis' ASGI transport, with a SQLite audit store in
 a temporary folder, JWT checks off and the audit bearer token sent on every call. Every operation of the

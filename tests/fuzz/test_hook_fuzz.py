@@ -1,4 +1,4 @@
-"""Body fuzzing of the endpoints that read raw JSON bodies (issue 6, item 1).
+"""Body fuzzing of the endpoints that read raw JSON bodies: never a 500, never a trace.
 
 The hook and feedback endpoints (and POST /screening) read their bodies themselves, so their OpenAPI operations
 carry no request schema and schemathesis cannot vary the body. Here hypothesis posts:

@@ -1,4 +1,4 @@
-"""Session fixtures: the SEKMET FHIR R4 test server, plain and with bearer auth (tests/fhir_server.py).
+"""Session fixtures: the SEKMET FHIR R4 test server, plain and with bearer auth (bench/fhir_server.py).
 
 Set FHIR_BASE_URL to run the plain-server tests against another, already running FHIR server instead.
 """
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fhir_server import (
+from bench.fhir_server import (
     INSTALL_HINT,
     FhirServerError,
     RunningServer,

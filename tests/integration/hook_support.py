@@ -23,10 +23,10 @@ from typing import Any
 import httpx
 import uvicorn
 
+from bench.fhir_server import free_port
 from cds_hooks.discovery import PREFETCH
 from service.demo.builder import build_resources
 from service.screening.screen import Screener, load_screener
-from tests.fhir_server import free_port
 
 HOOK_PATH = "/cds-services/trial-prescreen"
 FEEDBACK_PATH = f"{HOOK_PATH}/feedback"

@@ -50,8 +50,7 @@ def test_native_column_types(pg_url: str) -> None:
         )
     engine.dispose()
     assert types["audit_card.id"] == "bigint"
-    assert types["audit_card.criteria"] == "jsonb"
-    assert types["audit_card.evidence_refs"] == "jsonb"
+    assert "audit_card.criteria" not in types  # the report is stored once (revision 0002)
     assert types["audit_card.report"] == "jsonb"
     assert types["audit_feedback.accepted_suggestions"] == "jsonb"
     assert types["audit_card.created_at"] == "timestamp with time zone"
@@ -59,12 +58,15 @@ def test_native_column_types(pg_url: str) -> None:
 
 
 def test_jsonb_evidence_is_queryable(store: AuditStore, pg_url: str) -> None:
-    card = make_card(evidence_refs=["Observation/hb-1", "Condition/sle"])
+    card = make_card(evidence=("Observation/hb-1", "Condition/sle"))
     store.record_cards([card, make_card()])
     engine = create_engine(pg_url)
     with engine.connect() as conn:
         hits = conn.execute(
-            text("SELECT card_uuid FROM audit_card WHERE evidence_refs @> '[\"Observation/hb-1\"]'")
+            text(
+                "SELECT card_uuid FROM audit_card WHERE report @> "
+                '\'{"criteria": [{"evidence": [{"reference": "Observation/hb-1"}]}]}\''
+            )
         ).scalars()
         assert list(hits) == [card.card_uuid]
     engine.dispose()

@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.fhir_server import created_id, seed_transaction
 from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import FhirAuthError
 from service.fhir_access.record import READ_TYPES
-from tests.fhir_server import created_id, seed_transaction
 from tests.paths import SYNTHEA
 
 # Tests share the session loop with the async fixtures (asyncio_default_fixture_loop_scope = "session").

@@ -8,7 +8,7 @@ outside the allow-list, a page inflated past the 20 MB response cap. Each hook c
 the proxy) must answer 200 within a bound with a valid CDS response and a warning card, and no card may claim
 "Eligible"; in pass-through mode the seeded patient's cards are exactly those of a full prefetch.
 
-The stub-based matrix in test_hook_faults.py covers the rest of issue 6's list (refused, hang, 401/403/404, 500,
+The stub-based matrix in test_hook_faults.py covers the other faults of a FHIR server (refused, hang, 401/403/404, 500,
 wrong Bundle type, endless next links); this file puts the faults between the service and a real server.
 """
 
@@ -29,11 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from bench.fhir_server import created_id, seed_transaction
 from service.app import create_app
 from service.demo.builder import transaction_bundle
 from service.fhir_access.client import MAX_RESPONSE_BYTES
 from service.settings import Settings
-from tests.fhir_server import created_id, seed_transaction
 from tests.integration.hook_support import (
     assert_no_confident_eligible,
     card_key,

@@ -22,11 +22,11 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 import service.app as app_module
+from bench.fhir_server import created_id, seed_transaction
 from service.app import create_app
 from service.demo.builder import transaction_bundle
 from service.fhir_access.client import FhirClient
 from service.settings import Settings
-from tests.fhir_server import created_id, seed_transaction
 from tests.integration.hook_support import (
     HOOK_PATH,
     assert_no_confident_eligible,

@@ -6,8 +6,8 @@ Afterwards the server is stopped with SIGTERM and the audit store is opened dire
 a client is stored exactly once, no other rows exist, every feedback that was answered 200 is attached to its
 card, and no call was answered 5xx. Runs on SQLite and on a throwaway PostgreSQL database.
 
-LOAD_SECONDS (default 20) is the duration per backend; `LOAD_SECONDS=60` reproduces issue 6's figure
-("8 clients for 60 s"). Run with `-s` to see the figures (calls, cards, feedback, p50/p99).
+LOAD_SECONDS (default 20) is the duration per backend; `LOAD_SECONDS=60` is the load the service is
+sized for (8 clients for 60 s). Run with `-s` to see the figures (calls, cards, feedback, p50/p99).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Property tests (issue 6, item 2): Kleene logic, unit round trips, and screening invariants on real trials.
+"""Property tests: Kleene logic, unit round trips, and screening invariants on real trials.
 
 - Kleene laws of service.criteria.truth, exhaustively over the 3 (or 3^2, 3^3) truth values.
 - UCUM round trips through mappings.units.convert (hypothesis values, relative tolerance).
@@ -196,7 +196,7 @@ def _patient(key: str) -> DemoPatient:
 def report_json(resources: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The screening report of Patient + resources, as JSON, without evaluatedAt."""
     record = record_from_resources(resources[0], resources[1:])
-    report = screener().screen(record, on=ON).to_json_dict()
+    report = screener().screen(record, on=ON).to_json()
     report.pop("evaluatedAt")
     return report
 
@@ -460,5 +460,5 @@ def test_the_hooks_early_stopping_keeps_exactly_the_trials_the_full_report_does_
     resources = _patient(key).resources
     kept = data.draw(st.lists(st.booleans(), min_size=len(resources) - 1, max_size=len(resources) - 1), label="kept")
     record = record_from_resources(resources[0], [r for r, keep in zip(resources[1:], kept, strict=True) if keep])
-    full = [t.to_json_dict() for t in screener().screen(record, on=ON).trials if t.status != "ineligible"]
-    assert [t.to_json_dict() for t in screener().screen_for_cards(record, on=ON)] == full
+    full = [t.to_json() for t in screener().screen(record, on=ON).trials if t.status != "ineligible"]
+    assert [t.to_json() for t in screener().screen_for_cards(record, on=ON)] == full

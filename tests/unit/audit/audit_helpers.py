@@ -14,7 +14,9 @@ import pytest
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.exc import OperationalError
 
-from service.audit.store import CardRecord, FeedbackRecord
+from service.audit.store import FeedbackRecord
+from service.screening.contract import TrialReport
+from service.screening.prescreen import CardRecord
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 ADMIN_URL = os.environ.get("TRIAL_SCREEN_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -44,38 +46,58 @@ def fresh_database(prefix: str = "audit_test") -> Iterator[str]:
         admin.dispose()
 
 
-def make_card(**overrides: Any) -> CardRecord:
+def make_trial(
+    trial_id: str = "CASTLE", status: str = "possibly-eligible", evidence: tuple[str, ...] = ("Condition/c1",)
+) -> TrialReport:
+    """A small trial report: a met common inclusion resting on `evidence`, an arm exclusion still unknown."""
+    return TrialReport.from_json(
+        {
+            "id": trial_id,
+            "title": f"The {trial_id} trial",
+            "registryId": None,
+            "status": status,
+            "cohorts": [{"id": "arm-a", "title": "Arm A", "status": status}],
+            "criteria": [
+                {
+                    "id": "inc-sle",
+                    "cohort": None,
+                    "kind": "inclusion",
+                    "text": "Diagnosed with SLE",
+                    "result": "met",
+                    "evidence": [{"reference": ref, "display": f"{ref} (2026-01-01)"} for ref in evidence],
+                    "missing": [],
+                },
+                {
+                    "id": "exc-anc",
+                    "cohort": "arm-a",
+                    "kind": "exclusion",
+                    "text": "Neutropenia",
+                    "result": "unknown",
+                    "evidence": [{"reference": "Observation/o1", "display": "ANC 1.2 (2026-01-01)"}],
+                    "missing": ["Absolute neutrophil count within the last 90 days"],
+                },
+            ],
+        }
+    )
+
+
+def make_card(
+    *,
+    trial_id: str = "CASTLE",
+    trial_status: str = "possibly-eligible",
+    evidence: tuple[str, ...] = ("Condition/c1",),
+    **overrides: Any,
+) -> CardRecord:
     fields: dict[str, Any] = {
         "card_uuid": str(uuid.uuid4()),
         "hook_instance": str(uuid.uuid4()),
         "patient_ref": "Patient/p1",
         "fhir_server": "https://fhir.example.org/r4",
         "user_ref": "Practitioner/u1",
-        "trial_id": "CASTLE",
-        "trial_status": "likely-eligible",
+        "trial": make_trial(trial_id, trial_status, evidence),
         "trial_version": "sha256:" + "ab" * 32,
         "service_version": "0.1.0",
-        "criteria": [
-            {
-                "id": "inc-sle",
-                "cohort": "common",
-                "kind": "inclusion",
-                "result": "met",
-                "evidence": ["Condition/c1"],
-                "missing": [],
-            },
-            {
-                "id": "exc-anc",
-                "cohort": "arm-a",
-                "kind": "exclusion",
-                "result": "unknown",
-                "evidence": [],
-                "missing": ["Absolute neutrophil count within the last 90 days"],
-            },
-        ],
-        "evidence_refs": ["Condition/c1", "Observation/o1"],
-        "report": {"trial": "CASTLE", "status": "likely-eligible", "criteria": [], "nested": {"a": [1, 2.5]}},
-        "summary": "Likely eligible for CASTLE; 1 criterion needs data",
+        "summary": "Possibly eligible for CASTLE; 1 criterion needs data",
         "created_at": T0,
     }
     fields.update(overrides)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,11 +14,11 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, inspect, text
 
 from service.audit.store import AuditStore, CardFilter
-from service.audit.tables import metadata
-from tests.unit.audit.audit_helpers import fresh_database
+from service.audit.tables import Json, UtcDateTime, metadata
+from tests.unit.audit.audit_helpers import T0, fresh_database, make_trial
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -77,6 +78,89 @@ def test_downgrade_to_base_and_up_again(empty_url: str) -> None:
     assert {"audit_card", "audit_feedback"} <= _tables(empty_url)
 
 
+def _alembic(url: str, action: str, revision: str) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("service.audit") / "migrations"))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, action)(cfg, revision)
+    engine.dispose()
+
+
+def test_rows_written_before_the_report_was_stored_once_read_the_same(empty_url: str) -> None:
+    """Revision 0001 rows (criteria and evidence copied beside the report) read as before after 0002, and a
+    downgrade rebuilds the copies from the report."""
+    AuditStore(empty_url).close()  # creates the SQLite file's folder
+    _alembic(empty_url, "upgrade", "0001")
+    trial = make_trial("CASTLE", "possibly-eligible", ("Condition/c1",))
+    old_criteria = [
+        {
+            "id": "inc-sle",
+            "cohort": None,
+            "kind": "inclusion",
+            "result": "met",
+            "evidence": ["Condition/c1"],
+            "missing": [],
+        },
+        {
+            "id": "exc-anc",
+            "cohort": "arm-a",
+            "kind": "exclusion",
+            "result": "unknown",
+            "evidence": ["Observation/o1"],
+            "missing": ["Absolute neutrophil count within the last 90 days"],
+        },
+    ]
+    old_row = {
+        "card_uuid": "old-card",
+        "hook_instance": "h1",
+        "patient_ref": "Patient/p1",
+        "fhir_server": None,
+        "user_ref": None,
+        "trial_id": "CASTLE",
+        "trial_status": "possibly-eligible",
+        "trial_version": "v1",
+        "service_version": "0.1.0",
+        "criteria": old_criteria,
+        "evidence_refs": ["Condition/c1", "Observation/o1"],
+        "report": trial.to_json(),
+        "summary": "Possibly eligible for CASTLE",
+        "created_at": T0,
+    }
+    engine = create_engine(empty_url)
+    old_card = Table(
+        "audit_card",
+        MetaData(),
+        *(
+            Column(name, Json if isinstance(v, list | dict) else UtcDateTime() if name == "created_at" else String())
+            for name, v in old_row.items()
+        ),
+    )
+    with engine.begin() as conn:
+        conn.execute(insert(old_card), [old_row])
+    engine.dispose()
+
+    store = AuditStore(empty_url)
+    store.migrate()
+    card = store.get_card("old-card")
+    store.close()
+    assert card is not None
+    assert card.trial_report() == trial
+    assert card.evidence_refs == ["Condition/c1", "Observation/o1"]
+
+    _alembic(empty_url, "downgrade", "0001")
+    engine = create_engine(empty_url)
+    with engine.connect() as conn:
+        criteria, evidence = conn.execute(text("SELECT criteria, evidence_refs FROM audit_card")).one()
+    engine.dispose()
+    assert (_json(criteria), _json(evidence)) == (old_criteria, old_row["evidence_refs"])
+
+
+def _json(value: object) -> object:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def test_migration_scripts_are_package_data() -> None:
     root = resources.files("service.audit") / "migrations"
     assert (root / "env.py").is_file()
@@ -91,7 +175,7 @@ def test_sqlite_pragmas(store: AuditStore, database_url: str) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
-    with store._engine.connect() as conn:  # the store's own connections
+    with store._db.engine.connect() as conn:  # the store's own connections
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 5000
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL

@@ -13,20 +13,18 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.audit.store import (
-    AuditedCard,
-    AuditError,
-    AuditStore,
-    CardFilter,
-    CardRecord,
-    Page,
-)
+from service.audit.store import AuditedCard, AuditError, AuditStore, CardFilter, Page
+from service.screening.prescreen import CardRecord
 from tests.unit.audit.audit_helpers import T0, make_card, make_feedback
 
 
 def audited(card: CardRecord, feedback: list | None = None) -> AuditedCard:  # type: ignore[type-arg]
-    fields = {f.name: getattr(card, f.name) for f in dataclasses.fields(CardRecord)}
-    return AuditedCard(**fields, feedback=feedback or [])
+    """The card as the store gives it back: its trial report in the contract's JSON form."""
+    fields = {f.name: getattr(card, f.name) for f in dataclasses.fields(CardRecord) if f.name != "trial"}
+    report = card.trial.to_json()
+    return AuditedCard(
+        **fields, trial_id=card.trial_id, trial_status=card.trial_status, report=report, feedback=feedback or []
+    )
 
 
 def all_pages(store: AuditStore, flt: CardFilter, limit: int) -> list[list[str]]:
@@ -161,14 +159,14 @@ def corpus(store: AuditStore) -> dict[str, CardRecord]:
         "b": make_card(
             patient_ref="Patient/p1",
             trial_id="KYSA",
-            trial_status="needs-data",
+            trial_status="eligible",
             created_at=T0 + dt.timedelta(days=1),
         ),
         "c": make_card(patient_ref="Patient/p2", trial_id="CASTLE", created_at=T0 + dt.timedelta(days=1)),
         "d": make_card(
             patient_ref="Patient/p2",
             trial_id="KYSA",
-            trial_status="needs-data",
+            trial_status="eligible",
             created_at=T0 + dt.timedelta(days=2),
         ),
         "e": make_card(patient_ref="Patient/p2", trial_id="CASTLE", created_at=T0 + dt.timedelta(days=2)),
@@ -195,7 +193,7 @@ def corpus(store: AuditStore) -> dict[str, CardRecord]:
         (CardFilter(patient="Patient/p1"), "ba"),
         (CardFilter(patient="Patient/none"), ""),
         (CardFilter(trial="KYSA"), "fdb"),
-        (CardFilter(status="needs-data"), "db"),
+        (CardFilter(status="eligible"), "db"),
         (CardFilter(outcome="accepted"), "ca"),
         (CardFilter(outcome="overridden"), "db"),
         (CardFilter(outcome="none"), "fe"),
@@ -322,7 +320,7 @@ def test_export_csv(store: AuditStore, corpus: dict[str, CardRecord]) -> None:
         "created_at": "2026-03-02T12:00:00+00:00",
         "patient_ref": "Patient/p1",
         "trial_id": "KYSA",
-        "trial_status": "needs-data",
+        "trial_status": "eligible",
         "trial_version": card.trial_version,
         "hook_instance": card.hook_instance,
         "fhir_server": "https://fhir.example.org/r4",

@@ -209,6 +209,17 @@ async def test_future_iat(verifier: JwtVerifier, rsa_key: KeyPair) -> None:
     assert await refused(verifier, bearer(sign_token(rsa_key, claims))) == "token issued in the future"
 
 
+async def test_not_yet_valid(verifier: JwtVerifier, rsa_key: KeyPair) -> None:
+    claims = hook_claims(ISSUER, AUD, nbf=int(time.time()) + 600)
+    assert await refused(verifier, bearer(sign_token(rsa_key, claims))) == "token not yet valid"
+
+
+async def test_no_audience(verifier: JwtVerifier, rsa_key: KeyPair) -> None:
+    claims = hook_claims(ISSUER, AUD)
+    del claims["aud"]
+    assert await refused(verifier, bearer(sign_token(rsa_key, claims))) == "audience mismatch"
+
+
 @pytest.mark.parametrize(
     ("claim", "reason"),
     [("jti", "token has no jti"), ("exp", "token has no valid exp"), ("iat", "token has no valid iat")],
@@ -255,15 +266,15 @@ async def test_rotation_refetches_on_unknown_kid_rate_limited(http: httpx.AsyncC
     rotated = make_ec_keypair("ec-2", "ES384")
     with serve_jwks({"/k": jwks(rsa_key)}) as srv:
         verifier = JwtVerifier({ISSUER: srv.url("/k")}, http, clock=clock)
-        await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD, now=clock.now))), AUD)
+        await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
         srv.documents["/k"] = jwks(rsa_key, rotated)
         # Within 10 s of the last fetch an unknown kid does not trigger a refetch.
         clock.now += 5
-        token = sign_token(rotated, hook_claims(ISSUER, AUD, now=clock.now))
+        token = sign_token(rotated, hook_claims(ISSUER, AUD))
         assert await refused(verifier, bearer(token)) == "unknown signing key"
         assert srv.hits["/k"] == 1
         clock.now += 6
-        token = sign_token(rotated, hook_claims(ISSUER, AUD, now=clock.now))
+        token = sign_token(rotated, hook_claims(ISSUER, AUD))
         assert await verifier.verify(bearer(token), AUD)
         assert srv.hits["/k"] == 2
 
@@ -272,14 +283,14 @@ async def test_key_set_refreshed_after_ttl(http: httpx.AsyncClient, rsa_key: Key
     clock = FakeClock(time.time())
     with serve_jwks({"/k": jwks(rsa_key)}) as srv:
         verifier = JwtVerifier({ISSUER: srv.url("/k")}, http, jwks_ttl_seconds=60, clock=clock)
-        await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD, now=clock.now))), AUD)
+        await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
         clock.now += 61
-        await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD, now=clock.now))), AUD)
+        await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
         assert srv.hits["/k"] == 2
         # A failing refresh keeps the cached keys rather than locking everyone out.
         srv.statuses["/k"] = 500
         clock.now += 61
-        await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD, now=clock.now))), AUD)
+        await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
         assert srv.hits["/k"] == 3
 
 
@@ -318,11 +329,12 @@ async def test_key_set_not_a_jwks(http: httpx.AsyncClient, rsa_key: KeyPair) -> 
 
 
 async def test_replay_cache_forgets_expired_tokens(verifier: JwtVerifier, rsa_key: KeyPair) -> None:
+    """Tokens are checked against the real time (PyJWT); the replay cache forgets by the verifier's clock."""
     clock = FakeClock(time.time())
     verifier._clock = clock
-    await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD, now=clock.now))), AUD)
+    await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
     seen: dict[Any, float] = verifier._seen
     assert len(seen) == 1
-    clock.now += 400  # past exp + leeway
-    await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD, now=clock.now))), AUD)
+    clock.now += 400  # past the first token's exp + leeway
+    await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
     assert len(seen) == 1

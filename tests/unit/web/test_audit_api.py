@@ -13,13 +13,17 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import update
 
 from service.app import create_app
-from service.audit.store import CardRecord, FeedbackRecord
+from service.audit.store import FeedbackRecord
+from service.audit.tables import audit_card
 from service.fhir_access.bundle import record_from_bundle
+from service.screening.contract import CriterionKind, Status, TrialReport
+from service.screening.prescreen import CardRecord
 from service.screening.screen import Screener, load_screener
 from service.settings import Settings
-from service.web.audit import SESSION_COOKIE, SESSION_SECONDS, _Guard
+from service.web.audit_access import SESSION_COOKIE, SESSION_SECONDS, AuditGuard
 
 TOKEN = "t"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -62,7 +66,7 @@ def screener() -> Screener:
 
 
 @pytest.fixture(scope="module")
-def real_report(screener: Screener) -> dict[str, Any]:
+def real_report(screener: Screener) -> TrialReport:
     """A real screening report of one trial (with arms, evidence and missing data)."""
     bundle = {
         "resourceType": "Bundle",
@@ -70,45 +74,62 @@ def real_report(screener: Screener) -> dict[str, Any]:
         "entry": [{"resource": r} for r in patient_resources("x")],
     }
     report = screener.screen(record_from_bundle(bundle), on=dt.date(2026, 11, 23))
-    trial = next(
+    return next(
         t
         for t in report.trials
-        if t.cohorts and t.status != "ineligible" and {c.kind for c in t.criteria} == {"inclusion", "exclusion"}
+        if t.cohorts and t.status is not Status.INELIGIBLE and {c.kind for c in t.criteria} == set(CriterionKind)
     )
-    return trial.model_dump(by_alias=True, mode="json")
 
 
-def card(report: dict[str, Any] | None = None, **overrides: Any) -> CardRecord:
+def small_trial(trial_id: str = "trial-a", status: str = "possibly-eligible") -> TrialReport:
+    """Age met on the Patient resource, an arm's ANC still unknown."""
+    return TrialReport.from_json(
+        {
+            "id": trial_id,
+            "title": f"Trial {trial_id}",
+            "registryId": None,
+            "status": status,
+            "cohorts": [{"id": "sle", "title": "SLE", "status": status}],
+            "criteria": [
+                {
+                    "id": "age",
+                    "cohort": None,
+                    "kind": "inclusion",
+                    "text": "Age 18-65",
+                    "result": "met",
+                    "evidence": [{"reference": "Patient/p1", "display": "Age 36"}],
+                    "missing": [],
+                },
+                {
+                    "id": "anc",
+                    "cohort": "sle",
+                    "kind": "inclusion",
+                    "text": "ANC >= 1",
+                    "result": "unknown",
+                    "evidence": [],
+                    "missing": ["ANC"],
+                },
+            ],
+        }
+    )
+
+
+def card(
+    report: TrialReport | None = None,
+    *,
+    trial_id: str = "trial-a",
+    trial_status: str = "possibly-eligible",
+    **overrides: Any,
+) -> CardRecord:
     fields: dict[str, Any] = {
         "card_uuid": str(uuid.uuid4()),
         "hook_instance": str(uuid.uuid4()),
         "patient_ref": "Patient/p1",
         "fhir_server": "https://fhir.example.org/r4",
         "user_ref": "Practitioner/u1",
-        "trial_id": "trial-a",
-        "trial_status": "possibly-eligible",
+        "trial": report or small_trial(trial_id, trial_status),
         "trial_version": "0123456789abcdef",
         "service_version": "0.1.0",
-        "criteria": [
-            {
-                "id": "age",
-                "cohort": None,
-                "kind": "inclusion",
-                "result": "met",
-                "evidence": ["Patient/p1"],
-                "missing": [],
-            },
-            {
-                "id": "anc",
-                "cohort": "sle",
-                "kind": "inclusion",
-                "result": "unknown",
-                "evidence": [],
-                "missing": ["ANC"],
-            },
-        ],
-        "evidence_refs": ["Patient/p1"],
-        "report": report or {"not": "a trial report"},
         "summary": "Possibly eligible for trial A",
         "created_at": T0,
     }
@@ -152,10 +173,10 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def seeded(app: FastAPI, client: TestClient, real_report: dict[str, Any]) -> dict[str, CardRecord]:
+def seeded(app: FastAPI, client: TestClient, real_report: TrialReport) -> dict[str, CardRecord]:
     """Six cards: two trials, three patients, one each day from T0, with feedback on three."""
     cards = {
-        "a1": card(real_report, trial_id=real_report["id"], created_at=T0),
+        "a1": card(real_report, created_at=T0),
         "a2": card(patient_ref="Patient/p2", created_at=T0 + dt.timedelta(days=1)),
         "b1": card(trial_id="trial-b", trial_status="eligible", created_at=T0 + dt.timedelta(days=2)),
         "b2": card(trial_id="trial-b", patient_ref="Patient/p2", created_at=T0 + dt.timedelta(days=3)),
@@ -352,13 +373,14 @@ def test_csv_export(client: TestClient, seeded: dict[str, CardRecord]) -> None:
     assert empty.text.count("\r\n") == 1  # the header only
 
 
-def test_card_detail(client: TestClient, seeded: dict[str, CardRecord], real_report: dict[str, Any]) -> None:
+def test_card_detail(client: TestClient, seeded: dict[str, CardRecord], real_report: TrialReport) -> None:
     a1 = seeded["a1"]
     response = client.get(f"/audit/cards/{a1.card_uuid}", headers=AUTH)
     assert response.status_code == 200
     body = response.json()
     assert body["cardUuid"] == a1.card_uuid
-    assert body["report"] == real_report
+    assert body["report"] == real_report.to_json()
+    assert body["evidenceRefs"] == real_report.evidence_references()
     assert body["trialVersion"] == a1.trial_version
     assert body["hookInstance"] == a1.hook_instance
     assert body["fhirServer"] == "https://fhir.example.org/r4"
@@ -442,11 +464,18 @@ def test_secure_cookie_when_public_url_is_https(tmp_path: Path, screener: Screen
 
 @pytest.mark.parametrize("mutate", ["tamper", "expired", "other-token", "garbage"])
 def test_bad_sessions_are_refused(tmp_path: Path, client: TestClient, mutate: str) -> None:
-    guard = _Guard(TOKEN, secure_cookie=False)
+    guard = AuditGuard(TOKEN, secure_cookie=False)
+    fresh = guard.new_session()
+    if mutate == "expired":
+        with pytest.MonkeyPatch.context() as patch:  # issued a whole session length (and a second) ago
+            patch.setattr(
+                "itsdangerous.timed.time.time", lambda: dt.datetime.now(dt.UTC).timestamp() - SESSION_SECONDS - 1
+            )
+            fresh = guard.new_session()
     value = {
-        "tamper": guard.new_session().replace("v1.", "v1.9", 1),
-        "expired": guard.new_session(now=0),
-        "other-token": _Guard("other", secure_cookie=False).new_session(),
+        "tamper": fresh[:-3] + ("aaa" if not fresh.endswith("aaa") else "bbb"),
+        "expired": fresh,
+        "other-token": AuditGuard("other", secure_cookie=False).new_session(),
         "garbage": "v1.x.y.z",
     }[mutate]
     client.cookies.set(SESSION_COOKIE, value)
@@ -490,25 +519,30 @@ def test_list_page_paginates(app: FastAPI, client: TestClient) -> None:
 
 
 def test_card_page_shows_the_report_grouped(
-    client: TestClient, seeded: dict[str, CardRecord], real_report: dict[str, Any]
+    app: FastAPI, client: TestClient, seeded: dict[str, CardRecord], real_report: TrialReport
 ) -> None:
     login(client)
     html = client.get(f"/audit/cards/{seeded['a1'].card_uuid}/view").text
     assert "Common to all arms" in html
-    arm = real_report["cohorts"][0]
-    assert f"Arm: {arm['title']}" in html
+    arm = real_report.cohorts[0]
+    assert f"Arm: {arm.title}" in html
     assert "Inclusion criteria" in html
     assert "Exclusion criteria" in html
-    first = real_report["criteria"][0]
-    assert f'data-criterion="{first["id"]}"' in html
-    missing = next(m for c in real_report["criteria"] for m in c["missing"])
+    first = real_report.criteria[0]
+    assert f'data-criterion="{first.id}"' in html
+    missing = next(m for c in real_report.criteria for m in c.missing)
     assert missing in html
     assert "accepted" in html  # feedback
     assert seeded["a1"].hook_instance in html
-    # a card whose stored report is unreadable still shows its criteria
+    # a row whose stored report cannot be read still shows the card's own facts
+    with app.state.audit._db.engine.begin() as conn:
+        unreadable = update(audit_card).where(audit_card.c.card_uuid == seeded["a2"].card_uuid)
+        conn.execute(unreadable.values(report={"not": "a trial report"}))
     fallback = client.get(f"/audit/cards/{seeded['a2'].card_uuid}/view")
     assert fallback.status_code == 200
-    assert 'data-criterion="anc"' in fallback.text
+    assert "could not be read" in fallback.text
+    assert seeded["a2"].summary in fallback.text
+    assert client.get(f"/audit/cards/{seeded['a2'].card_uuid}", headers=AUTH).json()["criteria"] == []
     assert client.get(f"/audit/cards/{uuid.uuid4()}/view").status_code == 404
 
 

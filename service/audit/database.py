@@ -1,0 +1,164 @@
+"""The audit database: one SQLAlchemy engine per backend, its transactions (retried when the database is busy)
+and its schema migrations.
+
+SQLite (the embedded default): WAL, ``synchronous=NORMAL``, ``busy_timeout=5000``, foreign keys on. Write
+transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of
+failing on a lock upgrade, and a write that still finds the database locked is retried a bounded number of
+times. PostgreSQL: ``pool_pre_ping``; serialization failures and deadlocks are retried the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import orjson
+from sqlalchemy import Connection, create_engine, event, make_url, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from service.audit.errors import AuditConflictError, AuditError
+
+log = logging.getLogger("service.audit.store")
+
+T = TypeVar("T")
+
+_WRITE_OPTION: Final = "trial_screen_audit_write"
+_MAX_ATTEMPTS: Final = 6
+_PG_MIGRATION_LOCK: Final = 0x7472_6961_6C61  # pg_advisory_xact_lock key ("triala")
+_PG_RETRY_SQLSTATES: Final = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+
+
+class AuditDatabase:
+    def __init__(self, database_url: str) -> None:
+        try:
+            url = make_url(database_url)
+        except SQLAlchemyError as exc:
+            raise AuditError("invalid database URL") from exc
+        self._backend = url.get_backend_name()
+        # SQLite has one writer at a time: threads of this process queue on a lock instead of sleeping in
+        # SQLite's busy handler (which is what made tail latency spike under load); other processes still
+        # wait on busy_timeout.
+        self._write_lock: AbstractContextManager[object] = (
+            threading.Lock() if self._backend == "sqlite" else contextlib.nullcontext()
+        )
+        if self._backend == "sqlite":
+            memory = url.database in (None, "", ":memory:")
+            if not memory and url.database and not url.database.startswith("file:"):
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(
+                url,
+                connect_args={"check_same_thread": False, "timeout": 5.0},
+                hide_parameters=True,
+                json_serializer=_json_text,
+                json_deserializer=orjson.loads,
+                **({"poolclass": StaticPool} if memory else {}),
+            )
+            event.listen(self.engine, "connect", _sqlite_on_connect)
+            event.listen(self.engine, "begin", _sqlite_on_begin)
+        elif self._backend == "postgresql":
+            if url.drivername == "postgresql":
+                url = url.set(drivername="postgresql+psycopg")
+            self.engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                hide_parameters=True,
+                json_serializer=_json_text,
+                json_deserializer=orjson.loads,
+            )
+        else:
+            raise AuditError(f"unsupported database backend {self._backend!r} (use sqlite or postgresql)")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision. Idempotent; concurrent callers serialize (a
+        PostgreSQL advisory lock, SQLite's write lock) and the later ones find nothing to do."""
+        from alembic import command  # only needed at startup: keeps the import light
+        from alembic.config import Config
+        from alembic.util.exc import CommandError
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(resources.files("service.audit") / "migrations"))
+
+        def upgrade(conn: Connection) -> None:
+            if self._backend == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+        try:
+            self.write(upgrade, what="migrate the audit database")
+        except CommandError as exc:
+            raise AuditError("audit database migration failed") from exc
+
+    def write(self, work: Callable[[Connection], T], *, what: str) -> T:
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            try:
+                with self._write_lock, self.engine.connect() as conn:
+                    conn.execution_options(**{_WRITE_OPTION: True})
+                    with conn.begin():
+                        return work(conn)
+            except IntegrityError as exc:
+                raise AuditConflictError(f"could not {what}: constraint violated (duplicate card uuid?)") from exc
+            except DBAPIError as exc:
+                if attempt < _MAX_ATTEMPTS and _retryable(exc):
+                    delay = min(0.02 * 2**attempt, 1.0) * (0.5 + random.random())  # noqa: S311
+                    log.warning("audit: %s: database busy, retry %d in %.3fs", what, attempt, delay)
+                    time.sleep(delay)
+                    continue
+                raise AuditError(f"could not {what}: {type(exc.orig).__name__}") from exc
+            except SQLAlchemyError as exc:
+                raise AuditError(f"could not {what}: {type(exc).__name__}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def read(self, work: Callable[[Connection], T], *, what: str) -> T:
+        try:
+            with self.engine.connect() as conn, conn.begin():
+                return work(conn)
+        except SQLAlchemyError as exc:
+            raise AuditError(f"could not {what}: {type(exc).__name__}") from exc
+
+
+# -- engine events (SQLite) --------------------------------------------------------------------------
+
+
+def _json_text(value: Any) -> str:
+    """orjson for the report columns: the stored reports are the bulk of every audit write."""
+    return orjson.dumps(value).decode()
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit transactions are off).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA busy_timeout = 5000")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    if isinstance(orig, sqlite3.OperationalError):
+        message = str(orig).lower()
+        return "locked" in message or "busy" in message
+    return getattr(orig, "sqlstate", None) in _PG_RETRY_SQLSTATES

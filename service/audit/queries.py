@@ -1,0 +1,154 @@
+"""The audit store's rows and queries: cards and feedback as rows, the filter as SQL, stored rows back as records,
+and the keyset cursor of a page. Time is tz-aware UTC; a naive datetime is refused."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Connection, FromClause, Row, select
+from sqlalchemy.sql.selectable import NamedFromClause
+
+from service.audit.errors import AuditRequestError
+from service.audit.records import NO_FEEDBACK, AuditedCard, CardFilter, FeedbackRecord
+from service.audit.tables import FeedbackOutcome, audit_card, audit_feedback
+from service.screening.prescreen import CardRecord
+
+_FEEDBACK_OUTCOMES: Final = frozenset(o.value for o in FeedbackOutcome)
+_OUTCOME_FILTERS: Final = _FEEDBACK_OUTCOMES | {NO_FEEDBACK}
+
+
+def aware(value: dt.datetime, name: str) -> dt.datetime:
+    if not isinstance(value, dt.datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise AuditRequestError(f"{name} must be a tz-aware datetime")
+    return value.astimezone(dt.UTC)
+
+
+def card_row(card: CardRecord) -> dict[str, Any]:
+    if not card.card_uuid:
+        raise AuditRequestError("card without uuid")
+    return {
+        "card_uuid": card.card_uuid,
+        "hook_instance": card.hook_instance,
+        "patient_ref": card.patient_ref,
+        "fhir_server": card.fhir_server,
+        "user_ref": card.user_ref,
+        "trial_id": card.trial_id,
+        "trial_status": card.trial_status.value,
+        "trial_version": card.trial_version,
+        "service_version": card.service_version,
+        "report": card.trial.to_json(),
+        "summary": card.summary,
+        "created_at": aware(card.created_at, "created_at"),
+    }
+
+
+def feedback_row(item: FeedbackRecord, received_at: dt.datetime) -> dict[str, Any]:
+    if item.outcome not in _FEEDBACK_OUTCOMES:
+        raise AuditRequestError("feedback outcome must be 'accepted' or 'overridden'")
+    if not isinstance(item.accepted_suggestions, list):
+        raise AuditRequestError("accepted_suggestions must be a list")
+    return {
+        "card_uuid": item.card_uuid,
+        "outcome": item.outcome,
+        "override_reason_code": item.override_reason_code,
+        "override_reason_display": item.override_reason_display,
+        "user_comment": item.user_comment,
+        "accepted_suggestions": item.accepted_suggestions,
+        "outcome_timestamp": aware(item.outcome_timestamp, "outcome_timestamp"),
+        "received_at": received_at,
+    }
+
+
+def filtered(flt: CardFilter) -> tuple[FromClause, NamedFromClause, list[ColumnElement[bool]]]:
+    """Cards outer-joined to their latest feedback, and the filter's conditions."""
+    latest = audit_feedback.alias("latest_feedback")
+    latest_id = (
+        select(audit_feedback.c.id)
+        .where(audit_feedback.c.card_uuid == audit_card.c.card_uuid)
+        .order_by(audit_feedback.c.outcome_timestamp.desc(), audit_feedback.c.id.desc())
+        .limit(1)
+        .correlate(audit_card)
+        .scalar_subquery()
+    )
+    from_ = audit_card.outerjoin(latest, latest.c.id == latest_id)
+    conds: list[ColumnElement[bool]] = []
+    if flt.patient is not None:
+        conds.append(audit_card.c.patient_ref == flt.patient)
+    if flt.trial is not None:
+        conds.append(audit_card.c.trial_id == flt.trial)
+    if flt.status is not None:
+        conds.append(audit_card.c.trial_status == flt.status)
+    if flt.outcome is not None:
+        if flt.outcome not in _OUTCOME_FILTERS:
+            raise AuditRequestError("outcome filter must be 'accepted', 'overridden' or 'none'")
+        conds.append(latest.c.id.is_(None) if flt.outcome == NO_FEEDBACK else latest.c.outcome == flt.outcome)
+    if flt.start is not None:
+        conds.append(audit_card.c.created_at >= aware(flt.start, "start"))
+    if flt.end is not None:
+        conds.append(audit_card.c.created_at < aware(flt.end, "end"))
+    return from_, latest, conds
+
+
+def with_feedback(conn: Connection, rows: Sequence[Row[Any]]) -> list[AuditedCard]:
+    if not rows:
+        return []
+    uuids = [row.card_uuid for row in rows]
+    feedback: dict[str, list[FeedbackRecord]] = {uuid: [] for uuid in uuids}
+    stmt = (
+        select(audit_feedback)
+        .where(audit_feedback.c.card_uuid.in_(uuids))
+        .order_by(audit_feedback.c.outcome_timestamp, audit_feedback.c.id)
+    )
+    for fb in conn.execute(stmt):
+        feedback[fb.card_uuid].append(
+            FeedbackRecord(
+                card_uuid=fb.card_uuid,
+                outcome=fb.outcome,
+                override_reason_code=fb.override_reason_code,
+                override_reason_display=fb.override_reason_display,
+                user_comment=fb.user_comment,
+                accepted_suggestions=list(fb.accepted_suggestions),
+                outcome_timestamp=fb.outcome_timestamp,
+            )
+        )
+    return [
+        AuditedCard(
+            card_uuid=row.card_uuid,
+            hook_instance=row.hook_instance,
+            patient_ref=row.patient_ref,
+            fhir_server=row.fhir_server,
+            user_ref=row.user_ref,
+            trial_id=row.trial_id,
+            trial_status=row.trial_status,
+            trial_version=row.trial_version,
+            service_version=row.service_version,
+            report=dict(row.report),
+            summary=row.summary,
+            created_at=row.created_at,
+            feedback=feedback[row.card_uuid],
+        )
+        for row in rows
+    ]
+
+
+def encode_cursor(created_at: dt.datetime, row_id: int) -> str:
+    payload = json.dumps({"v": 1, "t": created_at.isoformat(), "i": row_id}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        created_at = dt.datetime.fromisoformat(data["t"])
+        row_id = data["i"]
+        if data.get("v") != 1 or type(row_id) is not int or created_at.tzinfo is None:
+            raise ValueError("bad cursor")
+    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+        raise AuditRequestError("invalid cursor") from exc
+    return created_at.astimezone(dt.UTC), row_id

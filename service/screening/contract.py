@@ -1,0 +1,141 @@
+"""The screening report contract (shared/design/contract.md): its words as enums, one frozen type per level.
+
+Every layer above the evaluator speaks these types: cards, the audit trail, the pages, the CLI and bulk runs.
+The JSON form is produced and read in one place, `to_json` / `from_json`, by pydantic's compiled serializer
+(the types are plain slotted dataclasses, so building a report on the hook's hot path validates nothing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
+
+from service.criteria import CriterionKind, CriterionOutcome, Evidence
+
+
+class CriterionResult(StrEnum):
+    """About the criterion's own wording: an exclusion that applies is MET."""
+
+    MET = "met"
+    NOT_MET = "not-met"
+    UNKNOWN = "unknown"
+    MANUAL = "manual"
+
+
+class Status(StrEnum):
+    """Of a cohort or a trial."""
+
+    ELIGIBLE = "eligible"
+    POSSIBLY_ELIGIBLE = "possibly-eligible"
+    INELIGIBLE = "ineligible"
+
+
+# The result that speaks for the patient, and the one that rules them out, per kind of criterion.
+_FAVOURABLE = {CriterionKind.INCLUSION: CriterionResult.MET, CriterionKind.EXCLUSION: CriterionResult.NOT_MET}
+_DISQUALIFYING = {CriterionKind.INCLUSION: CriterionResult.NOT_MET, CriterionKind.EXCLUSION: CriterionResult.MET}
+_RESULTS = {result.value: result for result in CriterionResult}  # a dict lookup: the enum call is ~10x dearer
+
+
+def is_disqualifying(kind: CriterionKind, result: str) -> bool:
+    """An inclusion that fails or an exclusion that applies (also on the evaluator's plain result words)."""
+    return result == _DISQUALIFYING[kind]
+
+
+@dataclass(frozen=True, slots=True)
+class CriterionReport:
+    id: str
+    cohort: str | None
+    kind: CriterionKind
+    text: str
+    result: CriterionResult
+    evidence: tuple[Evidence, ...]
+    missing: tuple[str, ...]
+
+    @classmethod
+    def of(cls, outcome: CriterionOutcome) -> CriterionReport:
+        criterion = outcome.criterion
+        return cls(
+            criterion.id,
+            criterion.cohort,
+            criterion.kind,
+            criterion.text,
+            _RESULTS[outcome.result],
+            outcome.evidence,
+            outcome.missing,
+        )
+
+    @property
+    def is_favourable(self) -> bool:
+        """Decided for the patient: an inclusion met or an exclusion that does not apply."""
+        return self.result is _FAVOURABLE[self.kind]
+
+    @property
+    def is_disqualifying(self) -> bool:
+        return is_disqualifying(self.kind, self.result)
+
+
+@dataclass(frozen=True, slots=True)
+class CohortReport:
+    id: str
+    title: str
+    status: Status
+
+
+@dataclass(frozen=True, slots=True)
+class TrialReport:
+    id: str
+    title: str
+    registry_id: Annotated[str | None, Field(alias="registryId")]
+    status: Status
+    cohorts: tuple[CohortReport, ...]
+    criteria: tuple[CriterionReport, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        json: dict[str, Any] = _TRIAL.dump_python(self, mode="json", by_alias=True)
+        return json
+
+    @classmethod
+    def from_json(cls, data: object) -> TrialReport:
+        """Raises pydantic.ValidationError when `data` is not a trial report of the contract."""
+        return _TRIAL.validate_python(data, by_alias=True)
+
+    def cohort_title(self, cohort_id: str | None) -> str | None:
+        return next((c.title for c in self.cohorts if c.id == cohort_id), None)
+
+    def evidence_references(self) -> list[str]:
+        """Every record the report rests on, each once, sorted."""
+        return sorted({e.reference for c in self.criteria for e in c.evidence})
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningReport:
+    patient: str
+    evaluated_at: Annotated[str, Field(alias="evaluatedAt")]
+    trials: tuple[TrialReport, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        json: dict[str, Any] = _REPORT.dump_python(self, mode="json", by_alias=True)
+        return json
+
+    @classmethod
+    def from_json(cls, data: object) -> ScreeningReport:
+        return _REPORT.validate_python(data, by_alias=True)
+
+
+_TRIAL = TypeAdapter(TrialReport)
+_REPORT = TypeAdapter(ScreeningReport)
+
+__all__ = [
+    "CohortReport",
+    "CriterionKind",
+    "CriterionReport",
+    "CriterionResult",
+    "Evidence",
+    "ScreeningReport",
+    "Status",
+    "TrialReport",
+    "is_disqualifying",
+]
