@@ -72,11 +72,30 @@ class EventQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class Course:
+    """The days a medication record shows the drug was taken, up to the evaluation date.
+
+    Surely every day of [`first`, `proven_last`]; at most every day of [`earliest_first`, `latest_last`]. The two
+    differ when the record does not say how long the drug was taken (no end, no supply duration).
+    """
+
+    first: dt.date
+    proven_last: dt.date
+    earliest_first: dt.date
+    latest_last: dt.date
+
+    @property
+    def exact(self) -> bool:
+        return self.first == self.earliest_first and self.proven_last == self.latest_last
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     """One counted record.
 
     `certain` is False when the record matches but its timing cannot be placed in the window (no date),
     or it is itself tentative (an unconfirmed diagnosis): it can make `exists` unknown, never met.
+    `course`: for medication records, the days it shows the drug taken (None: the record has no date).
     """
 
     evidence: Evidence
@@ -84,6 +103,7 @@ class Event:
     end: dt.date | None
     certain: bool = True
     doubt: str | None = None  # why it is not certain, when that is not its missing date
+    course: Course | None = None
 
 
 @dataclass(frozen=True, slots=True)

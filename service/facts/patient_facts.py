@@ -20,8 +20,8 @@ from service.criteria.inputs import (
 )
 from service.facts import derived
 from service.facts.counting import tentative
-from service.facts.history import counts_for_status, place
-from service.facts.index import KIND_TYPES, ConceptIndex, Entry
+from service.facts.history import counts_for_status, medication_course, place
+from service.facts.index import KIND_TYPES, MEDICATION_TYPES, ConceptIndex, Entry
 from service.facts.measurements import Analyte, in_window, measure, window_text
 from service.facts.qualitative import polarity
 from service.fhir_access.record import PatientRecord
@@ -99,6 +99,11 @@ class PatientFacts:
                     timing.end[1] if timing.end else (on if timing.ongoing else None),  # ongoing: lasts until `on`
                     certain=placed is True and doubt is None,
                     doubt=doubt,
+                    course=(
+                        medication_course(entry.resource_type, entry.resource, timing, on)
+                        if entry.resource_type in MEDICATION_TYPES
+                        else None
+                    ),
                 )
             )
         found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
