@@ -94,6 +94,13 @@ class Concept:
     lookback_days: int | None
     default_uln: float | None
     molar_factor: float | None  # umol/L per mg/dL-style factor when defined
+    # Safety net of a closed list: the text of a record whose codes we do not map that names this concept
+    # (a record matched so is never proof, only a reason to check).
+    text_net: re.Pattern[str] | None = None
+    # Every counted record of these code kinds belongs to the concept ("any vaccination"), coded or not,
+    # except records carrying one of `except_codes` ((system, code): an immune globulin is no vaccine).
+    every_record: frozenset[str] = frozenset()
+    except_codes: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +155,17 @@ def _normalize_code(system: str, code: str) -> str:
 class Catalog:
     """Concepts and their codes; build with `Catalog.load()` or use `load_catalog()`."""
 
-    __slots__ = ("_analytes", "_concepts", "_index", "_negative", "_positive", "_prefix", "_products")
+    __slots__ = (
+        "_analytes",
+        "_concepts",
+        "_every",
+        "_index",
+        "_negative",
+        "_nets",
+        "_positive",
+        "_prefix",
+        "_products",
+    )
 
     def __init__(
         self,
@@ -167,6 +184,16 @@ class Catalog:
         self._products = dict(products)
         self._positive = positive
         self._negative = negative
+        nets: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        every: dict[str, list[Concept]] = {}
+        for concept in self._concepts.values():
+            for kind in concept.kinds:
+                if concept.text_net is not None:
+                    nets.setdefault(kind, []).append((concept.id, concept.text_net))
+                if kind in concept.every_record:
+                    every.setdefault(kind, []).append(concept)
+        self._nets = {kind: tuple(found) for kind, found in nets.items()}
+        self._every = {kind: tuple(found) for kind, found in every.items()}
 
     # ---- loading ----
 
@@ -197,6 +224,19 @@ class Catalog:
                 if not any(key.startswith(e) for e in rule.excepts):
                     matched.add(rule.concept)
         return found | matched if matched else found
+
+    def named_by_text(self, kind: str, text: str) -> frozenset[str]:
+        """Concepts of code kind `kind` whose safety net matches `text` (a record's code text and displays)."""
+        return frozenset(cid for cid, net in self._nets.get(kind, ()) if net.search(text))
+
+    def every_record_concepts(self, kind: str, codings: Iterable[tuple[str, str]]) -> frozenset[str]:
+        """Concepts that hold every record of code kind `kind`, unless one of its `codings` is excepted."""
+        candidates = self._every.get(kind)
+        if not candidates:
+            return frozenset()
+        keys = {(normalize_system(system) or system, _normalize_code(normalize_system(system) or "", code))
+                for system, code in codings}  # fmt: skip
+        return frozenset(c.id for c in candidates if c.except_codes.isdisjoint(keys))
 
     def concept(self, concept_id: str) -> Concept:
         """The concept; KeyError if unknown."""
@@ -335,6 +375,27 @@ class _RawConcept:
     label: str
     excluded_routes: frozenset[str]
     codes: list[tuple[str, str, str]]  # (kind, system, code)
+    text_net: re.Pattern[str] | None = None
+    every_record: frozenset[str] = frozenset()
+    except_codes: frozenset[tuple[str, str]] = frozenset()
+
+
+# Texts that name a condition without saying the patient has it: never a reason to doubt a closed list.
+_NOT_THE_PATIENTS = re.compile(
+    r"family history|screening|negative for|ruled out|exposure to|contact with|fear of|at risk|vaccin", re.IGNORECASE
+)
+
+
+def _text_net(c: _Checker, spec: Mapping[str, Any], where: str) -> re.Pattern[str] | None:
+    """`text_net`: words (regular expressions) any of which names the concept; matched case-insensitively."""
+    if "text_net" not in spec:
+        return None
+    words = [c.text(w, f"{where}.text_net") for w in c.seq(spec["text_net"], f"{where}.text_net")]
+    try:
+        named = "|".join(f"(?:{w})" for w in words)
+        return re.compile(rf"^(?!.*(?:{_NOT_THE_PATIENTS.pattern})).*(?:{named})", re.IGNORECASE | re.DOTALL)
+    except re.error as exc:
+        raise c.fail(f"{where}.text_net", f"not a regular expression: {exc}") from exc
 
 
 def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[dict[str, Any]]]:
@@ -348,7 +409,7 @@ def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[
         if not _ID.match(cid):
             raise c.fail(where, "concept ids are kebab-case (a-z, 0-9, '-')")
         spec = c.mapping(spec, where)
-        c.only(spec, {"label", "notes", "excluded_routes", "codes"}, where)
+        c.only(spec, {"label", "notes", "excluded_routes", "codes", "text_net", "every_record", "except_codes"}, where)
         label = c.text(spec.get("label"), f"{where}.label")
         if spec.get("notes") is not None:
             c.text(spec["notes"], f"{where}.notes")
@@ -379,7 +440,16 @@ def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[
             codes.append((kind, system, code))
         if not codes:
             raise c.fail(f"{where}.codes", "a concept needs at least one code")
-        concepts[cid] = _RawConcept(label, routes, codes)
+        every = frozenset(c.seq(spec.get("every_record", []), f"{where}.every_record"))
+        if not every <= CODE_KINDS:
+            raise c.fail(f"{where}.every_record", f"unknown code kind(s) {sorted(every - CODE_KINDS)}")
+        excepted: set[tuple[str, str]] = set()
+        for i, entry in enumerate(c.seq(spec.get("except_codes", []), f"{where}.except_codes")):
+            system, _, code = c.text(entry, f"{where}.except_codes[{i}]").rpartition("|")
+            if system not in _SYSTEMS:
+                raise c.fail(f"{where}.except_codes[{i}]", "expected 'system|code' with a known system")
+            excepted.add((system, _normalize_code(system, code)))
+        concepts[cid] = _RawConcept(label, routes, codes, _text_net(c, spec, where), every, frozenset(excepted))
     rules = c.seq(root.get("prefix_rules", []), "prefix_rules")
     return concepts, rules
 
@@ -578,6 +648,9 @@ def _build(concepts_doc: tuple[str, Any], products_doc: tuple[str, Any], analyte
             lookback_days=analyte.lookback_days if analyte else None,
             default_uln=analyte.default_uln if analyte else None,
             molar_factor=analyte.molar_factor if analyte else None,
+            text_net=concept.text_net,
+            every_record=concept.every_record,
+            except_codes=concept.except_codes,
         )
     frozen_index = {key: frozenset(value) for key, value in index.items()}
     return Catalog(built, analytes, frozen_index, prefix, products, positive, negative)

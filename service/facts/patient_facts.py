@@ -91,7 +91,7 @@ class PatientFacts:
             if placed is False:
                 continue
             display = f"{self._analyte(concept).label}{detail} ({timing.shown or 'no date'})"
-            doubt = tentative(entry.resource_type, entry.resource)
+            doubt = tentative(entry.resource_type, entry.resource) or _named_only_by_text(entry)
             found.append(
                 Event(
                     Evidence(entry.reference, display),
@@ -193,6 +193,13 @@ class PatientFacts:
     def _convert_plain(value: float, from_unit: str, to_unit: str) -> float | None:
         result = convert(value, from_unit, to_unit)
         return None if isinstance(result, NotConvertible) else result
+
+
+def _named_only_by_text(entry: Entry) -> str | None:
+    """A record the closed list does not hold, whose text names the concept: the trial team checks it."""
+    if entry.by_text is None:
+        return None
+    return f"recorded as '{entry.by_text}' with no code this service maps, to be checked by the trial team"
 
 
 @functools.cache
