@@ -178,9 +178,14 @@ def timing_of(resource_type: str, resource: Mapping[str, Any]) -> Timing:
     return medication_timing(resource_type, resource)
 
 
-def counts_for_status(timing: Timing, status: EventStatus) -> bool:
-    """ANY: every counted record. ACTIVE: current by its status (clinicalStatus, or "active" = currently taking)."""
-    return status is EventStatus.ANY or timing.current
+def counts_for_status(timing: Timing, status: EventStatus, window: Window) -> bool:
+    """ANY: every counted record. ACTIVE: current by its status (clinicalStatus, or "active" = currently taking).
+
+    "Active within N weeks" means active at any time in those weeks, not active today: with a `within` window a
+    record no longer current still counts, and `place` decides from its end (abatement, end of the period)
+    whether it reached into the window (no end recorded: unknown, unless it started inside the window).
+    """
+    return status is EventStatus.ANY or timing.current or window.within_days is not None
 
 
 def place(timing: Timing, window: Window, on: dt.date) -> bool | None:

@@ -80,7 +80,7 @@ class PatientFacts:
         found: list[Event] = []
         for concept, entry in self._matches(query.concepts, types):
             timing = entry.timing
-            if not counts_for_status(timing, query.status):
+            if not counts_for_status(timing, query.status, query.window):
                 continue
             detail = ""
             if query.polarity is not None:
