@@ -97,6 +97,8 @@ class Concept:
     # Safety net of a closed list: the text of a record whose codes we do not map that names this concept
     # (a record matched so is never proof, only a reason to check).
     text_net: re.Pattern[str] | None = None
+    # The longest elimination half-life of its drugs, in hours; None unless every medication code has one.
+    half_life_hours: float | None = None
     # Every counted record of these code kinds belongs to the concept ("any vaccination"), coded or not,
     # except records carrying one of `except_codes` ((system, code): an immune globulin is no vaccine).
     every_record: frozenset[str] = frozenset()
@@ -159,6 +161,7 @@ class Catalog:
         "_analytes",
         "_concepts",
         "_every",
+        "_half_lives",
         "_index",
         "_negative",
         "_nets",
@@ -176,6 +179,7 @@ class Catalog:
         products: Mapping[str, Product],
         positive: frozenset[tuple[str, str]],
         negative: frozenset[tuple[str, str]],
+        half_lives: Mapping[str, float] | None = None,
     ) -> None:
         self._concepts = dict(concepts)
         self._analytes = dict(analytes)
@@ -184,6 +188,7 @@ class Catalog:
         self._products = dict(products)
         self._positive = positive
         self._negative = negative
+        self._half_lives = dict(half_lives or {})  # RxNorm ingredient -> elimination half-life in hours
         nets: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
         every: dict[str, list[Concept]] = {}
         for concept in self._concepts.values():
@@ -238,6 +243,18 @@ class Catalog:
                 for system, code in codings}  # fmt: skip
         return frozenset(c.id for c in candidates if c.except_codes.isdisjoint(keys))
 
+    def drug_half_life_hours(self, codings: Iterable[tuple[str, str]]) -> float | None:
+        """The longest half-life of the drugs a record's codings name (RxNorm ingredients or products)."""
+        found: list[float] = []
+        for system, code in codings:
+            if normalize_system(system) != RXNORM:
+                continue
+            product = self._products.get(code.strip())
+            for ingredient in product.ingredients if product is not None else (code.strip(),):
+                if ingredient in self._half_lives:
+                    found.append(self._half_lives[ingredient])
+        return max(found) if found else None
+
     def concept(self, concept_id: str) -> Concept:
         """The concept; KeyError if unknown."""
         return self._concepts[concept_id]
@@ -288,6 +305,10 @@ class Catalog:
 
     def label(self, concept: str) -> str:
         return self._concepts[concept].label
+
+    def half_life_hours(self, concept: str) -> float | None:
+        found = self._concepts.get(concept)
+        return found.half_life_hours if found is not None else None
 
 
 @functools.cache
@@ -375,6 +396,7 @@ class _RawConcept:
     label: str
     excluded_routes: frozenset[str]
     codes: list[tuple[str, str, str]]  # (kind, system, code)
+    half_lives: dict[str, float]  # RxNorm code -> hours
     text_net: re.Pattern[str] | None = None
     every_record: frozenset[str] = frozenset()
     except_codes: frozenset[tuple[str, str]] = frozenset()
@@ -398,6 +420,11 @@ def _text_net(c: _Checker, spec: Mapping[str, Any], where: str) -> re.Pattern[st
         raise c.fail(f"{where}.text_net", f"not a regular expression: {exc}") from exc
 
 
+_CODE_KEYS = frozenset(
+    {"kind", "system", "code", "display", "source", "verified", "notes", "half_life_hours", "half_life_source"}
+)
+
+
 def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[dict[str, Any]]]:
     c = _Checker(file)
     root = c.mapping(data, "(top level)")
@@ -417,11 +444,12 @@ def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[
         if not routes <= ROUTES:
             raise c.fail(f"{where}.excluded_routes", f"unknown route(s) {sorted(routes - ROUTES)}")
         codes: list[tuple[str, str, str]] = []
+        half_lives: dict[str, float] = {}
         seen: set[tuple[str, str, str]] = set()
         for i, entry in enumerate(c.seq(spec.get("codes"), f"{where}.codes")):
             at = f"{where}.codes[{i}]"
             entry = c.mapping(entry, at)
-            c.only(entry, {"kind", "system", "code", "display", "source", "verified", "notes"}, at)
+            c.only(entry, _CODE_KEYS, at)
             kind = c.text(entry.get("kind"), f"{at}.kind")
             if kind not in CODE_KINDS:
                 raise c.fail(f"{at}.kind", f"{kind!r} is not one of {sorted(CODE_KINDS)}")
@@ -434,6 +462,12 @@ def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[
             c.text(entry.get("display"), f"{at}.display")
             c.opt_text(entry.get("source"), f"{at}.source")
             c.flag(entry.get("verified"), f"{at}.verified")
+            hours = c.number(entry.get("half_life_hours"), f"{at}.half_life_hours")
+            if hours is not None:
+                if kind != "medication" or system != RXNORM:
+                    raise c.fail(f"{at}.half_life_hours", "half-lives are for RxNorm medication codes")
+                c.text(entry.get("half_life_source"), f"{at}.half_life_source")
+                half_lives[code] = hours
             if (kind, system, code) in seen:
                 raise c.fail(at, f"duplicate code {system}|{code}")
             seen.add((kind, system, code))
@@ -449,7 +483,9 @@ def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[
             if system not in _SYSTEMS:
                 raise c.fail(f"{where}.except_codes[{i}]", "expected 'system|code' with a known system")
             excepted.add((system, _normalize_code(system, code)))
-        concepts[cid] = _RawConcept(label, routes, codes, _text_net(c, spec, where), every, frozenset(excepted))
+        concepts[cid] = _RawConcept(
+            label, routes, codes, half_lives, _text_net(c, spec, where), every, frozenset(excepted)
+        )
     rules = c.seq(root.get("prefix_rules", []), "prefix_rules")
     return concepts, rules
 
@@ -649,8 +685,17 @@ def _build(concepts_doc: tuple[str, Any], products_doc: tuple[str, Any], analyte
             default_uln=analyte.default_uln if analyte else None,
             molar_factor=analyte.molar_factor if analyte else None,
             text_net=concept.text_net,
+            half_life_hours=_longest_half_life(concept),
             every_record=concept.every_record,
             except_codes=concept.except_codes,
         )
     frozen_index = {key: frozenset(value) for key, value in index.items()}
-    return Catalog(built, analytes, frozen_index, prefix, products, positive, negative)
+    half_lives = {code: hours for concept in raw.values() for code, hours in concept.half_lives.items()}
+    return Catalog(built, analytes, frozen_index, prefix, products, positive, negative, half_lives)
+
+
+def _longest_half_life(concept: _RawConcept) -> float | None:
+    drugs = [code for kind, system, code in concept.codes if kind == "medication" and system == RXNORM]
+    if not drugs or any(code not in concept.half_lives for code in drugs):
+        return None
+    return max(concept.half_lives[code] for code in drugs)

@@ -165,6 +165,8 @@ def _arithmetic(op: str, a: Scalar, b: Scalar) -> Scalar:
 
 
 def _window_text(query: EventQuery) -> str:
+    if query.half_lives is not None:
+        return f" within {query.half_lives:g} half-lives"
     if query.window.within_days is not None:
         return f" within the last {query.window.within_days} days"
     if query.window.before_days is not None:
@@ -268,7 +270,8 @@ class _Compiler:
         )
         polarity = Polarity(node.polarity) if node.polarity else None
         status = EventStatus.ACTIVE if node.active else EventStatus.ANY
-        return _interned(EventQuery(node.resource, frozenset(node.concepts), window, status, polarity))
+        query = EventQuery(node.resource, frozenset(node.concepts), window, status, polarity, node.within_half_lives)
+        return _interned(query)
 
     def exists(self, node: ast.Retrieve) -> Compiled:
         query = self.query(node)
@@ -397,7 +400,10 @@ class _Compiler:
             groups = ((base, self.label(retrieve.concepts)),)
         else:
             groups = tuple(
-                (_interned(EventQuery(base.kind, frozenset({c}), base.window, base.status)), self.label((c,)))
+                (
+                    _interned(EventQuery(base.kind, frozenset({c}), base.window, base.status, None, base.half_lives)),
+                    self.label((c,)),
+                )
                 for c in retrieve.concepts
             )
 

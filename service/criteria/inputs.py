@@ -61,11 +61,13 @@ class EventQuery:
     window: Window = Window()
     status: EventStatus = EventStatus.ANY
     polarity: Polarity | None = None  # Observation only: keep results of this polarity
+    half_lives: float | None = None  # Medication: within this many of each drug's half-lives (replaces `window`)
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Queries are cache keys on the hot path: hash once, not on every lookup.
-        object.__setattr__(self, "_hash", hash((self.kind, self.concepts, self.window, self.status, self.polarity)))
+        key = (self.kind, self.concepts, self.window, self.status, self.polarity, self.half_lives)
+        object.__setattr__(self, "_hash", hash(key))
 
     def __hash__(self) -> int:
         return self._hash

@@ -59,6 +59,7 @@ class Entry:
     timing: Timing
     reference: str
     by_text: str | None = None
+    codings: tuple[tuple[str, str], ...] = ()  # closed-world records: (system, code) of what matched
 
 
 def _codings(concept: object) -> Iterator[tuple[str, str]]:
@@ -170,12 +171,13 @@ class ConceptIndex:
         when its codes map to nothing, the concepts whose safety net its text names."""
         kind = _CODE_KIND[resource_type]
         found = _concepts(catalog, *codeables)
-        codings = [coding for codeable in codeables for coding in _codings(codeable)]
+        codings = tuple(coding for codeable in codeables for coding in _codings(codeable))
         found |= catalog.every_record_concepts(kind, codings)
-        self._add(resource_type, resource, resource, found)
+        self._add(resource_type, resource, resource, found, codings=codings)
         if not found:
             text = _text(*codeables)
-            self._add(resource_type, resource, resource, catalog.named_by_text(kind, text) if text else set(), text)
+            named = catalog.named_by_text(kind, text) if text else set()
+            self._add(resource_type, resource, resource, named, text, codings)
 
     def _add(
         self,
@@ -184,12 +186,13 @@ class ConceptIndex:
         holder: Mapping[str, Any],
         concepts: Iterable[str],
         by_text: str | None = None,
+        codings: tuple[tuple[str, str], ...] = (),
     ) -> None:
         if not concepts:
             return
         timing = timing_of(resource_type, resource)
         reference = f"{resource_type}/{resource.get('id', '')}"
-        entry = Entry(resource_type, resource, holder, timing, reference, by_text)
+        entry = Entry(resource_type, resource, holder, timing, reference, by_text, codings)
         for concept in concepts:
             self._by_concept.setdefault(concept, []).append(entry)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Iterator
 
 from mappings.catalog import Catalog
@@ -87,7 +88,7 @@ class PatientFacts:
                 if polarity(entry.holder, self._coded, self._convert_plain) is not query.polarity:
                     continue
                 detail = f" {query.polarity.value}"
-            placed = place(timing, self._event_window(query, concept), on)
+            placed = place(timing, self._event_window(query, concept, entry), on)
             if placed is False:
                 continue
             display = f"{self._analyte(concept).label}{detail} ({timing.shown or 'no date'})"
@@ -169,9 +170,14 @@ class PatientFacts:
                     seen.add(id(entry))
                     yield concept, entry
 
-    def _event_window(self, query: EventQuery, concept: str) -> Window:
+    def _event_window(self, query: EventQuery, concept: str, entry: Entry) -> Window:
         """Results default to their analyte's look-back (a positive hCG from 2019 says nothing today);
-        other records with no window count at any time up to `on`, undated ones included."""
+        other records with no window count at any time up to `on`, undated ones included. "Within N half-lives"
+        is N times the record's own drug's half-life (a drug we hold none for: the longest of its concept)."""
+        if query.half_lives is not None:
+            hours = self._catalog.drug_half_life_hours(entry.codings) or self._catalog.half_life_hours(concept)
+            assert hours is not None  # the checker refuses half-lives for concepts without them
+            return Window(within_days=max(1, math.ceil(query.half_lives * hours / 24)))
         if query.kind != "Observation" or query.window.within_days is not None:
             return query.window
         lookback = self._catalog.concept(concept).lookback_days

@@ -51,6 +51,10 @@ class SpecVocabulary:
     def label(self, concept: str) -> str:
         return str(self.concepts[concept].get("label", concept))
 
+    def half_life_hours(self, concept: str) -> float | None:
+        hours = self.concepts[concept].get("half_life_hours")
+        return None if hours is None else float(hours)
+
 
 def _date(value: Any) -> dt.date | None:
     if value is None or isinstance(value, dt.date):
