@@ -435,13 +435,16 @@ def _exposure(events: Sequence[Event] | Missing, what: str) -> Scalar:
     if isinstance(events, Missing):
         return Scalar(0.0, None, (), (events.reason,))
     courses = [e.course for e in events if e.course is not None]
-    low = _covered_days((c.first, c.proven_last) for c in courses)
+    # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
+    low = _covered_days((e.course.first, e.course.proven_last) for e in events if e.certain and e.course is not None)
     undated = len(events) - len(courses)
-    open_ended = sum(1 for c in courses if not c.exact)
+    open_ended = sum(1 for e in events if e.course is not None and (not e.course.exact or not e.certain))
     high = None if undated else _covered_days((c.earliest_first, c.latest_last) for c in courses)
     missing: list[str] = []
     if open_ended:
-        missing.append(f"How long {what} was taken ({open_ended} record(s) with no end date or supply duration)")
+        missing.append(
+            f"How long {what} was taken ({open_ended} record(s) with no end date or supply duration, or not certain)"
+        )
     if undated:
         missing.append(f"Dates of {what} records ({undated} record(s) without a date)")
     return Scalar(low, high, _latest_evidence(events), tuple(missing))
