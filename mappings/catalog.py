@@ -163,6 +163,7 @@ class Catalog:
         "_every",
         "_half_lives",
         "_index",
+        "_named",
         "_negative",
         "_nets",
         "_positive",
@@ -197,7 +198,12 @@ class Catalog:
                     nets.setdefault(kind, []).append((concept.id, concept.text_net))
                 if kind in concept.every_record:
                     every.setdefault(kind, []).append(concept)
-        self._nets = {kind: tuple(found) for kind, found in nets.items()}
+        # per kind: every net's words in one pattern (most texts name nothing: one search decides), then each net
+        self._nets = {
+            kind: (re.compile("|".join(f"(?:{n.pattern})" for _, n in found), re.IGNORECASE), tuple(found))
+            for kind, found in nets.items()
+        }
+        self._named: dict[tuple[str, str], frozenset[str]] = {}  # texts repeat across records: answer each once
         self._every = {kind: tuple(found) for kind, found in every.items()}
 
     # ---- loading ----
@@ -232,7 +238,20 @@ class Catalog:
 
     def named_by_text(self, kind: str, text: str) -> frozenset[str]:
         """Concepts of code kind `kind` whose safety net matches `text` (a record's code text and displays)."""
-        return frozenset(cid for cid, net in self._nets.get(kind, ()) if net.search(text))
+        key = (kind, text)
+        found = self._named.get(key)
+        if found is None:
+            found = self._name_by_text(kind, text)
+            if len(self._named) >= 8192:
+                self._named.clear()
+            self._named[key] = found
+        return found
+
+    def _name_by_text(self, kind: str, text: str) -> frozenset[str]:
+        nets = self._nets.get(kind)
+        if nets is None or nets[0].search(text) is None or _NOT_THE_PATIENTS.search(text):
+            return frozenset()
+        return frozenset(cid for cid, net in nets[1] if net.search(text))
 
     def every_record_concepts(self, kind: str, codings: Iterable[tuple[str, str]]) -> frozenset[str]:
         """Concepts that hold every record of code kind `kind`, unless one of its `codings` is excepted."""
@@ -415,7 +434,7 @@ def _text_net(c: _Checker, spec: Mapping[str, Any], where: str) -> re.Pattern[st
     words = [c.text(w, f"{where}.text_net") for w in c.seq(spec["text_net"], f"{where}.text_net")]
     try:
         named = "|".join(f"(?:{w})" for w in words)
-        return re.compile(rf"^(?!.*(?:{_NOT_THE_PATIENTS.pattern})).*(?:{named})", re.IGNORECASE | re.DOTALL)
+        return re.compile(named, re.IGNORECASE)
     except re.error as exc:
         raise c.fail(f"{where}.text_net", f"not a regular expression: {exc}") from exc
 
