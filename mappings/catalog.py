@@ -180,7 +180,7 @@ class Catalog:
         products: Mapping[str, Product],
         positive: frozenset[tuple[str, str]],
         negative: frozenset[tuple[str, str]],
-        half_lives: Mapping[str, float] | None = None,
+        half_lives: Mapping[str, float],
     ) -> None:
         self._concepts = dict(concepts)
         self._analytes = dict(analytes)
@@ -189,7 +189,7 @@ class Catalog:
         self._products = dict(products)
         self._positive = positive
         self._negative = negative
-        self._half_lives = dict(half_lives or {})  # RxNorm ingredient -> elimination half-life in hours
+        self._half_lives = dict(half_lives)  # RxNorm ingredient -> elimination half-life in hours
         nets: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
         every: dict[str, list[Concept]] = {}
         for concept in self._concepts.values():
