@@ -94,6 +94,15 @@ class Concept:
     lookback_days: int | None
     default_uln: float | None
     molar_factor: float | None  # umol/L per mg/dL-style factor when defined
+    # Safety net of a closed list: the text of a record whose codes we do not map that names this concept
+    # (a record matched so is never proof, only a reason to check).
+    text_net: re.Pattern[str] | None = None
+    # The longest elimination half-life of its drugs, in hours; None unless every medication code has one.
+    half_life_hours: float | None = None
+    # Every counted record of these code kinds belongs to the concept ("any vaccination"), coded or not,
+    # except records carrying one of `except_codes` ((system, code): an immune globulin is no vaccine).
+    every_record: frozenset[str] = frozenset()
+    except_codes: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +157,19 @@ def _normalize_code(system: str, code: str) -> str:
 class Catalog:
     """Concepts and their codes; build with `Catalog.load()` or use `load_catalog()`."""
 
-    __slots__ = ("_analytes", "_concepts", "_index", "_negative", "_positive", "_prefix", "_products")
+    __slots__ = (
+        "_analytes",
+        "_concepts",
+        "_every",
+        "_half_lives",
+        "_index",
+        "_named",
+        "_negative",
+        "_nets",
+        "_positive",
+        "_prefix",
+        "_products",
+    )
 
     def __init__(
         self,
@@ -159,6 +180,7 @@ class Catalog:
         products: Mapping[str, Product],
         positive: frozenset[tuple[str, str]],
         negative: frozenset[tuple[str, str]],
+        half_lives: Mapping[str, float],
     ) -> None:
         self._concepts = dict(concepts)
         self._analytes = dict(analytes)
@@ -167,6 +189,22 @@ class Catalog:
         self._products = dict(products)
         self._positive = positive
         self._negative = negative
+        self._half_lives = dict(half_lives)  # RxNorm ingredient -> elimination half-life in hours
+        nets: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+        every: dict[str, list[Concept]] = {}
+        for concept in self._concepts.values():
+            for kind in concept.kinds:
+                if concept.text_net is not None:
+                    nets.setdefault(kind, []).append((concept.id, concept.text_net))
+                if kind in concept.every_record:
+                    every.setdefault(kind, []).append(concept)
+        # per kind: every net's words in one pattern (most texts name nothing: one search decides), then each net
+        self._nets = {
+            kind: (re.compile("|".join(f"(?:{n.pattern})" for _, n in found), re.IGNORECASE), tuple(found))
+            for kind, found in nets.items()
+        }
+        self._named: dict[tuple[str, str], frozenset[str]] = {}  # texts repeat across records: answer each once
+        self._every = {kind: tuple(found) for kind, found in every.items()}
 
     # ---- loading ----
 
@@ -197,6 +235,44 @@ class Catalog:
                 if not any(key.startswith(e) for e in rule.excepts):
                     matched.add(rule.concept)
         return found | matched if matched else found
+
+    def named_by_text(self, kind: str, text: str) -> frozenset[str]:
+        """Concepts of code kind `kind` whose safety net matches `text` (a record's code text and displays)."""
+        key = (kind, text)
+        found = self._named.get(key)
+        if found is None:
+            found = self._name_by_text(kind, text)
+            if len(self._named) >= 8192:
+                self._named.clear()
+            self._named[key] = found
+        return found
+
+    def _name_by_text(self, kind: str, text: str) -> frozenset[str]:
+        nets = self._nets.get(kind)
+        if nets is None or nets[0].search(text) is None or _NOT_THE_PATIENTS.search(text):
+            return frozenset()
+        return frozenset(cid for cid, net in nets[1] if net.search(text))
+
+    def every_record_concepts(self, kind: str, codings: Iterable[tuple[str, str]]) -> frozenset[str]:
+        """Concepts that hold every record of code kind `kind`, unless one of its `codings` is excepted."""
+        candidates = self._every.get(kind)
+        if not candidates:
+            return frozenset()
+        keys = {(normalize_system(system) or system, _normalize_code(normalize_system(system) or "", code))
+                for system, code in codings}  # fmt: skip
+        return frozenset(c.id for c in candidates if c.except_codes.isdisjoint(keys))
+
+    def drug_half_life_hours(self, codings: Iterable[tuple[str, str]]) -> float | None:
+        """The longest half-life of the drugs a record's codings name (RxNorm ingredients or products)."""
+        found: list[float] = []
+        for system, code in codings:
+            if normalize_system(system) != RXNORM:
+                continue
+            product = self._products.get(code.strip())
+            for ingredient in product.ingredients if product is not None else (code.strip(),):
+                if ingredient in self._half_lives:
+                    found.append(self._half_lives[ingredient])
+        return max(found) if found else None
 
     def concept(self, concept_id: str) -> Concept:
         """The concept; KeyError if unknown."""
@@ -248,6 +324,10 @@ class Catalog:
 
     def label(self, concept: str) -> str:
         return self._concepts[concept].label
+
+    def half_life_hours(self, concept: str) -> float | None:
+        found = self._concepts.get(concept)
+        return found.half_life_hours if found is not None else None
 
 
 @functools.cache
@@ -335,6 +415,33 @@ class _RawConcept:
     label: str
     excluded_routes: frozenset[str]
     codes: list[tuple[str, str, str]]  # (kind, system, code)
+    half_lives: dict[str, float]  # RxNorm code -> hours
+    text_net: re.Pattern[str] | None = None
+    every_record: frozenset[str] = frozenset()
+    except_codes: frozenset[tuple[str, str]] = frozenset()
+
+
+# Texts that name a condition without saying the patient has it: never a reason to doubt a closed list.
+_NOT_THE_PATIENTS = re.compile(
+    r"family history|screening|negative for|ruled out|exposure to|contact with|fear of|at risk|vaccin", re.IGNORECASE
+)
+
+
+def _text_net(c: _Checker, spec: Mapping[str, Any], where: str) -> re.Pattern[str] | None:
+    """`text_net`: words (regular expressions) any of which names the concept; matched case-insensitively."""
+    if "text_net" not in spec:
+        return None
+    words = [c.text(w, f"{where}.text_net") for w in c.seq(spec["text_net"], f"{where}.text_net")]
+    try:
+        named = "|".join(f"(?:{w})" for w in words)
+        return re.compile(named, re.IGNORECASE)
+    except re.error as exc:
+        raise c.fail(f"{where}.text_net", f"not a regular expression: {exc}") from exc
+
+
+_CODE_KEYS = frozenset(
+    {"kind", "system", "code", "display", "source", "verified", "notes", "half_life_hours", "half_life_source"}
+)
 
 
 def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[dict[str, Any]]]:
@@ -348,7 +455,7 @@ def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[
         if not _ID.match(cid):
             raise c.fail(where, "concept ids are kebab-case (a-z, 0-9, '-')")
         spec = c.mapping(spec, where)
-        c.only(spec, {"label", "notes", "excluded_routes", "codes"}, where)
+        c.only(spec, {"label", "notes", "excluded_routes", "codes", "text_net", "every_record", "except_codes"}, where)
         label = c.text(spec.get("label"), f"{where}.label")
         if spec.get("notes") is not None:
             c.text(spec["notes"], f"{where}.notes")
@@ -356,11 +463,12 @@ def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[
         if not routes <= ROUTES:
             raise c.fail(f"{where}.excluded_routes", f"unknown route(s) {sorted(routes - ROUTES)}")
         codes: list[tuple[str, str, str]] = []
+        half_lives: dict[str, float] = {}
         seen: set[tuple[str, str, str]] = set()
         for i, entry in enumerate(c.seq(spec.get("codes"), f"{where}.codes")):
             at = f"{where}.codes[{i}]"
             entry = c.mapping(entry, at)
-            c.only(entry, {"kind", "system", "code", "display", "source", "verified", "notes"}, at)
+            c.only(entry, _CODE_KEYS, at)
             kind = c.text(entry.get("kind"), f"{at}.kind")
             if kind not in CODE_KINDS:
                 raise c.fail(f"{at}.kind", f"{kind!r} is not one of {sorted(CODE_KINDS)}")
@@ -373,13 +481,30 @@ def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[
             c.text(entry.get("display"), f"{at}.display")
             c.opt_text(entry.get("source"), f"{at}.source")
             c.flag(entry.get("verified"), f"{at}.verified")
+            hours = c.number(entry.get("half_life_hours"), f"{at}.half_life_hours")
+            if hours is not None:
+                if kind != "medication" or system != RXNORM:
+                    raise c.fail(f"{at}.half_life_hours", "half-lives are for RxNorm medication codes")
+                c.text(entry.get("half_life_source"), f"{at}.half_life_source")
+                half_lives[code] = hours
             if (kind, system, code) in seen:
                 raise c.fail(at, f"duplicate code {system}|{code}")
             seen.add((kind, system, code))
             codes.append((kind, system, code))
         if not codes:
             raise c.fail(f"{where}.codes", "a concept needs at least one code")
-        concepts[cid] = _RawConcept(label, routes, codes)
+        every = frozenset(c.seq(spec.get("every_record", []), f"{where}.every_record"))
+        if not every <= CODE_KINDS:
+            raise c.fail(f"{where}.every_record", f"unknown code kind(s) {sorted(every - CODE_KINDS)}")
+        excepted: set[tuple[str, str]] = set()
+        for i, entry in enumerate(c.seq(spec.get("except_codes", []), f"{where}.except_codes")):
+            system, _, code = c.text(entry, f"{where}.except_codes[{i}]").rpartition("|")
+            if system not in _SYSTEMS:
+                raise c.fail(f"{where}.except_codes[{i}]", "expected 'system|code' with a known system")
+            excepted.add((system, _normalize_code(system, code)))
+        concepts[cid] = _RawConcept(
+            label, routes, codes, half_lives, _text_net(c, spec, where), every, frozenset(excepted)
+        )
     rules = c.seq(root.get("prefix_rules", []), "prefix_rules")
     return concepts, rules
 
@@ -578,6 +703,18 @@ def _build(concepts_doc: tuple[str, Any], products_doc: tuple[str, Any], analyte
             lookback_days=analyte.lookback_days if analyte else None,
             default_uln=analyte.default_uln if analyte else None,
             molar_factor=analyte.molar_factor if analyte else None,
+            text_net=concept.text_net,
+            half_life_hours=_longest_half_life(concept),
+            every_record=concept.every_record,
+            except_codes=concept.except_codes,
         )
     frozen_index = {key: frozenset(value) for key, value in index.items()}
-    return Catalog(built, analytes, frozen_index, prefix, products, positive, negative)
+    half_lives = {code: hours for concept in raw.values() for code, hours in concept.half_lives.items()}
+    return Catalog(built, analytes, frozen_index, prefix, products, positive, negative, half_lives)
+
+
+def _longest_half_life(concept: _RawConcept) -> float | None:
+    drugs = [code for kind, system, code in concept.codes if kind == "medication" and system == RXNORM]
+    if not drugs or any(code not in concept.half_lives for code in drugs):
+        return None
+    return max(concept.half_lives[code] for code in drugs)

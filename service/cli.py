@@ -231,7 +231,7 @@ def check(
 ) -> None:
     """Parse and type-check trial definitions; print file:line:col: message per problem."""
     from mappings.catalog import load_catalog
-    from service.screening.coverage import render_coverage
+    from service.screening.coverage import closed_list_warnings, render_coverage
     from service.screening.registry import bundled_trials_dir, load_trials, trial_files
 
     target = path or Settings().trials_dir or bundled_trials_dir()
@@ -244,6 +244,8 @@ def check(
         for diagnostic in exc.diagnostics:
             typer.echo(str(diagnostic))
         raise typer.Exit(1) from exc
+    for warning in closed_list_warnings(trials, load_catalog()):
+        typer.echo(warning)
     if coverage:
         typer.echo(render_coverage(trials))
     typer.echo(f"{len(trials)} trial(s) OK: {', '.join(t.id for t in trials)}")

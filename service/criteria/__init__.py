@@ -11,6 +11,7 @@ from service.criteria.checker import check_trial
 from service.criteria.errors import CriteriaError, Diagnostic, TrialCheckError, TrialSyntaxError
 from service.criteria.evaluator import CompiledTrial, CriterionOutcome, Evaluation, compile_trial
 from service.criteria.inputs import (
+    Course,
     Event,
     EventQuery,
     EventStatus,
@@ -37,6 +38,7 @@ def load_trial(text: str, file: str, vocabulary: Vocabulary) -> CompiledTrial:
 __all__ = [
     "Cohort",
     "CompiledTrial",
+    "Course",
     "CriteriaError",
     "Criterion",
     "CriterionKind",

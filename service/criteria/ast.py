@@ -88,6 +88,7 @@ class Retrieve:
     at_least_ago: Duration | None
     span: Span
     concept_spans: tuple[Span, ...]
+    within_half_lives: float | None = None  # "within 3 half-lives": each drug's own half-life
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,8 @@ FUNCTIONS: dict[str, Signature] = {
     "Count": Signature(("records",), NUMBER),
     "Earliest": Signature(("records",), DATE),
     "MostRecent": Signature(("records",), DATE),
-    "TreatmentSpan": Signature(("records:Medication",), DURATION),
+    "Exposure": Signature(("records:Medication",), DURATION),
+    "LongestExposure": Signature(("records:Medication",), DURATION),
     "AgeInYears": Signature((), NUMBER),
     "IsFemale": Signature((), BOOLEAN),
     "IsMale": Signature((), BOOLEAN),
@@ -206,6 +207,15 @@ class _Checker:
             self.error(node.span, f"'active' applies to Condition and Medication, not {node.resource}")
         if node.polarity is not None and node.resource != "Observation":
             self.error(node.span, f"'{node.polarity}' applies to Observation results only")
+        if node.within_half_lives is not None:
+            if node.resource != "Medication":
+                self.error(node.span, f"'half-lives' applies to Medication records, not {node.resource}")
+            elif node.within is not None:
+                self.error(node.span, "write either 'within N half-lives' or a 'within' duration, not both")
+            elif known:
+                for concept, span in zip(node.concepts, node.concept_spans, strict=True):
+                    if self.vocabulary.half_life_hours(concept) is None:
+                        self.error(span, f'no half-life is known for every drug of "{concept}"')
         return Type(Kind.RECORDS, concepts=node.concepts, resource=node.resource) if known else ERROR
 
     def call(self, node: ast.Call) -> Type:

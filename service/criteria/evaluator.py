@@ -8,7 +8,8 @@ exception: it makes a comparison unknown and tells the report which data would d
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -108,7 +109,9 @@ def _exact(value: float, evidence: tuple[Evidence, ...] = ()) -> Scalar:
 
 def _same(a: float, b: float) -> bool:
     """Converted units leave float noise (0.9999999999 for 1): equal to 10 significant digits is equal."""
-    return a == b or abs(a - b) <= 5e-10 * max(abs(a), abs(b))
+    if a == b:
+        return True
+    return math.isfinite(a) and math.isfinite(b) and abs(a - b) <= 5e-10 * max(abs(a), abs(b))
 
 
 def _below(a: float, b: float) -> bool:
@@ -162,6 +165,8 @@ def _arithmetic(op: str, a: Scalar, b: Scalar) -> Scalar:
 
 
 def _window_text(query: EventQuery) -> str:
+    if query.half_lives is not None:
+        return f" within {query.half_lives:g} half-lives"
     if query.window.within_days is not None:
         return f" within the last {query.window.within_days} days"
     if query.window.before_days is not None:
@@ -265,7 +270,8 @@ class _Compiler:
         )
         polarity = Polarity(node.polarity) if node.polarity else None
         status = EventStatus.ACTIVE if node.active else EventStatus.ANY
-        return _interned(EventQuery(node.resource, frozenset(node.concepts), window, status, polarity))
+        query = EventQuery(node.resource, frozenset(node.concepts), window, status, polarity, node.within_half_lives)
+        return _interned(query)
 
     def exists(self, node: ast.Retrieve) -> Compiled:
         query = self.query(node)
@@ -298,8 +304,10 @@ class _Compiler:
             return self.latest(node)
         if name == "Positive":
             return self.positive(node)
-        if name in ("Count", "Earliest", "MostRecent", "TreatmentSpan"):
+        if name in ("Count", "Earliest", "MostRecent"):
             return self.over_records(node)
+        if name in ("Exposure", "LongestExposure"):
+            return self.exposure(node)
         if name == "AgeInYears":
             return _age
         if name in ("IsFemale", "IsMale"):
@@ -371,16 +379,75 @@ class _Compiler:
                 return Scalar(float(len(certain)), float(len(events)), evidence, undated)
             starts = [e.start for e in certain if e.start is not None]
             ends = [day for e in certain if (day := e.end or e.start) is not None]
-            if name == "TreatmentSpan":
-                if not starts:
-                    return _exact(0.0, evidence)
-                return _exact(float((max(ends) - min(starts)).days), evidence)
             if not starts:
                 return Scalar(None, None, evidence, (f"Dated {what} record",))
             day = min(starts) if name == "Earliest" else max(ends)
             return _exact(float(day.toordinal()), evidence)
 
         return run
+
+    def exposure(self, node: ast.Call) -> Compiled:
+        """Exposure: days covered by any listed drug; LongestExposure: by the one listed drug covered longest.
+
+        Overlapping records are merged and gaps not counted. A record that does not say how long the drug was
+        taken widens the interval (it may have lasted until today), so the comparison can come out unknown.
+        """
+        retrieve = node.args[0]
+        assert isinstance(retrieve, ast.Retrieve)
+        base = self.query(retrieve)
+        groups: tuple[tuple[EventQuery, str], ...]
+        if node.function == "Exposure":
+            groups = ((base, self.label(retrieve.concepts)),)
+        else:
+            groups = tuple(
+                (
+                    _interned(EventQuery(base.kind, frozenset({c}), base.window, base.status, None, base.half_lives)),
+                    self.label((c,)),
+                )
+                for c in retrieve.concepts
+            )
+
+        def run(env: Env) -> Scalar:
+            results = [_exposure(env.find(query), what) for query, what in groups]
+            low = max(r.low or 0.0 for r in results)
+            high = max(math.inf if r.high is None else r.high for r in results)
+            evidence = tuple(e for r in results for e in r.evidence)[:MAX_EVIDENCE]
+            missing = tuple(m for r in results for m in r.missing) if low != high else ()
+            return Scalar(low, high, evidence, missing)
+
+        return run
+
+
+def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
+    """Days in the union of inclusive [first, last] periods."""
+    total, reached = 0, None
+    for first, last in sorted(periods):
+        if reached is not None and last <= reached:
+            continue
+        begin = first if reached is None or first > reached else reached + dt.timedelta(days=1)
+        total += (last - begin).days + 1
+        reached = last
+    return float(total)
+
+
+def _exposure(events: Sequence[Event] | Missing, what: str) -> Scalar:
+    """Covered days of one group of records: surely `low`, at most `high` (None: an undated record)."""
+    if isinstance(events, Missing):
+        return Scalar(0.0, None, (), (events.reason,))
+    courses = [e.course for e in events if e.course is not None]
+    # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
+    low = _covered_days((e.course.first, e.course.proven_last) for e in events if e.certain and e.course is not None)
+    undated = len(events) - len(courses)
+    open_ended = sum(1 for e in events if e.course is not None and (not e.course.exact or not e.certain))
+    high = None if undated else _covered_days((c.earliest_first, c.latest_last) for c in courses)
+    missing: list[str] = []
+    if open_ended:
+        missing.append(
+            f"How long {what} was taken ({open_ended} record(s) with no end date or supply duration, or not certain)"
+        )
+    if undated:
+        missing.append(f"Dates of {what} records ({undated} record(s) without a date)")
+    return Scalar(low, high, _latest_evidence(events), tuple(missing))
 
 
 def _between(value: Scalar, low: Scalar, high: Scalar) -> Outcome:

@@ -61,14 +61,34 @@ class EventQuery:
     window: Window = Window()
     status: EventStatus = EventStatus.ANY
     polarity: Polarity | None = None  # Observation only: keep results of this polarity
+    half_lives: float | None = None  # Medication: within this many of each drug's half-lives (replaces `window`)
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Queries are cache keys on the hot path: hash once, not on every lookup.
-        object.__setattr__(self, "_hash", hash((self.kind, self.concepts, self.window, self.status, self.polarity)))
+        key = (self.kind, self.concepts, self.window, self.status, self.polarity, self.half_lives)
+        object.__setattr__(self, "_hash", hash(key))
 
     def __hash__(self) -> int:
         return self._hash
+
+
+@dataclass(frozen=True, slots=True)
+class Course:
+    """The days a medication record shows the drug was taken, up to the evaluation date.
+
+    Surely every day of [`first`, `proven_last`]; at most every day of [`earliest_first`, `latest_last`]. The two
+    differ when the record does not say how long the drug was taken (no end, no supply duration).
+    """
+
+    first: dt.date
+    proven_last: dt.date
+    earliest_first: dt.date
+    latest_last: dt.date
+
+    @property
+    def exact(self) -> bool:
+        return self.first == self.earliest_first and self.proven_last == self.latest_last
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +97,7 @@ class Event:
 
     `certain` is False when the record matches but its timing cannot be placed in the window (no date),
     or it is itself tentative (an unconfirmed diagnosis): it can make `exists` unknown, never met.
+    `course`: for medication records, the days it shows the drug taken (None: the record has no date).
     """
 
     evidence: Evidence
@@ -84,6 +105,7 @@ class Event:
     end: dt.date | None
     certain: bool = True
     doubt: str | None = None  # why it is not certain, when that is not its missing date
+    course: Course | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,7 +199,13 @@ class _ToAst(Transformer[Token, Any]):
         resource = str(children[0])
         concept_tokens = [c for c in children[1:] if isinstance(c, Token)]
         modifiers = [m for m in children[1:] if not isinstance(m, Token)]
-        fields: dict[str, Any] = {"active": False, "polarity": None, "within": None, "at_least_ago": None}
+        fields: dict[str, Any] = {
+            "active": False,
+            "polarity": None,
+            "within": None,
+            "at_least_ago": None,
+            "within_half_lives": None,
+        }
         for key, value in modifiers:
             fields[key] = value
         return ast.Retrieve(
@@ -221,6 +227,9 @@ class _ToAst(Transformer[Token, Any]):
 
     def within(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Duration]:
         return ("within", _duration(children[0], children[1]))
+
+    def within_half_lives(self, meta: Meta, children: list[Token]) -> tuple[str, float]:
+        return ("within_half_lives", float(children[0]))
 
     def at_least_ago(self, meta: Meta, children: list[Token]) -> tuple[str, ast.Duration]:
         return ("at_least_ago", _duration(children[0], children[1]))

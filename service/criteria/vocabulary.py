@@ -18,6 +18,10 @@ class Vocabulary(Protocol):
         """Whether `concept` values convert to `unit` (mass↔molar counts where the analyte fixes it)."""
         ...
 
+    def half_life_hours(self, concept: str) -> float | None:
+        """The longest elimination half-life of the concept's drugs; None unless every one of them has one."""
+        ...
+
     def label(self, concept: str) -> str:
         """Human name used in "missing" texts: "Absolute neutrophil count"."""
         ...

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.criteria.inputs import EventStatus, Window
+from service.criteria.inputs import Course, EventStatus, Window
 from service.facts.counting import codes_of
 from service.facts.derived import date_range, shown_date
 
@@ -178,9 +178,14 @@ def timing_of(resource_type: str, resource: Mapping[str, Any]) -> Timing:
     return medication_timing(resource_type, resource)
 
 
-def counts_for_status(timing: Timing, status: EventStatus) -> bool:
-    """ANY: every counted record. ACTIVE: current by its status (clinicalStatus, or "active" = currently taking)."""
-    return status is EventStatus.ANY or timing.current
+def counts_for_status(timing: Timing, status: EventStatus, window: Window) -> bool:
+    """ANY: every counted record. ACTIVE: current by its status (clinicalStatus, or "active" = currently taking).
+
+    "Active within N weeks" means active at any time in those weeks, not active today: with a `within` window a
+    record no longer current still counts, and `place` decides from its end (abatement, end of the period)
+    whether it reached into the window (no end recorded: unknown, unless it started inside the window).
+    """
+    return status is EventStatus.ANY or timing.current or window.within_days is not None
 
 
 def place(timing: Timing, window: Window, on: dt.date) -> bool | None:
@@ -218,3 +223,85 @@ def place(timing: Timing, window: Window, on: dt.date) -> bool | None:
     if None in results:
         return None
     return True
+
+
+# UCUM / FHIR Duration units -> days (calendar months and years as in the criteria language).
+_DAYS_PER_UNIT: Mapping[str, float] = {
+    "h": 1 / 24,
+    "d": 1.0,
+    "wk": 7.0,
+    "mo": 30.4375,
+    "a": 365.25,
+}
+_UNIT_WORDS: Mapping[str, str] = {
+    "hour": "h", "hours": "h", "day": "d", "days": "d", "week": "wk", "weeks": "wk",
+    "month": "mo", "months": "mo", "year": "a", "years": "a",
+}  # fmt: skip
+
+
+def duration_days(duration: object) -> int | None:
+    """A FHIR Duration (value + UCUM code or unit word) as whole days; None if it cannot be read."""
+    if not isinstance(duration, Mapping):
+        return None
+    value = duration.get("value")
+    unit = duration.get("code") or duration.get("unit")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0 or not isinstance(unit, str):
+        return None
+    unit = unit.strip()
+    per_day = _DAYS_PER_UNIT.get(unit) or _DAYS_PER_UNIT.get(_UNIT_WORDS.get(unit.lower(), ""))
+    return None if per_day is None else max(1, round(value * per_day))
+
+
+def _bounds_duration(resource: Mapping[str, Any]) -> int | None:
+    """The longest dosage `timing.repeat.boundsDuration` ("for 10 days")."""
+    found: list[int] = []
+    for dosage in resource.get("dosage") or resource.get("dosageInstruction") or ():
+        timing = dosage.get("timing") if isinstance(dosage, Mapping) else None
+        repeat = timing.get("repeat") if isinstance(timing, Mapping) else None
+        days = duration_days(repeat.get("boundsDuration")) if isinstance(repeat, Mapping) else None
+        if days is not None:
+            found.append(days)
+    return max(found) if found else None
+
+
+def _supply(resource: Mapping[str, Any]) -> tuple[int, int] | None:
+    """Days one dispense covers, and with every allowed refill (`dispenseRequest`)."""
+    dispense = resource.get("dispenseRequest")
+    if not isinstance(dispense, Mapping):
+        return None
+    days = duration_days(dispense.get("expectedSupplyDuration"))
+    if days is None:
+        return None
+    refills = dispense.get("numberOfRepeatsAllowed")
+    extra = refills if isinstance(refills, int) and not isinstance(refills, bool) and refills > 0 else 0
+    return days, days * (1 + extra)
+
+
+def medication_course(resource_type: str, resource: Mapping[str, Any], timing: Timing, on: dt.date) -> Course | None:
+    """The days a medication record shows the drug taken, up to `on`; None when the record has no start date.
+
+    The end comes from the record's period (bounds, effective period), else its dosage "for N days", else the
+    supply it dispenses (one fill surely, every allowed refill at most); a current record lasts until `on`.
+    A record that says none of these proves its first day only, and may have lasted until `on`.
+    """
+    if timing.start is None:
+        return None
+    earliest_first, first = timing.start
+    if timing.ongoing:
+        proven_last = latest_last = on
+    elif timing.end is not None and not (resource_type == "MedicationStatement" and timing.end == timing.start):
+        proven_last, latest_last = timing.end
+    else:
+        days = _bounds_duration(resource)
+        supply = _supply(resource) if resource_type == "MedicationRequest" else None
+        if days is not None:
+            proven_last, latest_last = first + dt.timedelta(days=days - 1), earliest_first + dt.timedelta(days=days - 1)
+        elif supply is not None:
+            proven_last = first + dt.timedelta(days=supply[0] - 1)
+            latest_last = earliest_first + dt.timedelta(days=supply[1] - 1)
+        elif resource_type == "MedicationAdministration":
+            proven_last = latest_last = timing.end[1] if timing.end is not None else first
+        else:
+            proven_last, latest_last = first, on
+    proven_last, latest_last = min(proven_last, on), min(max(latest_last, proven_last), on)
+    return Course(first, max(proven_last, first), earliest_first, max(latest_last, earliest_first))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -28,8 +28,21 @@ _CODE_FIELD: Mapping[str, str] = {
 }
 
 
+# Resource type -> the code kind its codes are (mappings.catalog CODE_KINDS).
+_CODE_KIND: Mapping[str, str] = {
+    "Condition": "condition",
+    "Procedure": "procedure",
+    "Immunization": "immunization",
+    **dict.fromkeys(MEDICATION_TYPES, "medication"),
+}
+
+
 class CodeLookup(Protocol):
     def concepts_for(self, system: str, code: str) -> frozenset[str]: ...
+
+    def named_by_text(self, kind: str, text: str) -> frozenset[str]: ...
+
+    def every_record_concepts(self, kind: str, codings: Iterable[tuple[str, str]]) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -37,6 +50,7 @@ class Entry:
     """One counted resource under one concept.
 
     `holder` is where the value lives: the resource itself, or the Observation component whose code matched.
+    `by_text`: the record's text, when only the concept's safety net put it here (its codes map to nothing).
     """
 
     resource_type: str
@@ -44,6 +58,8 @@ class Entry:
     holder: Mapping[str, Any]
     timing: Timing
     reference: str
+    by_text: str | None = None
+    codings: tuple[tuple[str, str], ...] = ()  # closed-world records: (system, code) of what matched
 
 
 def _codings(concept: object) -> Iterator[tuple[str, str]]:
@@ -62,6 +78,16 @@ def _concepts(catalog: CodeLookup, *codeable: object) -> set[str]:
         for system, code in _codings(concept):
             found |= catalog.concepts_for(system, code)
     return found
+
+
+def _text(*codeable: object) -> str:
+    """A CodeableConcept's text and coding displays, as one string for the safety nets."""
+    parts: list[str] = []
+    for concept in codeable:
+        if isinstance(concept, Mapping):
+            parts.append(str(concept.get("text") or ""))
+            parts.extend(str(c.get("display") or "") for c in concept.get("coding") or () if isinstance(c, Mapping))
+    return " | ".join(p for p in parts if p)
 
 
 def _local_id(reference: str) -> str:
@@ -94,12 +120,14 @@ class ConceptIndex:
             for resource in record.of_type(resource_type):
                 if not counts(resource_type, resource):
                     continue
-                self._add(resource_type, resource, resource, _concepts(catalog, resource.get(field)))
                 if resource_type == "Observation":
+                    self._add(resource_type, resource, resource, _concepts(catalog, resource.get(field)))
                     for component in resource.get("component") or ():
                         if isinstance(component, Mapping):
                             found = _concepts(catalog, component.get("code"))
                             self._add(resource_type, resource, component, found)
+                else:
+                    self._add_closed(catalog, resource_type, resource, [resource.get(field)])
         for resource_type in MEDICATION_TYPES:
             for resource in record.of_type(resource_type):
                 if counts(resource_type, resource):
@@ -107,7 +135,7 @@ class ConceptIndex:
                     if codeables is None:
                         self.unresolved.append(f"{resource_type}/{resource.get('id', '')}")
                         continue
-                    self._add(resource_type, resource, resource, _concepts(catalog, *codeables))
+                    self._add_closed(catalog, resource_type, resource, codeables)
 
     @staticmethod
     def _medication(resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]]) -> list[object] | None:
@@ -136,17 +164,35 @@ class ConceptIndex:
             return None
         return _medication_codeables(medication) if counts("Medication", medication) else []
 
+    def _add_closed(
+        self, catalog: CodeLookup, resource_type: str, resource: Mapping[str, Any], codeables: list[object]
+    ) -> None:
+        """A closed-world record under its coded concepts, the concepts that hold every record of its kind, and,
+        when its codes map to nothing, the concepts whose safety net its text names."""
+        kind = _CODE_KIND[resource_type]
+        found = _concepts(catalog, *codeables)
+        codings = tuple(coding for codeable in codeables for coding in _codings(codeable))
+        found |= catalog.every_record_concepts(kind, codings)
+        self._add(resource_type, resource, resource, found, codings=codings)
+        if not found:
+            text = _text(*codeables)
+            named = catalog.named_by_text(kind, text) if text else set()
+            self._add(resource_type, resource, resource, named, text, codings)
+
     def _add(
         self,
         resource_type: str,
         resource: Mapping[str, Any],
         holder: Mapping[str, Any],
-        concepts: set[str],
+        concepts: Iterable[str],
+        by_text: str | None = None,
+        codings: tuple[tuple[str, str], ...] = (),
     ) -> None:
         if not concepts:
             return
         timing = timing_of(resource_type, resource)
-        entry = Entry(resource_type, resource, holder, timing, f"{resource_type}/{resource.get('id', '')}")
+        reference = f"{resource_type}/{resource.get('id', '')}"
+        entry = Entry(resource_type, resource, holder, timing, reference, by_text, codings)
         for concept in concepts:
             self._by_concept.setdefault(concept, []).append(entry)
 

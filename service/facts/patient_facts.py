@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Iterator
 
 from mappings.catalog import Catalog
@@ -20,8 +21,8 @@ from service.criteria.inputs import (
 )
 from service.facts import derived
 from service.facts.counting import tentative
-from service.facts.history import counts_for_status, place
-from service.facts.index import KIND_TYPES, ConceptIndex, Entry
+from service.facts.history import counts_for_status, medication_course, place
+from service.facts.index import KIND_TYPES, MEDICATION_TYPES, ConceptIndex, Entry
 from service.facts.measurements import Analyte, in_window, measure, window_text
 from service.facts.qualitative import polarity
 from service.fhir_access.record import PatientRecord
@@ -80,18 +81,18 @@ class PatientFacts:
         found: list[Event] = []
         for concept, entry in self._matches(query.concepts, types):
             timing = entry.timing
-            if not counts_for_status(timing, query.status):
+            if not counts_for_status(timing, query.status, query.window):
                 continue
             detail = ""
             if query.polarity is not None:
                 if polarity(entry.holder, self._coded, self._convert_plain) is not query.polarity:
                     continue
                 detail = f" {query.polarity.value}"
-            placed = place(timing, self._event_window(query, concept), on)
+            placed = place(timing, self._event_window(query, concept, entry), on)
             if placed is False:
                 continue
             display = f"{self._analyte(concept).label}{detail} ({timing.shown or 'no date'})"
-            doubt = tentative(entry.resource_type, entry.resource)
+            doubt = tentative(entry.resource_type, entry.resource) or _named_only_by_text(entry)
             found.append(
                 Event(
                     Evidence(entry.reference, display),
@@ -99,6 +100,11 @@ class PatientFacts:
                     timing.end[1] if timing.end else (on if timing.ongoing else None),  # ongoing: lasts until `on`
                     certain=placed is True and doubt is None,
                     doubt=doubt,
+                    course=(
+                        medication_course(entry.resource_type, entry.resource, timing, on)
+                        if entry.resource_type in MEDICATION_TYPES
+                        else None
+                    ),
                 )
             )
         found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
@@ -164,9 +170,14 @@ class PatientFacts:
                     seen.add(id(entry))
                     yield concept, entry
 
-    def _event_window(self, query: EventQuery, concept: str) -> Window:
+    def _event_window(self, query: EventQuery, concept: str, entry: Entry) -> Window:
         """Results default to their analyte's look-back (a positive hCG from 2019 says nothing today);
-        other records with no window count at any time up to `on`, undated ones included."""
+        other records with no window count at any time up to `on`, undated ones included. "Within N half-lives"
+        is N times the record's own drug's half-life (a drug we hold none for: the longest of its concept)."""
+        if query.half_lives is not None:
+            hours = self._catalog.drug_half_life_hours(entry.codings) or self._catalog.half_life_hours(concept)
+            assert hours is not None  # the checker refuses half-lives for concepts without them
+            return Window(within_days=max(1, math.ceil(query.half_lives * hours / 24)))
         if query.kind != "Observation" or query.window.within_days is not None:
             return query.window
         lookback = self._catalog.concept(concept).lookback_days
@@ -188,6 +199,13 @@ class PatientFacts:
     def _convert_plain(value: float, from_unit: str, to_unit: str) -> float | None:
         result = convert(value, from_unit, to_unit)
         return None if isinstance(result, NotConvertible) else result
+
+
+def _named_only_by_text(entry: Entry) -> str | None:
+    """A record the closed list does not hold, whose text names the concept: the trial team checks it."""
+    if entry.by_text is None:
+        return None
+    return f"recorded as '{entry.by_text}' with no code this service maps, to be checked by the trial team"
 
 
 @functools.cache

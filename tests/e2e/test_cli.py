@@ -31,6 +31,28 @@ def test_check_accepts_the_bundled_trials_and_lists_coverage() -> None:
     assert " manual " in result.output
 
 
+def test_check_warns_of_any_wording_decided_only_by_a_closed_list(tmp_path: Path) -> None:
+    trial = tmp_path / "nets.trial"
+    trial.write_text(
+        'trial "nets"\n'
+        'exclusion "liver" "Any chronic liver disease.":\n  exists [Condition: "gilbert-syndrome"]\n'
+        'exclusion "cancer" "History of any malignancy.":\n  exists [Condition: "malignancy"]\n'
+        'exclusion "vaccine" "Any vaccination within 4 weeks.":\n  exists [Immunization: "vaccine"] within 4 weeks\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["check", str(trial)])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if ": warning: " in line]
+    assert len(warnings) == 1, result.output
+    assert warnings[0].startswith(f'{trial}:2: warning: exclusion "liver"')
+    assert '"gilbert-syndrome"' in warnings[0]
+
+
+def test_the_bundled_trials_have_no_closed_list_warning() -> None:
+    result = runner.invoke(app, ["check"])
+    assert ": warning: " not in result.output, result.output
+
+
 def test_check_reports_every_problem_with_file_line_column(tmp_path: Path) -> None:
     broken = tmp_path / "broken.trial"
     broken.write_text(

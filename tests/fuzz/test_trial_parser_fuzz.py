@@ -47,7 +47,7 @@ ODD_UNITS = ["'kg'", "'g/L'", "'10*9/L'", "'mg/dL'", "'umol/L'", "'x'", "''", "'
 ODD_CONCEPTS = ['"anc"', '"hemoglobin"', '"sle"', '"no-such-concept"', '""', '"glucocorticoid"', '"hcg-pregnancy"']
 ODD_NAMES = [
     "Latest", "Positive", "Count", "Foo", "x", "Observation", "Condition", "Medication", "days", "and",
-    "AgeInYears", "CreatinineClearance", "MostRecent", "TreatmentSpan", "unknown", "between", "ULN",
+    "AgeInYears", "CreatinineClearance", "MostRecent", "Exposure", "LongestExposure", "unknown", "between", "ULN",
 ]  # fmt: skip
 
 

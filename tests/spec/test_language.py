@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from service.criteria import (
+    Course,
     CriteriaError,
     Event,
     EventQuery,
@@ -49,6 +50,10 @@ class SpecVocabulary:
 
     def label(self, concept: str) -> str:
         return str(self.concepts[concept].get("label", concept))
+
+    def half_life_hours(self, concept: str) -> float | None:
+        hours = self.concepts[concept].get("half_life_hours")
+        return None if hours is None else float(hours)
 
 
 def _date(value: Any) -> dt.date | None:
@@ -93,7 +98,9 @@ class SpecPatient:
                         continue
                     if query.window.before_days is not None and (on - start).days < query.window.before_days:
                         continue
-            found.append(Event(Evidence(item["ref"], item["ref"]), start, end, certain))
+            # a medication without an end proves its first day and may have lasted until `on`
+            course = None if start is None else Course(start, end or start, start, end or on)
+            found.append(Event(Evidence(item["ref"], item["ref"]), start, end, certain, course=course))
         return found
 
     def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:

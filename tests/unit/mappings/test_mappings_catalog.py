@@ -67,7 +67,10 @@ def test_concepts_for(catalog: Catalog, system: str, code: str, expected: set[st
         ("C34.11", {"malignancy"}),  # C00-C96 family
         ("C7A.010", {"malignancy"}),  # lettered category inside the range
         ("C96.9", {"malignancy"}),
-        ("D03.9", set()),  # in-situ: outside the family
+        ("D03.9", {"malignancy"}),  # in situ (D00-D09): counted, conservatively
+        ("D12.6", set()),  # benign neoplasm: not a malignancy
+        ("D47.1", {"neoplasm-uncertain-behaviour"}),  # D37-D49: uncertain / unspecified behaviour
+        ("D3A.00", set()),  # benign neuroendocrine tumour, excepted from D37-D49
         ("C83.38", {"malignancy", "b-cell-lymphoma"}),
         ("A17.81", {"tuberculosis"}),  # A15-A19
         ("A20.0", set()),
@@ -212,3 +215,45 @@ def test_invalid_yaml(tmp_path: Path) -> None:
     (directory / "analytes.yaml").write_text("version: [1\n", encoding="utf-8")
     with pytest.raises(CatalogError, match=r"analytes\.yaml: not valid YAML"):
         Catalog.load(directory)
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "expected"),
+    [
+        ("condition", "Malignant tumor of pancreas (disorder)", {"malignancy"}),
+        ("condition", "Adenocarcinoma of pancreas | Pancreatic cancer", {"malignancy"}),
+        ("condition", "Non-malignant thyroid nodule", set()),
+        ("condition", "Hodgkin disease, nodular sclerosis", {"malignancy"}),
+        ("condition", "Neoplasm of uncertain behaviour of bladder", {"malignancy"}),
+        ("condition", "Benign tumor of ovary", set()),
+        ("condition", "Family history of breast cancer", set()),
+        ("condition", "Screening for malignant neoplasm of cervix", set()),
+        ("condition", "Kidney transplant recipient", {"organ-transplant"}),
+        ("condition", "Bone marrow transplant status", {"organ-transplant", "hsct"}),
+        ("condition", "Chronic hepatitis B", {"hepatitis-b"}),
+        ("condition", "Hepatitis B vaccination status", set()),
+        ("condition", "Cerebral infarction", {"cns-disease"}),
+        ("medication", "Telitacicept 160 mg SC weekly", {"b-cell-targeted-other"}),
+        ("medication", "Saphnelo (anifrolumab) 300 mg IV", {"other-biologic"}),
+        ("medication", "Cholecalciferol 1000 IU daily", set()),
+        ("procedure", "Adenocarcinoma of pancreas", set()),  # a net works for the code kinds of its concept only
+    ],
+)
+def test_safety_nets(catalog: Catalog, kind: str, text: str, expected: set[str]) -> None:
+    assert catalog.named_by_text(kind, text) == frozenset(expected)
+
+
+@pytest.mark.parametrize(
+    ("codings", "expected"),
+    [
+        ([("http://hl7.org/fhir/sid/cvx", "140")], {"vaccine"}),  # inactivated influenza
+        ([("http://hl7.org/fhir/sid/cvx", "03")], {"vaccine"}),  # MMR (live: also live-vaccine, by code)
+        ([], {"vaccine"}),  # an uncoded immunization is still a vaccination
+        ([("urn:oid:2.16.840.1.113883.12.292", "087")], set()),  # IGIV by OID and zero-padded: not a vaccine
+        ([("http://hl7.org/fhir/sid/cvx", "998")], set()),  # no vaccine administered
+    ],
+)
+def test_every_immunization_is_a_vaccination(
+    catalog: Catalog, codings: list[tuple[str, str]], expected: set[str]
+) -> None:
+    assert catalog.every_record_concepts("immunization", codings) == frozenset(expected)
