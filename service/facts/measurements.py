@@ -28,6 +28,9 @@ TITER = "{titer}"
 TITER_TEXT = re.compile(r"^\s*(<=|>=|<|>)?\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
 
 
+ROOM_AIR_FIO2 = 21.0  # % inhaled oxygen of room air
+
+
 @dataclass(frozen=True, slots=True)
 class Analyte:
     """What measurements need to know about a concept (from the catalog)."""
@@ -37,6 +40,7 @@ class Analyte:
     unit: str | None
     default_uln: float | None
     is_score: bool
+    room_air_only: bool = False  # a reading on supplemental oxygen does not answer (SpO2 "non-oxygenated")
 
 
 # (value, from_unit, to_unit, analyte id) -> converted value, or the reason it cannot be
@@ -138,6 +142,48 @@ def read_titer(holder: Mapping[str, Any]) -> Reading | None:
                 comparator = comparator if isinstance(comparator, str) and comparator else None
                 return Reading(dilution, comparator, TITER, f"{comparator or ''}1:{fmt(dilution)}")
     return None
+
+
+def _same_occasion(a: Entry, b: Entry) -> bool:
+    """Two Observations of one occasion: the same resource, the same encounter, or the same effective time."""
+    if a.resource is b.resource:
+        return True
+    encounter_a, encounter_b = a.resource.get("encounter"), b.resource.get("encounter")
+    if (
+        isinstance(encounter_a, Mapping)
+        and isinstance(encounter_b, Mapping)
+        and encounter_a.get("reference")
+        and encounter_a.get("reference") == encounter_b.get("reference")
+    ):
+        return True
+    when = a.resource.get("effectiveDateTime")
+    return isinstance(when, str) and when == b.resource.get("effectiveDateTime")
+
+
+def on_supplemental_oxygen(reading: Entry, oxygen: list[Entry], convert: Converter) -> bool | None:
+    """Whether `reading` was taken on supplemental oxygen, from inhaled-oxygen results of the same occasion
+    (a component of the reading, or an Observation of its encounter or time): a flow above 0 L/min or a
+    concentration above 21 %. None when such a result is there but cannot be read; False when none is there."""
+    answers: set[bool | None] = set()
+    for entry in oxygen:
+        if not _same_occasion(reading, entry):
+            continue
+        quantity = entry.holder.get("valueQuantity")
+        value = finite_number(quantity.get("value")) if isinstance(quantity, Mapping) else None
+        unit = quantity_unit(quantity) if isinstance(quantity, Mapping) else None
+        if value is None or unit is None:
+            answers.add(None)
+            continue
+        percent, flow = convert(value, unit, "%", "inhaled-oxygen"), convert(value, unit, "L/min", "inhaled-oxygen")
+        if not isinstance(percent, str):
+            answers.add(percent > ROOM_AIR_FIO2)
+        elif not isinstance(flow, str):
+            answers.add(flow > 0)
+        else:
+            answers.add(None)
+    if True in answers:
+        return True
+    return None if None in answers else False
 
 
 def window_text(label: str, window: Window) -> str:

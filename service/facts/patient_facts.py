@@ -22,16 +22,26 @@ from service.facts import derived
 from service.facts.counting import tentative
 from service.facts.history import counts_for_status, place
 from service.facts.index import KIND_TYPES, ConceptIndex, Entry
-from service.facts.measurements import Analyte, in_window, measure, window_text
-from service.facts.qualitative import polarity
+from service.facts.measurements import Analyte, in_window, measure, on_supplemental_oxygen, window_text
+from service.facts.qualitative import Reading, has_result, polarity, standing
 from service.fhir_access.record import PatientRecord
+
+INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qualify a room-air reading
 
 
 @functools.cache
 def _analyte_of(catalog: Catalog, concept_id: str) -> Analyte:
     """Per catalog, not per patient: the catalog is loaded once and never changes."""
     concept = catalog.concept(concept_id)
-    return Analyte(concept_id, concept.label, concept.unit, concept.default_uln, "score" in concept.kinds)
+    measured = catalog.analyte(concept_id)
+    return Analyte(
+        concept_id,
+        concept.label,
+        concept.unit,
+        concept.default_uln,
+        "score" in concept.kinds,
+        measured is not None and measured.room_air_only,
+    )
 
 
 class PatientFacts:
@@ -77,20 +87,17 @@ class PatientFacts:
             return gap
         if not self._index.has_any(query.concepts):  # most exclusions: the patient has none of it
             return ()
+        if query.kind == "Observation" and query.polarity is not None:
+            return self._results(query, query.polarity, on)
         found: list[Event] = []
         for concept, entry in self._matches(query.concepts, types):
             timing = entry.timing
             if not counts_for_status(timing, query.status):
                 continue
-            detail = ""
-            if query.polarity is not None:
-                if polarity(entry.holder, self._coded, self._convert_plain) is not query.polarity:
-                    continue
-                detail = f" {query.polarity.value}"
-            placed = place(timing, self._event_window(query, concept), on)
+            placed = place(timing, query.window, on)
             if placed is False:
                 continue
-            display = f"{self._analyte(concept).label}{detail} ({timing.shown or 'no date'})"
+            display = f"{self._analyte(concept).label} ({timing.shown or 'no date'})"
             doubt = tentative(entry.resource_type, entry.resource)
             found.append(
                 Event(
@@ -103,6 +110,46 @@ class PatientFacts:
             )
         found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
         return tuple(found)
+
+    def _results(self, query: EventQuery, wanted: Polarity, on: dt.date) -> tuple[Event, ...]:
+        """Results of `wanted` polarity that stand on `on`, per analyte (qualitative.standing): a later result
+        supersedes an earlier one of the same analyte, never of another (a negative HBsAg says nothing of HBV DNA).
+        An undated positive can only make the answer unknown."""
+        found: list[Event] = []
+        for concept in sorted(query.concepts):
+            analyte = self._catalog.analyte(concept)
+            reading = Reading(analyte.positivity) if analyte else Reading()
+            coded = self._coded_answers if reading.positivity == "answer" else self._coded
+            dated: list[tuple[Entry, Polarity | None]] = []
+            for _, entry in self._matches(frozenset((concept,)), ("Observation",)):
+                start = entry.timing.start
+                if not has_result(entry.holder) or (start is not None and start[0] > on):
+                    continue
+                result = polarity(entry.holder, coded, self._convert_plain, reading)
+                if start is not None:
+                    dated.append((entry, result))
+                elif wanted is Polarity.POSITIVE and result is not Polarity.NEGATIVE:
+                    found.append(self._result_event(concept, entry, result, False, "result has no date"))
+            window = self._event_window(query, concept)
+            for item in standing(
+                dated,
+                wanted,
+                window,
+                on,
+                ever=analyte is not None and analyte.positive_stands == "ever",
+                lapses_days=analyte.positive_lapses_days if analyte else None,
+            ):
+                found.append(self._result_event(concept, item.entry, item.polarity, item.certain, item.doubt))
+        found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
+        return tuple(found)
+
+    def _result_event(
+        self, concept: str, entry: Entry, result: Polarity | None, certain: bool, doubt: str | None
+    ) -> Event:
+        shown = result.value if result is not None else "result"
+        display = f"{self._analyte(concept).label} {shown} ({entry.timing.shown or 'no date'})"
+        start = entry.timing.start[0] if entry.timing.start else None
+        return Event(Evidence(entry.reference, display), start, start, certain=certain, doubt=doubt)
 
     # --- open world --------------------------------------------------------------------------------
     def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
@@ -126,9 +173,19 @@ class PatientFacts:
         ]
         candidates.sort(key=_latest_key, reverse=True)
         for concept, entry in candidates:
-            result = measure(entry, self._analyte(concept), query.unit, self._convert)
-            if result is not None:  # an Observation without a value is skipped, not a "latest value"
-                return result
+            analyte = self._analyte(concept)
+            result = measure(entry, analyte, query.unit, self._convert)
+            if result is None:  # an Observation without a value is skipped, not a "latest value"
+                continue
+            if analyte.room_air_only and isinstance(result, Measurement):
+                oxygen = on_supplemental_oxygen(entry, self._index.entries(INHALED_OXYGEN), self._convert)
+                if oxygen is not False:
+                    return Missing(
+                        f"{result.evidence.display} was taken on supplemental oxygen; a room-air reading is needed"
+                        if oxygen
+                        else f"Whether {result.evidence.display} was taken on room air (inhaled oxygen unreadable)"
+                    )
+            return result
         return Missing(window_text(self._labels(query.concepts), window))
 
     # --- helpers -------------------------------------------------------------------------------------
@@ -165,9 +222,8 @@ class PatientFacts:
                     yield concept, entry
 
     def _event_window(self, query: EventQuery, concept: str) -> Window:
-        """Results default to their analyte's look-back (a positive hCG from 2019 says nothing today);
-        other records with no window count at any time up to `on`, undated ones included."""
-        if query.kind != "Observation" or query.window.within_days is not None:
+        """Results default to their analyte's look-back: the window that keeps a result fresh."""
+        if query.window.within_days is not None:
             return query.window
         lookback = self._catalog.concept(concept).lookback_days
         return query.window if lookback is None else Window(within_days=lookback, before_days=query.window.before_days)
@@ -177,6 +233,10 @@ class PatientFacts:
 
     def _coded(self, system: str, code: str) -> Polarity | None:
         found = self._catalog.result_polarity(system, code)
+        return None if found is None else Polarity(found)
+
+    def _coded_answers(self, system: str, code: str) -> Polarity | None:
+        found = self._catalog.result_polarity(system, code, answer=True)
         return None if found is None else Polarity(found)
 
     @staticmethod
