@@ -8,6 +8,7 @@ exception: it makes a comparison unknown and tells the report which data would d
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -294,7 +295,7 @@ class _Compiler:
 
     def call(self, node: ast.Call) -> Compiled:
         name = node.function
-        if name == "Latest":
+        if name in ("Latest", "Highest"):
             return self.latest(node)
         if name == "Positive":
             return self.positive(node)
@@ -317,7 +318,8 @@ class _Compiler:
         unit = self.checked.latest_units.get(node.span)
         if unit is None:  # a Latest that is never compared is reported by the checker
             raise AssertionError(f"Latest at {node.span} has no unit")
-        query = _interned(MeasurementQuery(frozenset(retrieve.concepts), unit, self.query(retrieve).window))
+        highest = node.function == "Highest"
+        query = _interned(MeasurementQuery(frozenset(retrieve.concepts), unit, self.query(retrieve).window, highest))
 
         def run(env: Env) -> Scalar:
             found = env.data.latest(query, env.on)
@@ -326,6 +328,8 @@ class _Compiler:
             evidence = found.evidence
             if found.note:
                 evidence = Evidence(evidence.reference, f"{evidence.display}; {found.note}")
+            if found.open_above:  # the highest readable value is a lower bound of the highest value
+                return Scalar(found.value, math.inf, (evidence,), (found.open_above,))
             return _exact(found.value, (evidence,))
 
         return run

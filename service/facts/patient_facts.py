@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterator
+from dataclasses import replace
 
 from mappings.catalog import Catalog
 from mappings.units import NotConvertible, convert
@@ -172,6 +173,8 @@ class PatientFacts:
             if in_window(entry, window, on)
         ]
         candidates.sort(key=_latest_key, reverse=True)
+        if query.highest:
+            return self._highest(query, candidates, window)
         for concept, entry in candidates:
             analyte = self._analyte(concept)
             result = measure(entry, analyte, query.unit, self._convert)
@@ -187,6 +190,23 @@ class PatientFacts:
                     )
             return result
         return Missing(window_text(self._labels(query.concepts), window))
+
+    def _highest(
+        self, query: MeasurementQuery, candidates: list[tuple[str, Entry]], window: Window
+    ) -> Measurement | Missing:
+        """The highest readable value in the window; results that cannot be read leave it open above, never lower."""
+        values: list[Measurement] = []
+        unread: list[str] = []
+        for concept, entry in candidates:
+            result = measure(entry, self._analyte(concept), query.unit, self._convert)
+            if isinstance(result, Measurement):
+                values.append(result)
+            elif isinstance(result, Missing):
+                unread.append(result.reason)
+        if not values:
+            return Missing(unread[0] if unread else window_text(self._labels(query.concepts), window))
+        best = max(values, key=lambda m: m.value)  # the latest of equal values: candidates run newest first
+        return replace(best, open_above="; ".join(unread) or None)
 
     # --- helpers -------------------------------------------------------------------------------------
     def _start_memo(self, on: dt.date) -> None:

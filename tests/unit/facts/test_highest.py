@@ -1,0 +1,54 @@
+"""PatientFacts for Highest(...): the highest readable value in the window, open above when a result cannot be read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from mappings.catalog import load_catalog
+from service.criteria.inputs import Measurement, MeasurementQuery, Missing, Window
+from service.facts.patient_facts import PatientFacts
+from service.fhir_access.record import PatientRecord
+
+ON = dt.date(2026, 11, 23)
+ANA = {"coding": [{"system": "http://loinc.org", "code": "5048-4"}]}
+ANA_CODED = {"coding": [{"system": "http://loinc.org", "code": "8061-4"}]}
+POSITIVE = {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}
+HIGHEST = MeasurementQuery(frozenset({"ana"}), "{titer}", Window(), highest=True)
+LATEST = MeasurementQuery(frozenset({"ana"}), "{titer}", Window())
+
+
+def _titre(ident: str, day: str, value: str) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": ident, "status": "final", "code": ANA, "effectiveDateTime": day,
+            "valueString": value}  # fmt: skip
+
+
+def _facts(*observations: dict[str, Any]) -> PatientFacts:
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1980-05-12", "gender": "female"}
+    return PatientFacts(PatientRecord(patient=patient, resources={"Observation": observations}), load_catalog())
+
+
+def test_highest_titre_counts_not_the_latest() -> None:
+    facts = _facts(_titre("old", "2022-10-01", "1:160"), _titre("now", "2026-10-01", "1:40"))
+    highest = facts.latest(HIGHEST, ON)
+    assert isinstance(highest, Measurement)
+    assert (highest.value, highest.evidence.reference, highest.open_above) == (160, "Observation/old", None)
+    latest = facts.latest(LATEST, ON)
+    assert isinstance(latest, Measurement)
+    assert latest.value == 40
+
+
+def test_a_result_without_a_titre_leaves_the_highest_open_above() -> None:
+    coded = {"resourceType": "Observation", "id": "coded", "status": "final", "code": ANA_CODED,
+             "effectiveDateTime": "2025-11-01", "valueCodeableConcept": POSITIVE}  # fmt: skip
+    highest = _facts(coded, _titre("now", "2026-10-01", "1:40")).latest(HIGHEST, ON)
+    assert isinstance(highest, Measurement)
+    assert highest.value == 40
+    assert highest.open_above is not None
+
+
+def test_only_unreadable_results_are_missing() -> None:
+    coded = {"resourceType": "Observation", "id": "coded", "status": "final", "code": ANA_CODED,
+             "effectiveDateTime": "2025-11-01", "valueCodeableConcept": POSITIVE}  # fmt: skip
+    assert isinstance(_facts(coded).latest(HIGHEST, ON), Missing)
+    assert isinstance(_facts().latest(HIGHEST, ON), Missing)
