@@ -225,8 +225,12 @@ def measure(
     analyte: Analyte,
     unit: str,
     convert: Converter,
+    lower_bounds: bool = False,
 ) -> Measurement | Missing | None:
-    """The entry's value in `unit` (or as a multiple of the ULN); None if the entry carries no value."""
+    """The entry's value in `unit` (or as a multiple of the ULN); None if the entry carries no value.
+
+    `lower_bounds` (Highest): ">1:1280" reads as at least 1280, marked open above; otherwise a bound is Missing.
+    """
     reading = read(entry.holder, analyte)
     if reading is None:
         return None
@@ -235,7 +239,8 @@ def measure(
         return Missing(f"{analyte.label} ({when}): {reading}")
     evidence = Evidence(entry.reference, f"{analyte.label} {reading.shown} ({when})")
     taken = entry.timing.start[0] if entry.timing.start else None
-    if reading.comparator is not None:
+    at_least = lower_bounds and reading.comparator in (">", ">=")
+    if reading.comparator is not None and not at_least:
         # "<0.5" is a bound, not the value 0.5; a bound alone cannot be compared with a threshold here.
         return Missing(f"{analyte.label} {reading.shown} ({when}) is a bound, not a value")
 
@@ -256,7 +261,8 @@ def measure(
         value = to(unit)
         if isinstance(value, Missing):
             return value
-        return Measurement(value, unit, evidence, taken)
+        bound = f"{analyte.label} {reading.shown} ({when}) is a lower bound" if at_least else None
+        return Measurement(value, unit, evidence, taken, open_above=bound)
 
     high = _reference_high(entry.holder)
     if high is not None and reading.unit is not None:

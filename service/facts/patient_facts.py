@@ -198,9 +198,11 @@ class PatientFacts:
         values: list[Measurement] = []
         unread: list[str] = []
         for concept, entry in candidates:
-            result = measure(entry, self._analyte(concept), query.unit, self._convert)
+            result = measure(entry, self._analyte(concept), query.unit, self._convert, lower_bounds=True)
             if isinstance(result, Measurement):
                 values.append(result)
+                if result.open_above:
+                    unread.append(result.open_above)
             elif isinstance(result, Missing):
                 unread.append(result.reason)
         if not values:

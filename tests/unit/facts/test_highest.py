@@ -52,3 +52,12 @@ def test_only_unreadable_results_are_missing() -> None:
              "effectiveDateTime": "2025-11-01", "valueCodeableConcept": POSITIVE}  # fmt: skip
     assert isinstance(_facts(coded).latest(HIGHEST, ON), Missing)
     assert isinstance(_facts().latest(HIGHEST, ON), Missing)
+
+
+def test_a_lower_bound_counts_as_at_least_its_value() -> None:
+    highest = _facts(_titre("bound", "2024-10-01", ">1:1280"), _titre("now", "2026-10-01", "1:40")).latest(HIGHEST, ON)
+    assert isinstance(highest, Measurement)
+    assert (highest.value, highest.evidence.reference) == (1280, "Observation/bound")
+    assert highest.open_above is not None
+    assert isinstance(_facts(_titre("below", "2024-10-01", "<1:40")).latest(HIGHEST, ON), Missing)
+    assert isinstance(_facts(_titre("bound", "2024-10-01", ">1:1280")).latest(LATEST, ON), Missing)
