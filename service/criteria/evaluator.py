@@ -8,7 +8,6 @@ exception: it makes a comparison unknown and tells the report which data would d
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -328,8 +327,8 @@ class _Compiler:
             evidence = found.evidence
             if found.note:
                 evidence = Evidence(evidence.reference, f"{evidence.display}; {found.note}")
-            if found.open_above:  # the highest readable value is a lower bound of the highest value
-                return Scalar(found.value, math.inf, (evidence,), (found.open_above,))
+            if found.high is not None:
+                return Scalar(found.value, found.high, (evidence,), (found.doubt or "An exact value",))
             return _exact(found.value, (evidence,))
 
         return run
@@ -434,9 +433,11 @@ def _creatinine_clearance(env: Env) -> Scalar:
         return Scalar(None, None, (), tuple(missing))
     if creatinine.value <= 0:
         return Scalar(None, None, (creatinine.evidence,), ("A positive serum creatinine value",))
-    base = weight.value / (72 * creatinine.value)
-    low = (140 - age.high) * base * factors[0]
-    high = (140 - age.low) * base * factors[1]
+    # same-day results that disagree give ranges: the clearance spans their extremes
+    creatinine_high, weight_high = creatinine.high or creatinine.value, weight.high or weight.value
+    missing.extend(m.doubt for m in (creatinine, weight) if m.doubt)
+    low = (140 - age.high) * weight.value / (72 * creatinine_high) * factors[0]
+    high = (140 - age.low) * weight_high / (72 * creatinine.value) * factors[1]
     evidence = (creatinine.evidence, weight.evidence)
     return Scalar(low, high, evidence, (*tuple(missing), *age.missing))
 

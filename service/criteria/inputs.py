@@ -110,8 +110,10 @@ class Measurement:
     evidence: Evidence
     taken: dt.date | None = None
     note: str | None = None  # e.g. "default ULN 40 U/L used"
-    # Highest only: results in the window that could not be read, so the highest may be above `value`
-    open_above: str | None = None
+    # Imprecise: the value lies in [value, high] (same-day results that disagree; a highest left open above by
+    # results that cannot be read: high = inf), and `doubt` says what would make it exact. None: exact.
+    high: float | None = None
+    doubt: str | None = None
 
 
 class PatientData(Protocol):

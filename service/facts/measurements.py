@@ -261,8 +261,10 @@ def measure(
         value = to(unit)
         if isinstance(value, Missing):
             return value
-        bound = f"{analyte.label} {reading.shown} ({when}) is a lower bound" if at_least else None
-        return Measurement(value, unit, evidence, taken, open_above=bound)
+        if at_least:
+            bound = f"{analyte.label} {reading.shown} ({when}) is a lower bound"
+            return Measurement(value, unit, evidence, taken, high=math.inf, doubt=bound)
+        return Measurement(value, unit, evidence, taken)
 
     high = _reference_high(entry.holder)
     if high is not None and reading.unit is not None:

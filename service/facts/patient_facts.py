@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -188,8 +189,29 @@ class PatientFacts:
                         if oxygen
                         else f"Whether {result.evidence.display} was taken on room air (inhaled oxygen unreadable)"
                     )
+                return result
+            if isinstance(result, Measurement):
+                return self._same_day_spread(query, result, entry, candidates)
             return result
         return Missing(window_text(self._labels(query.concepts), window))
+
+    def _same_day_spread(
+        self, query: MeasurementQuery, latest: Measurement, entry: Entry, candidates: list[tuple[str, Entry]]
+    ) -> Measurement:
+        """Results of the same day that disagree (a repeat count, race-specific eGFR pairs) make the latest value
+        the range they span: which one applies is not in the record, and a threshold inside the range is unknown."""
+        same_day = [
+            result
+            for concept, other in candidates
+            if other is not entry and other.timing.start == entry.timing.start
+            and isinstance(result := measure(other, self._analyte(concept), query.unit, self._convert), Measurement)
+        ]  # fmt: skip
+        values = [latest.value, *(m.value for m in same_day)]
+        low, high = min(values), max(values)
+        if low == high:
+            return latest
+        shown = ", ".join(m.evidence.display for m in (latest, *same_day))
+        return replace(latest, value=low, high=high, doubt=f"Which of the same-day results applies: {shown}")
 
     def _highest(
         self, query: MeasurementQuery, candidates: list[tuple[str, Entry]], window: Window
@@ -201,14 +223,16 @@ class PatientFacts:
             result = measure(entry, self._analyte(concept), query.unit, self._convert, lower_bounds=True)
             if isinstance(result, Measurement):
                 values.append(result)
-                if result.open_above:
-                    unread.append(result.open_above)
+                if result.doubt:
+                    unread.append(result.doubt)
             elif isinstance(result, Missing):
                 unread.append(result.reason)
         if not values:
             return Missing(unread[0] if unread else window_text(self._labels(query.concepts), window))
         best = max(values, key=lambda m: m.value)  # the latest of equal values: candidates run newest first
-        return replace(best, open_above="; ".join(unread) or None)
+        if not unread:
+            return replace(best, high=None, doubt=None)
+        return replace(best, high=math.inf, doubt="; ".join(unread))
 
     # --- helpers -------------------------------------------------------------------------------------
     def _start_memo(self, on: dt.date) -> None:
