@@ -177,41 +177,38 @@ class PatientFacts:
         if query.highest:
             return self._highest(query, candidates, window)
         for concept, entry in candidates:
-            analyte = self._analyte(concept)
-            result = measure(entry, analyte, query.unit, self._convert)
+            result = measure(entry, self._analyte(concept), query.unit, self._convert)
             if result is None:  # an Observation without a value is skipped, not a "latest value"
                 continue
-            if analyte.room_air_only and isinstance(result, Measurement):
-                oxygen = on_supplemental_oxygen(entry, self._index.entries(INHALED_OXYGEN), self._convert)
-                if oxygen is not False:
-                    return Missing(
-                        f"{result.evidence.display} was taken on supplemental oxygen; a room-air reading is needed"
-                        if oxygen
-                        else f"Whether {result.evidence.display} was taken on room air (inhaled oxygen unreadable)"
-                    )
+            if isinstance(result, Missing):
                 return result
-            if isinstance(result, Measurement):
-                return self._same_day_spread(query, result, entry, candidates)
-            return result
+            day = self._same_day(query, entry, result, candidates)
+            return self._room_air(day) if self._analyte(concept).room_air_only else _spread([m for _, m in day])
         return Missing(window_text(self._labels(query.concepts), window))
 
-    def _same_day_spread(
-        self, query: MeasurementQuery, latest: Measurement, entry: Entry, candidates: list[tuple[str, Entry]]
-    ) -> Measurement:
-        """Results of the same day that disagree (a repeat count, race-specific eGFR pairs) make the latest value
-        the range they span: which one applies is not in the record, and a threshold inside the range is unknown."""
-        same_day = [
-            result
-            for concept, other in candidates
-            if other is not entry and other.timing.start == entry.timing.start
-            and isinstance(result := measure(other, self._analyte(concept), query.unit, self._convert), Measurement)
-        ]  # fmt: skip
-        values = [latest.value, *(m.value for m in same_day)]
-        low, high = min(values), max(values)
-        if low == high:
-            return latest
-        shown = ", ".join(m.evidence.display for m in (latest, *same_day))
-        return replace(latest, value=low, high=high, doubt=f"Which of the same-day results applies: {shown}")
+    def _same_day(
+        self, query: MeasurementQuery, entry: Entry, result: Measurement, candidates: list[tuple[str, Entry]]
+    ) -> list[tuple[Entry, Measurement]]:
+        """The latest result with the other readable results of its day (the record gives no order within it)."""
+        day = [(entry, result)]
+        for concept, other in candidates:
+            if other is not entry and other.timing.start == entry.timing.start:
+                found = measure(other, self._analyte(concept), query.unit, self._convert)
+                if isinstance(found, Measurement):
+                    day.append((other, found))
+        return day
+
+    def _room_air(self, day: list[tuple[Entry, Measurement]]) -> Measurement | Missing:
+        """SpO2 "in non-oxygenated states": only the day's readings without inhaled oxygen on record answer."""
+        oxygen = self._index.entries(INHALED_OXYGEN)
+        status = [(reading, on_supplemental_oxygen(entry, oxygen, self._convert)) for entry, reading in day]
+        room_air = [reading for reading, on_oxygen in status if on_oxygen is False]
+        if room_air:
+            return _spread(room_air)
+        reading, on_oxygen = status[0]
+        if on_oxygen:
+            return Missing(f"{reading.evidence.display} was taken on supplemental oxygen; a room-air reading is needed")
+        return Missing(f"Whether {reading.evidence.display} was taken on room air (inhaled oxygen unreadable)")
 
     def _highest(
         self, query: MeasurementQuery, candidates: list[tuple[str, Entry]], window: Window
@@ -294,6 +291,16 @@ class PatientFacts:
     def _convert_plain(value: float, from_unit: str, to_unit: str) -> float | None:
         result = convert(value, from_unit, to_unit)
         return None if isinstance(result, NotConvertible) else result
+
+
+def _spread(day: list[Measurement]) -> Measurement:
+    """Results of one day that disagree (a repeat count, race-specific eGFR pairs) make the value the range they
+    span: which one applies is not in the record, so a threshold inside the range is unknown. day[0] is the latest."""
+    low, high = min(m.value for m in day), max(m.value for m in day)
+    if low == high:
+        return day[0]
+    shown = ", ".join(m.evidence.display for m in day)
+    return replace(day[0], value=low, high=high, doubt=f"Which of the same-day results applies: {shown}")
 
 
 @functools.cache
