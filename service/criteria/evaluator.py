@@ -328,7 +328,7 @@ class _Compiler:
             if found.note:
                 evidence = Evidence(evidence.reference, f"{evidence.display}; {found.note}")
             if found.high is not None:
-                return Scalar(found.value, found.high, (evidence,), (found.doubt or "An exact value",))
+                return Scalar(found.value, found.high, (evidence,), (found.doubt or f"Exact {evidence.display}",))
             return _exact(found.value, (evidence,))
 
         return run

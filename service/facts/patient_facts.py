@@ -297,7 +297,7 @@ def _spread(day: list[Measurement]) -> Measurement:
     """Results of one day that disagree (a repeat count, race-specific eGFR pairs) make the value the range they
     span: which one applies is not in the record, so a threshold inside the range is unknown. day[0] is the latest."""
     low, high = min(m.value for m in day), max(m.value for m in day)
-    if low == high:
+    if math.isclose(low, high, rel_tol=1e-9):  # the same value in two codes or units is not a disagreement
         return day[0]
     shown = ", ".join(m.evidence.display for m in day)
     return replace(day[0], value=low, high=high, doubt=f"Which of the same-day results applies: {shown}")
