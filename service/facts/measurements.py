@@ -123,7 +123,7 @@ def read(holder: Mapping[str, Any], analyte: Analyte) -> Reading | str | None:
                     return Reading(grade, None, None, fmt(grade))
         return "a coded result is not a number"
     if any(key.startswith("value") for key in holder):
-        return "the result is not a number"
+        return "reported without a number (e.g. coded positive / negative): its value is needed"
     return None
 
 
