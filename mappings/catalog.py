@@ -76,6 +76,9 @@ RESOURCE_KINDS: Mapping[str, frozenset[str]] = {
 MEASURED_KINDS = frozenset({"observation", "score"})
 ROUTES = frozenset({"oral", "injection", "subcutaneous", "local", "unspecified"})
 RESULT_TYPES = frozenset({"quantitative", "qualitative", "either"})
+# analytes.yaml `positivity`: reference range / coded (default), nucleic acid detected, yes/no answer
+POSITIVITY_READS = frozenset({"reference", "detected", "answer"})
+POSITIVE_STANDS = frozenset({"until-negative", "ever"})
 _ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _ICD_CATEGORY = re.compile(r"^[A-Z][0-9][0-9A-Z]$")
 ULN = "ULN"
@@ -119,6 +122,10 @@ class Analyte:
     uln_source: str | None
     uln_verified: bool
     molar_factor: float | None
+    positivity: str = "reference"  # how a result reads as positive: POSITIVITY_READS
+    positive_stands: str = "until-negative"  # "ever": a later negative does not erase a positive
+    positive_lapses_days: int | None = None  # a positive older than this says nothing about now
+    room_air_only: bool = False  # a reading on supplemental oxygen does not answer (SpO2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +166,7 @@ class Catalog:
 
     __slots__ = (
         "_analytes",
+        "_answers",
         "_concepts",
         "_every",
         "_half_lives",
@@ -181,6 +189,7 @@ class Catalog:
         positive: frozenset[tuple[str, str]],
         negative: frozenset[tuple[str, str]],
         half_lives: Mapping[str, float],
+        answers: Mapping[tuple[str, str], Literal["positive", "negative"]] | None = None,
     ) -> None:
         self._concepts = dict(concepts)
         self._analytes = dict(analytes)
@@ -205,6 +214,7 @@ class Catalog:
         }
         self._named: dict[tuple[str, str], frozenset[str]] = {}  # texts repeat across records: answer each once
         self._every = {kind: tuple(found) for kind, found in every.items()}
+        self._answers = dict(answers or {})
 
     # ---- loading ----
 
@@ -290,15 +300,20 @@ class Catalog:
     def concept_ids(self) -> frozenset[str]:
         return frozenset(self._concepts)
 
-    def result_polarity(self, system: str, code: str) -> Literal["positive", "negative"] | None:
-        """Polarity of a coded qualitative result (valueCodeableConcept), per analytes.yaml."""
+    def result_polarity(
+        self, system: str, code: str, *, answer: bool = False
+    ) -> Literal["positive", "negative"] | None:
+        """Polarity of a coded qualitative result (valueCodeableConcept), per analytes.yaml.
+
+        `answer`: the analyte is a yes/no question (breastfeeding status), so Yes / No codes count too.
+        """
         canonical = normalize_system(system) or system.strip()
         key = (canonical, code.strip())
         if key in self._positive:
             return "positive"
         if key in self._negative:
             return "negative"
-        return None
+        return self._answers.get(key) if answer else None
 
     # ---- service.criteria.vocabulary.Vocabulary ----
 
@@ -603,16 +618,27 @@ _ANALYTE_KEYS = {
     "molar_note",
     "unit_aliases",
     "note",
+    "positivity",
+    "positive_stands",
+    "positive_lapses_days",
+    "positivity_note",
+    "room_air_only",
+    "room_air_note",
 }
 
 
 def _parse_analytes(
     file: str, data: Any, concepts: Mapping[str, _RawConcept]
-) -> tuple[dict[str, Analyte], frozenset[tuple[str, str]], frozenset[tuple[str, str]]]:
+) -> tuple[
+    dict[str, Analyte],
+    frozenset[tuple[str, str]],
+    frozenset[tuple[str, str]],
+    dict[tuple[str, str], Literal["positive", "negative"]],
+]:
     c = _Checker(file)
     root = c.mapping(data, "(top level)")
     c.version(root)
-    c.only(root, {"version", "unit_aliases", "qualitative", "analytes"}, "(top level)")
+    c.only(root, {"version", "unit_aliases", "unit_identities", "qualitative", "analytes"}, "(top level)")
     aliases = c.mapping(root.get("unit_aliases", {}), "unit_aliases")
     for key, value in aliases.items():
         c.text(value, f"unit_aliases.{key}")
@@ -639,6 +665,12 @@ def _parse_analytes(
             raise c.fail(f"{where}.default_uln", "a default ULN needs a unit")
         for key, value in c.mapping(spec.get("unit_aliases", {}), f"{where}.unit_aliases").items():
             c.text(value, f"{where}.unit_aliases.{key}")
+        reads = c.text(spec.get("positivity", "reference"), f"{where}.positivity")
+        if reads not in POSITIVITY_READS:
+            raise c.fail(f"{where}.positivity", f"{reads!r} is not one of {sorted(POSITIVITY_READS)}")
+        stands = c.text(spec.get("positive_stands", "until-negative"), f"{where}.positive_stands")
+        if stands not in POSITIVE_STANDS:
+            raise c.fail(f"{where}.positive_stands", f"{stands!r} is not one of {sorted(POSITIVE_STANDS)}")
         analytes[cid] = Analyte(
             concept=cid,
             unit=unit,
@@ -650,29 +682,40 @@ def _parse_analytes(
             uln_source=c.opt_text(spec.get("uln_source"), f"{where}.uln_source"),
             uln_verified=bool(spec.get("uln_verified", False)),
             molar_factor=c.number(spec.get("molar_factor"), f"{where}.molar_factor"),
+            positivity=reads,
+            positive_stands=stands,
+            positive_lapses_days=c.days(spec.get("positive_lapses_days"), f"{where}.positive_lapses_days"),
+            room_air_only=c.flag(spec.get("room_air_only", False), f"{where}.room_air_only"),
         )
     for cid, raw in concepts.items():
         if any(kind in MEASURED_KINDS for kind, _, _ in raw.codes) and cid not in analytes:
             raise c.fail(f"analytes.{cid}", "missing: every observation/score concept needs a unit and look-back")
     qual = c.mapping(root.get("qualitative"), "qualitative")
     polarity: dict[str, frozenset[tuple[str, str]]] = {}
-    for side in ("positive_codes", "negative_codes"):
+    for side in ("positive_codes", "negative_codes", "answer_yes_codes", "answer_no_codes"):
         found: set[tuple[str, str]] = set()
         for i, item in enumerate(c.seq(qual.get(side), f"qualitative.{side}")):
             item = c.mapping(item, f"qualitative.{side}[{i}]")
             system = c.text(item.get("system"), f"qualitative.{side}[{i}].system")
             found.add((system, c.text(item.get("code"), f"qualitative.{side}[{i}].code")))
         polarity[side] = frozenset(found)
-    if polarity["positive_codes"] & polarity["negative_codes"]:
+    if (
+        polarity["positive_codes"] & polarity["negative_codes"]
+        or polarity["answer_yes_codes"] & polarity["answer_no_codes"]
+    ):
         raise c.fail("qualitative", "a code is both positive and negative")
-    return analytes, polarity["positive_codes"], polarity["negative_codes"]
+    answers: dict[tuple[str, str], Literal["positive", "negative"]] = dict.fromkeys(
+        polarity["answer_yes_codes"], "positive"
+    )
+    answers.update(dict.fromkeys(polarity["answer_no_codes"], "negative"))
+    return analytes, polarity["positive_codes"], polarity["negative_codes"], answers
 
 
 def _build(concepts_doc: tuple[str, Any], products_doc: tuple[str, Any], analytes_doc: tuple[str, Any]) -> Catalog:
     concepts_file, concepts_data = concepts_doc
     raw, rules = _parse_concepts(concepts_file, concepts_data)
     prefix = _parse_prefix_rules(concepts_file, rules, raw)
-    analytes, positive, negative = _parse_analytes(analytes_doc[0], analytes_doc[1], raw)
+    analytes, positive, negative, answers = _parse_analytes(analytes_doc[0], analytes_doc[1], raw)
 
     index: dict[tuple[str, str], set[str]] = {}
     medication_codes: dict[str, set[str]] = {}  # RxCUI -> concepts with that medication code
@@ -710,7 +753,7 @@ def _build(concepts_doc: tuple[str, Any], products_doc: tuple[str, Any], analyte
         )
     frozen_index = {key: frozenset(value) for key, value in index.items()}
     half_lives = {code: hours for concept in raw.values() for code, hours in concept.half_lives.items()}
-    return Catalog(built, analytes, frozen_index, prefix, products, positive, negative, half_lives)
+    return Catalog(built, analytes, frozen_index, prefix, products, positive, negative, half_lives, answers)
 
 
 def _longest_half_life(concept: _RawConcept) -> float | None:

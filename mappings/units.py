@@ -15,6 +15,8 @@ own base-unit magnitude is right). Rules, in order:
 - Mass <-> molar concentration only when the analyte fixes the factor (`molar_factor` in analytes.yaml:
   umol/L equal to 1 mg/dL).
 - Affine units (Cel, [degF]) convert only to themselves.
+- Clinical unit identities (`unit_identities` in analytes.yaml) replace UCUM's derived factor where the
+  clinic defines a unit exactly: 1 Wood unit = 80 dyn.s.cm-5, not UCUM's 79.99 (mm[Hg] x 60 s / L).
 
 Failures are values (`NotConvertible`), never exceptions.
 """
@@ -78,6 +80,7 @@ class _Tables:
     global_aliases: dict[str, str]
     analyte_aliases: dict[str, dict[str, str]]
     molar_factors: dict[str, float]
+    identities: dict[str, tuple[float, str]]  # unit -> (factor, unit it is defined in)
 
 
 _lock = threading.RLock()
@@ -166,7 +169,16 @@ def _tables() -> _Tables:
             if not isinstance(factor, int | float) or isinstance(factor, bool) or factor <= 0:
                 raise ValueError(f"{where}: analytes.{name}.molar_factor: expected a positive number")
             molar[name] = float(factor)
-    return _Tables(global_aliases, analyte_aliases, molar)
+    identities: dict[str, tuple[float, str]] = {}
+    for unit, spec in (data.get("unit_identities") or {}).items():
+        factor, base = (
+            spec.get("equals") if isinstance(spec, dict) else None,
+            spec.get("unit") if isinstance(spec, dict) else None,
+        )
+        if not isinstance(factor, int | float) or isinstance(factor, bool) or factor <= 0 or not isinstance(base, str):
+            raise ValueError(f"{where}: unit_identities.{unit}: expected equals (a positive number) and unit")
+        identities[unit] = (float(factor), base)
+    return _Tables(global_aliases, analyte_aliases, molar, identities)
 
 
 def _str_map(value: Any, where: str) -> dict[str, str]:
@@ -230,6 +242,12 @@ def _factor(from_unit: str, to_unit: str, analyte: str | None) -> float | NotCon
     source, target = _canonical(from_unit, analyte), _canonical(to_unit, analyte)
     if source == target:
         return 1.0
+    identities = _tables().identities
+    if source in identities or target in identities:
+        from_factor, source = identities.get(source, (1.0, source))
+        to_factor, target = identities.get(target, (1.0, target))
+        inner = 1.0 if source == target else _factor(source, target, analyte)
+        return inner if isinstance(inner, NotConvertible) else _round(from_factor * inner / to_factor)
     if _AFFINE.search(source) or _AFFINE.search(target):
         return NotConvertible(f"{from_unit!r} -> {to_unit!r}: temperature units are not converted")
     parsed_from, parsed_to = _parse(source), _parse(target)

@@ -1,7 +1,7 @@
 """Static checks of a parsed trial: names, concepts, units and types, every problem at once.
 
-The checker also decides, for each `Latest(...)`, the unit its value must be read in (the unit of the
-literal it is compared with), so the evaluator never guesses a unit.
+The checker also decides, for each `Latest(...)` / `Highest(...)`, the unit its value must be read in (the unit
+of the literal it is compared with), so the evaluator never guesses a unit.
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Signature:
 
 FUNCTIONS: dict[str, Signature] = {
     "Latest": Signature(("records:Observation",), Type(Kind.MEASUREMENT)),
+    "Highest": Signature(("records:Observation",), Type(Kind.MEASUREMENT)),
     "Positive": Signature(("records:Observation",), BOOLEAN),
     "Count": Signature(("records",), NUMBER),
     "Earliest": Signature(("records",), DATE),

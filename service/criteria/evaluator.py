@@ -300,7 +300,7 @@ class _Compiler:
 
     def call(self, node: ast.Call) -> Compiled:
         name = node.function
-        if name == "Latest":
+        if name in ("Latest", "Highest"):
             return self.latest(node)
         if name == "Positive":
             return self.positive(node)
@@ -325,7 +325,8 @@ class _Compiler:
         unit = self.checked.latest_units.get(node.span)
         if unit is None:  # a Latest that is never compared is reported by the checker
             raise AssertionError(f"Latest at {node.span} has no unit")
-        query = _interned(MeasurementQuery(frozenset(retrieve.concepts), unit, self.query(retrieve).window))
+        highest = node.function == "Highest"
+        query = _interned(MeasurementQuery(frozenset(retrieve.concepts), unit, self.query(retrieve).window, highest))
 
         def run(env: Env) -> Scalar:
             found = env.data.latest(query, env.on)
@@ -334,6 +335,8 @@ class _Compiler:
             evidence = found.evidence
             if found.note:
                 evidence = Evidence(evidence.reference, f"{evidence.display}; {found.note}")
+            if found.high is not None:
+                return Scalar(found.value, found.high, (evidence,), (found.doubt or f"Exact {evidence.display}",))
             return _exact(found.value, (evidence,))
 
         return run
@@ -497,9 +500,11 @@ def _creatinine_clearance(env: Env) -> Scalar:
         return Scalar(None, None, (), tuple(missing))
     if creatinine.value <= 0:
         return Scalar(None, None, (creatinine.evidence,), ("A positive serum creatinine value",))
-    base = weight.value / (72 * creatinine.value)
-    low = (140 - age.high) * base * factors[0]
-    high = (140 - age.low) * base * factors[1]
+    # same-day results that disagree give ranges: the clearance spans their extremes
+    creatinine_high, weight_high = creatinine.high or creatinine.value, weight.high or weight.value
+    missing.extend(m.doubt for m in (creatinine, weight) if m.doubt)
+    low = (140 - age.high) * weight.value / (72 * creatinine_high) * factors[0]
+    high = (140 - age.low) * weight_high / (72 * creatinine.value) * factors[1]
     evidence = (creatinine.evidence, weight.evidence)
     return Scalar(low, high, evidence, (*tuple(missing), *age.missing))
 

@@ -113,10 +113,11 @@ class MeasurementQuery:
     concepts: frozenset[str]
     unit: str  # UCUM unit the caller wants the value in, or "ULN" for a multiple of the upper limit
     window: Window = Window()
+    highest: bool = False  # Highest(...): the highest value in the window ("any titre >= 1:80"), not the latest
     _hash: int = field(default=0, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash((self.concepts, self.unit, self.window)))
+        object.__setattr__(self, "_hash", hash((self.concepts, self.unit, self.window, self.highest)))
 
     def __hash__(self) -> int:
         return self._hash
@@ -124,13 +125,17 @@ class MeasurementQuery:
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
-    """The latest value in the window, converted to the unit asked for."""
+    """The latest (or highest) value in the window, converted to the unit asked for."""
 
     value: float
     unit: str
     evidence: Evidence
     taken: dt.date | None = None
     note: str | None = None  # e.g. "default ULN 40 U/L used"
+    # Imprecise: the value lies in [value, high] (same-day results that disagree; a highest left open above by
+    # results that cannot be read: high = inf), and `doubt` says what would make it exact. None: exact.
+    high: float | None = None
+    doubt: str | None = None
 
 
 class PatientData(Protocol):

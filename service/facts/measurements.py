@@ -28,6 +28,9 @@ TITER = "{titer}"
 TITER_TEXT = re.compile(r"^\s*(<=|>=|<|>)?\s*1\s*:\s*(\d+(?:\.\d+)?)\s*$")
 
 
+ROOM_AIR_FIO2 = 21.0  # % inhaled oxygen of room air
+
+
 @dataclass(frozen=True, slots=True)
 class Analyte:
     """What measurements need to know about a concept (from the catalog)."""
@@ -37,6 +40,7 @@ class Analyte:
     unit: str | None
     default_uln: float | None
     is_score: bool
+    room_air_only: bool = False  # a reading on supplemental oxygen does not answer (SpO2 "non-oxygenated")
 
 
 # (value, from_unit, to_unit, analyte id) -> converted value, or the reason it cannot be
@@ -119,7 +123,7 @@ def read(holder: Mapping[str, Any], analyte: Analyte) -> Reading | str | None:
                     return Reading(grade, None, None, fmt(grade))
         return "a coded result is not a number"
     if any(key.startswith("value") for key in holder):
-        return "the result is not a number"
+        return "reported without a number (e.g. coded positive / negative): its value is needed"
     return None
 
 
@@ -138,6 +142,48 @@ def read_titer(holder: Mapping[str, Any]) -> Reading | None:
                 comparator = comparator if isinstance(comparator, str) and comparator else None
                 return Reading(dilution, comparator, TITER, f"{comparator or ''}1:{fmt(dilution)}")
     return None
+
+
+def _same_occasion(a: Entry, b: Entry) -> bool:
+    """Two Observations of one occasion: the same resource, the same encounter, or the same effective time."""
+    if a.resource is b.resource:
+        return True
+    encounter_a, encounter_b = a.resource.get("encounter"), b.resource.get("encounter")
+    if (
+        isinstance(encounter_a, Mapping)
+        and isinstance(encounter_b, Mapping)
+        and encounter_a.get("reference")
+        and encounter_a.get("reference") == encounter_b.get("reference")
+    ):
+        return True
+    when = a.resource.get("effectiveDateTime")
+    return isinstance(when, str) and when == b.resource.get("effectiveDateTime")
+
+
+def on_supplemental_oxygen(reading: Entry, oxygen: list[Entry], convert: Converter) -> bool | None:
+    """Whether `reading` was taken on supplemental oxygen, from inhaled-oxygen results of the same occasion
+    (a component of the reading, or an Observation of its encounter or time): a flow above 0 L/min or a
+    concentration above 21 %. None when such a result is there but cannot be read; False when none is there."""
+    answers: set[bool | None] = set()
+    for entry in oxygen:
+        if not _same_occasion(reading, entry):
+            continue
+        quantity = entry.holder.get("valueQuantity")
+        value = finite_number(quantity.get("value")) if isinstance(quantity, Mapping) else None
+        unit = quantity_unit(quantity) if isinstance(quantity, Mapping) else None
+        if value is None or unit is None:
+            answers.add(None)
+            continue
+        percent, flow = convert(value, unit, "%", "inhaled-oxygen"), convert(value, unit, "L/min", "inhaled-oxygen")
+        if not isinstance(percent, str):
+            answers.add(percent > ROOM_AIR_FIO2)
+        elif not isinstance(flow, str):
+            answers.add(flow > 0)
+        else:
+            answers.add(None)
+    if True in answers:
+        return True
+    return None if None in answers else False
 
 
 def window_text(label: str, window: Window) -> str:
@@ -179,8 +225,12 @@ def measure(
     analyte: Analyte,
     unit: str,
     convert: Converter,
+    lower_bounds: bool = False,
 ) -> Measurement | Missing | None:
-    """The entry's value in `unit` (or as a multiple of the ULN); None if the entry carries no value."""
+    """The entry's value in `unit` (or as a multiple of the ULN); None if the entry carries no value.
+
+    `lower_bounds` (Highest): ">1:1280" reads as at least 1280, marked open above; otherwise a bound is Missing.
+    """
     reading = read(entry.holder, analyte)
     if reading is None:
         return None
@@ -189,7 +239,8 @@ def measure(
         return Missing(f"{analyte.label} ({when}): {reading}")
     evidence = Evidence(entry.reference, f"{analyte.label} {reading.shown} ({when})")
     taken = entry.timing.start[0] if entry.timing.start else None
-    if reading.comparator is not None:
+    at_least = lower_bounds and reading.comparator in (">", ">=")
+    if reading.comparator is not None and not at_least:
         # "<0.5" is a bound, not the value 0.5; a bound alone cannot be compared with a threshold here.
         return Missing(f"{analyte.label} {reading.shown} ({when}) is a bound, not a value")
 
@@ -210,6 +261,9 @@ def measure(
         value = to(unit)
         if isinstance(value, Missing):
             return value
+        if at_least:
+            bound = f"{analyte.label} {reading.shown} ({when}) is a lower bound"
+            return Measurement(value, unit, evidence, taken, high=math.inf, doubt=bound)
         return Measurement(value, unit, evidence, taken)
 
     high = _reference_high(entry.holder)

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 
 from mappings.catalog import Catalog
 from mappings.units import NotConvertible, convert
@@ -23,16 +24,26 @@ from service.facts import derived
 from service.facts.counting import tentative
 from service.facts.history import counts_for_status, medication_course, place
 from service.facts.index import KIND_TYPES, MEDICATION_TYPES, ConceptIndex, Entry
-from service.facts.measurements import Analyte, in_window, measure, window_text
-from service.facts.qualitative import polarity
+from service.facts.measurements import Analyte, in_window, measure, on_supplemental_oxygen, window_text
+from service.facts.qualitative import Reading, has_result, polarity, standing
 from service.fhir_access.record import PatientRecord
+
+INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qualify a room-air reading
 
 
 @functools.cache
 def _analyte_of(catalog: Catalog, concept_id: str) -> Analyte:
     """Per catalog, not per patient: the catalog is loaded once and never changes."""
     concept = catalog.concept(concept_id)
-    return Analyte(concept_id, concept.label, concept.unit, concept.default_uln, "score" in concept.kinds)
+    measured = catalog.analyte(concept_id)
+    return Analyte(
+        concept_id,
+        concept.label,
+        concept.unit,
+        concept.default_uln,
+        "score" in concept.kinds,
+        measured is not None and measured.room_air_only,
+    )
 
 
 class PatientFacts:
@@ -78,20 +89,17 @@ class PatientFacts:
             return gap
         if not self._index.has_any(query.concepts):  # most exclusions: the patient has none of it
             return ()
+        if query.kind == "Observation" and query.polarity is not None:
+            return self._results(query, query.polarity, on)
         found: list[Event] = []
         for concept, entry in self._matches(query.concepts, types):
             timing = entry.timing
             if not counts_for_status(timing, query.status, query.window):
                 continue
-            detail = ""
-            if query.polarity is not None:
-                if polarity(entry.holder, self._coded, self._convert_plain) is not query.polarity:
-                    continue
-                detail = f" {query.polarity.value}"
-            placed = place(timing, self._event_window(query, concept, entry), on)
+            placed = place(timing, self._record_window(query, concept, entry), on)
             if placed is False:
                 continue
-            display = f"{self._analyte(concept).label}{detail} ({timing.shown or 'no date'})"
+            display = f"{self._analyte(concept).label} ({timing.shown or 'no date'})"
             doubt = tentative(entry.resource_type, entry.resource) or _named_only_by_text(entry)
             found.append(
                 Event(
@@ -109,6 +117,46 @@ class PatientFacts:
             )
         found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
         return tuple(found)
+
+    def _results(self, query: EventQuery, wanted: Polarity, on: dt.date) -> tuple[Event, ...]:
+        """Results of `wanted` polarity that stand on `on`, per analyte (qualitative.standing): a later result
+        supersedes an earlier one of the same analyte, never of another (a negative HBsAg says nothing of HBV DNA).
+        An undated positive can only make the answer unknown."""
+        found: list[Event] = []
+        for concept in sorted(query.concepts):
+            analyte = self._catalog.analyte(concept)
+            reading = Reading(analyte.positivity) if analyte else Reading()
+            coded = self._coded_answers if reading.positivity == "answer" else self._coded
+            dated: list[tuple[Entry, Polarity | None]] = []
+            for _, entry in self._matches(frozenset((concept,)), ("Observation",)):
+                start = entry.timing.start
+                if not has_result(entry.holder) or (start is not None and start[0] > on):
+                    continue
+                result = polarity(entry.holder, coded, self._convert_plain, reading)
+                if start is not None:
+                    dated.append((entry, result))
+                elif wanted is Polarity.POSITIVE and result is not Polarity.NEGATIVE:
+                    found.append(self._result_event(concept, entry, result, False, "result has no date"))
+            window = self._result_window(query, concept)
+            for item in standing(
+                dated,
+                wanted,
+                window,
+                on,
+                ever=analyte is not None and analyte.positive_stands == "ever",
+                lapses_days=analyte.positive_lapses_days if analyte else None,
+            ):
+                found.append(self._result_event(concept, item.entry, item.polarity, item.certain, item.doubt))
+        found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
+        return tuple(found)
+
+    def _result_event(
+        self, concept: str, entry: Entry, result: Polarity | None, certain: bool, doubt: str | None
+    ) -> Event:
+        shown = result.value if result is not None else "result"
+        display = f"{self._analyte(concept).label} {shown} ({entry.timing.shown or 'no date'})"
+        start = entry.timing.start[0] if entry.timing.start else None
+        return Event(Evidence(entry.reference, display), start, start, certain=certain, doubt=doubt)
 
     # --- open world --------------------------------------------------------------------------------
     def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
@@ -131,11 +179,62 @@ class PatientFacts:
             if in_window(entry, window, on)
         ]
         candidates.sort(key=_latest_key, reverse=True)
+        if query.highest:
+            return self._highest(query, candidates, window)
         for concept, entry in candidates:
             result = measure(entry, self._analyte(concept), query.unit, self._convert)
-            if result is not None:  # an Observation without a value is skipped, not a "latest value"
+            if result is None:  # an Observation without a value is skipped, not a "latest value"
+                continue
+            if isinstance(result, Missing):
                 return result
+            day = self._same_day(query, entry, result, candidates)
+            return self._room_air(day) if self._analyte(concept).room_air_only else _spread([m for _, m in day])
         return Missing(window_text(self._labels(query.concepts), window))
+
+    def _same_day(
+        self, query: MeasurementQuery, entry: Entry, result: Measurement, candidates: list[tuple[str, Entry]]
+    ) -> list[tuple[Entry, Measurement]]:
+        """The latest result with the other readable results of its day (the record gives no order within it)."""
+        day = [(entry, result)]
+        for concept, other in candidates:
+            if other is not entry and other.timing.start == entry.timing.start:
+                found = measure(other, self._analyte(concept), query.unit, self._convert)
+                if isinstance(found, Measurement):
+                    day.append((other, found))
+        return day
+
+    def _room_air(self, day: list[tuple[Entry, Measurement]]) -> Measurement | Missing:
+        """SpO2 "in non-oxygenated states": only the day's readings without inhaled oxygen on record answer."""
+        oxygen = self._index.entries(INHALED_OXYGEN)
+        status = [(reading, on_supplemental_oxygen(entry, oxygen, self._convert)) for entry, reading in day]
+        room_air = [reading for reading, on_oxygen in status if on_oxygen is False]
+        if room_air:
+            return _spread(room_air)
+        reading, on_oxygen = status[0]
+        if on_oxygen:
+            return Missing(f"{reading.evidence.display} was taken on supplemental oxygen; a room-air reading is needed")
+        return Missing(f"Whether {reading.evidence.display} was taken on room air (inhaled oxygen unreadable)")
+
+    def _highest(
+        self, query: MeasurementQuery, candidates: list[tuple[str, Entry]], window: Window
+    ) -> Measurement | Missing:
+        """The highest readable value in the window; results that cannot be read leave it open above, never lower."""
+        values: list[Measurement] = []
+        unread: list[str] = []
+        for concept, entry in candidates:
+            result = measure(entry, self._analyte(concept), query.unit, self._convert, lower_bounds=True)
+            if isinstance(result, Measurement):
+                values.append(result)
+                if result.doubt:
+                    unread.append(result.doubt)
+            elif isinstance(result, Missing):
+                unread.append(result.reason)
+        if not values:
+            return Missing(unread[0] if unread else window_text(self._labels(query.concepts), window))
+        best = max(values, key=lambda m: m.value)  # the latest of equal values: candidates run newest first
+        if not unread:
+            return replace(best, high=None, doubt=None)
+        return replace(best, high=math.inf, doubt="; ".join(unread))
 
     # --- helpers -------------------------------------------------------------------------------------
     def _start_memo(self, on: dt.date) -> None:
@@ -170,15 +269,18 @@ class PatientFacts:
                     seen.add(id(entry))
                     yield concept, entry
 
-    def _event_window(self, query: EventQuery, concept: str, entry: Entry) -> Window:
-        """Results default to their analyte's look-back (a positive hCG from 2019 says nothing today);
-        other records with no window count at any time up to `on`, undated ones included. "Within N half-lives"
-        is N times the record's own drug's half-life (a drug we hold none for: the longest of its concept)."""
-        if query.half_lives is not None:
-            hours = self._catalog.drug_half_life_hours(entry.codings) or self._catalog.half_life_hours(concept)
-            assert hours is not None  # the checker refuses half-lives for concepts without them
-            return Window(within_days=max(1, math.ceil(query.half_lives * hours / 24)))
-        if query.kind != "Observation" or query.window.within_days is not None:
+    def _record_window(self, query: EventQuery, concept: str, entry: Entry) -> Window:
+        """Within N half-lives is N times the record's own drug's half-life (a drug we hold none for: the longest
+        of its concept); any other window is the query's."""
+        if query.half_lives is None:
+            return query.window
+        hours = self._catalog.drug_half_life_hours(entry.codings) or self._catalog.half_life_hours(concept)
+        assert hours is not None  # the checker refuses half-lives for concepts without them
+        return Window(within_days=max(1, math.ceil(query.half_lives * hours / 24)))
+
+    def _result_window(self, query: EventQuery, concept: str) -> Window:
+        """Results default to their analyte's look-back: the window that keeps a result fresh."""
+        if query.window.within_days is not None:
             return query.window
         lookback = self._catalog.concept(concept).lookback_days
         return query.window if lookback is None else Window(within_days=lookback, before_days=query.window.before_days)
@@ -188,6 +290,10 @@ class PatientFacts:
 
     def _coded(self, system: str, code: str) -> Polarity | None:
         found = self._catalog.result_polarity(system, code)
+        return None if found is None else Polarity(found)
+
+    def _coded_answers(self, system: str, code: str) -> Polarity | None:
+        found = self._catalog.result_polarity(system, code, answer=True)
         return None if found is None else Polarity(found)
 
     @staticmethod
@@ -206,6 +312,16 @@ def _named_only_by_text(entry: Entry) -> str | None:
     if entry.by_text is None:
         return None
     return f"recorded as '{entry.by_text}' with no code this service maps, to be checked by the trial team"
+
+
+def _spread(day: list[Measurement]) -> Measurement:
+    """Results of one day that disagree (a repeat count, race-specific eGFR pairs) make the value the range they
+    span: which one applies is not in the record, so a threshold inside the range is unknown. day[0] is the latest."""
+    low, high = min(m.value for m in day), max(m.value for m in day)
+    if math.isclose(low, high, rel_tol=1e-9):  # the same value in two codes or units is not a disagreement
+        return day[0]
+    shown = ", ".join(m.evidence.display for m in day)
+    return replace(day[0], value=low, high=high, doubt=f"Which of the same-day results applies: {shown}")
 
 
 @functools.cache

@@ -1,13 +1,17 @@
-"""Polarity of a result: positive, negative, or None when the record does not say (then it counts as neither)."""
+"""Polarity of a result, read per analyte: positive, negative, or None when a value is there but cannot be read
+(then the criterion is unknown, never negative); and which results still stand on the evaluation date."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from service.criteria.inputs import Polarity
-from service.facts.measurements import TITER_TEXT, finite_number, read_titer
+from service.criteria.inputs import Polarity, Window
+from service.facts.index import Entry
+from service.facts.measurements import TITER_TEXT, finite_number, in_window, read_titer
 
 V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 V2_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v2-0078"
@@ -39,7 +43,9 @@ STRINGS: Mapping[str, Polarity] = {
     "nonreactive": NEG,
     "non reactive": NEG,
     "not detected": NEG,
+    "target not detected": NEG,
     "undetected": NEG,
+    "undetectable": NEG,
     "absent": NEG,
 }
 _SPACES = re.compile(r"\s+")
@@ -48,6 +54,13 @@ _SPACES = re.compile(r"\s+")
 Converter = Callable[[float, str, str], float | None]
 # (system, code) of a coded result value -> its polarity (mappings: analytes.yaml `qualitative`)
 CodedResult = Callable[[str, str], Polarity | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """How one analyte's results read (analytes.yaml `positivity`)."""
+
+    positivity: str = "reference"  # reference | detected | answer
 
 
 def _coded(concept: object, coded: CodedResult) -> Polarity | None:
@@ -123,6 +136,19 @@ def _titer_polarity(comparator: str | None, dilution: float, holder: Mapping[str
     return None
 
 
+def _detected(quantity: Mapping[str, Any]) -> Polarity | None:
+    """A nucleic-acid quantity: any amount above zero is detected; "<N" is a quantitation limit (None)."""
+    value = finite_number(quantity.get("value"))
+    comparator = quantity.get("comparator")
+    if value is None or value < 0:
+        return None
+    if comparator in (">", ">="):
+        return POS if value > 0 or comparator == ">" else None
+    if comparator:
+        return None
+    return POS if value > 0 else NEG
+
+
 def _quantity_polarity(quantity: Mapping[str, Any], holder: Mapping[str, Any], convert: Converter) -> Polarity | None:
     value = finite_number(quantity.get("value"))
     reference = _reference_high(holder)
@@ -141,11 +167,19 @@ def _quantity_polarity(quantity: Mapping[str, Any], holder: Mapping[str, Any], c
     return _above_high(value, comparator if isinstance(comparator, str) else None, limit)
 
 
-def polarity(holder: Mapping[str, Any], coded: CodedResult, convert: Converter) -> Polarity | None:
-    """Polarity of an Observation (or one of its components).
+def has_result(holder: Mapping[str, Any]) -> bool:
+    """The Observation (or component) reports something: a value or an interpretation."""
+    return bool(holder.get("interpretation")) or any(key.startswith("value") for key in holder)
 
-    Order: coded value, boolean, string value (words or titer), interpretation, quantity against
-    referenceRange.high. Anything that cannot be read as positive or negative gives None.
+
+def polarity(
+    holder: Mapping[str, Any], coded: CodedResult, convert: Converter, reading: Reading = Reading()
+) -> Polarity | None:
+    """Polarity of an Observation (or one of its components), read the way its analyte says.
+
+    Order: coded value, boolean, string value (words or titer), interpretation, then the number: against
+    referenceRange.high (reference) or above zero (detected). Anything that
+    cannot be read as positive or negative gives None.
     """
     if "valueCodeableConcept" in holder:
         found = _coded(holder["valueCodeableConcept"], coded)
@@ -155,8 +189,8 @@ def polarity(holder: Mapping[str, Any], coded: CodedResult, convert: Converter) 
         return POS if holder["valueBoolean"] else NEG
     elif isinstance(holder.get("valueString"), str):
         text = _SPACES.sub(" ", holder["valueString"].strip().lower())
-        if text in STRINGS:
-            return STRINGS[text]
+        if text in STRINGS or (reading.positivity == "answer" and text in ("yes", "no")):
+            return STRINGS.get(text, POS if text == "yes" else NEG)
         titer = TITER_TEXT.match(text)
         if titer is not None:
             return _titer_polarity(titer.group(1), float(titer.group(2)), holder)
@@ -169,6 +203,73 @@ def polarity(holder: Mapping[str, Any], coded: CodedResult, convert: Converter) 
     if found is not None:
         return found
     quantity = holder.get("valueQuantity")
-    if isinstance(quantity, Mapping):
-        return _quantity_polarity(quantity, holder, convert)
-    return None
+    if not isinstance(quantity, Mapping):
+        return None
+    if reading.positivity == "detected":
+        return _detected(quantity)
+    return _quantity_polarity(quantity, holder, convert)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """A result that answers a polarity question: `certain` False when it only makes the answer unknown."""
+
+    entry: Entry
+    polarity: Polarity | None  # None: the result cannot be read
+    certain: bool
+    doubt: str | None = None
+
+
+def standing(
+    results: Sequence[tuple[Entry, Polarity | None]],
+    wanted: Polarity,
+    window: Window,
+    on: dt.date,
+    *,
+    ever: bool = False,
+    lapses_days: int | None = None,
+) -> list[Standing]:
+    """The results of one analyte that answer "is there a `wanted` result?" on `on`.
+
+    `results` are dated, taken on or before `on`. The window keeps a result fresh: a negative counts only inside
+    it; a positive inside it is certain, older with nothing after it is unknown (never erased), older than
+    `lapses_days` says nothing. The latest result decides (a later negative supersedes an earlier positive),
+    except for `ever` analytes asked without a window, where any positive counts. The latest result
+    unreadable, or conflicting on its day, makes a positive question unknown and a negative one unanswered.
+    """
+    if not results:
+        return []
+    ordered = sorted(results, key=lambda r: _day(r[0]))
+    last_day = _day(ordered[-1][0])
+    last = [r for r in ordered if _day(r[0]) == last_day]
+    states = {p for _, p in last}
+    ever = ever and window.within_days is None
+    if wanted is NEG:
+        if states != {NEG} or (ever and any(p is not NEG for _, p in ordered)):
+            return []
+        return [Standing(e, NEG, True) for e, _ in last if in_window(e, window, on)]
+    if ever:
+        found = [Standing(e, POS, True) for e, p in ordered if p is POS]
+        if found or states == {NEG}:
+            return found
+    elif states == {NEG}:
+        return []
+    if lapses_days is not None and last_day < on - dt.timedelta(days=lapses_days):
+        return []
+    if states != {POS}:
+        why = (
+            "results on the same day disagree"
+            if states == {POS, NEG}
+            else "result cannot be read as positive or negative"
+        )
+        return [Standing(e, p, False, why) for e, p in last]
+    if in_window(last[0][0], window, on):
+        return [Standing(e, POS, True) for e, _ in last]
+    days = window.within_days
+    return [Standing(e, POS, False, f"positive more than {days} days ago, no result since") for e, _ in last]
+
+
+def _day(entry: Entry) -> dt.date:
+    start = entry.timing.start
+    assert start is not None  # callers keep dated results only
+    return start[1]

@@ -1,0 +1,93 @@
+"""PatientFacts measurements: Highest(...) (highest readable value, open above when a result cannot be read) and
+Latest(...) on a day whose results disagree (the range they span)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from mappings.catalog import load_catalog
+from service.criteria.inputs import Measurement, MeasurementQuery, Missing, Window
+from service.facts.patient_facts import PatientFacts
+from service.fhir_access.record import PatientRecord
+
+ON = dt.date(2026, 11, 23)
+ANA = {"coding": [{"system": "http://loinc.org", "code": "5048-4"}]}
+ANA_CODED = {"coding": [{"system": "http://loinc.org", "code": "8061-4"}]}
+POSITIVE = {"coding": [{"system": "http://snomed.info/sct", "code": "10828004"}]}
+HIGHEST = MeasurementQuery(frozenset({"ana"}), "{titer}", Window(), highest=True)
+LATEST = MeasurementQuery(frozenset({"ana"}), "{titer}", Window())
+
+
+def _titre(ident: str, day: str, value: str) -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": ident, "status": "final", "code": ANA, "effectiveDateTime": day,
+            "valueString": value}  # fmt: skip
+
+
+def _facts(*observations: dict[str, Any]) -> PatientFacts:
+    patient = {"resourceType": "Patient", "id": "p1", "birthDate": "1980-05-12", "gender": "female"}
+    return PatientFacts(PatientRecord(patient=patient, resources={"Observation": observations}), load_catalog())
+
+
+def test_highest_titre_counts_not_the_latest() -> None:
+    facts = _facts(_titre("old", "2022-10-01", "1:160"), _titre("now", "2026-10-01", "1:40"))
+    highest = facts.latest(HIGHEST, ON)
+    assert isinstance(highest, Measurement)
+    assert (highest.value, highest.evidence.reference, highest.high) == (160, "Observation/old", None)
+    latest = facts.latest(LATEST, ON)
+    assert isinstance(latest, Measurement)
+    assert latest.value == 40
+
+
+def test_a_result_without_a_titre_leaves_the_highest_open_above() -> None:
+    coded = {"resourceType": "Observation", "id": "coded", "status": "final", "code": ANA_CODED,
+             "effectiveDateTime": "2025-11-01", "valueCodeableConcept": POSITIVE}  # fmt: skip
+    highest = _facts(coded, _titre("now", "2026-10-01", "1:40")).latest(HIGHEST, ON)
+    assert isinstance(highest, Measurement)
+    assert highest.value == 40
+    assert highest.high == float("inf")
+    assert highest.doubt
+
+
+def test_only_unreadable_results_are_missing() -> None:
+    coded = {"resourceType": "Observation", "id": "coded", "status": "final", "code": ANA_CODED,
+             "effectiveDateTime": "2025-11-01", "valueCodeableConcept": POSITIVE}  # fmt: skip
+    assert isinstance(_facts(coded).latest(HIGHEST, ON), Missing)
+    assert isinstance(_facts().latest(HIGHEST, ON), Missing)
+
+
+def test_a_lower_bound_counts_as_at_least_its_value() -> None:
+    highest = _facts(_titre("bound", "2024-10-01", ">1:1280"), _titre("now", "2026-10-01", "1:40")).latest(HIGHEST, ON)
+    assert isinstance(highest, Measurement)
+    assert (highest.value, highest.evidence.reference) == (1280, "Observation/bound")
+    assert highest.high == float("inf")
+    assert highest.doubt
+    assert isinstance(_facts(_titre("below", "2024-10-01", "<1:40")).latest(HIGHEST, ON), Missing)
+    assert isinstance(_facts(_titre("bound", "2024-10-01", ">1:1280")).latest(LATEST, ON), Missing)
+
+
+EGFR = MeasurementQuery(frozenset({"egfr"}), "mL/min/{1.73_m2}", Window())
+
+
+def _egfr(ident: str, code: str, value: float, day: str = "2026-11-01") -> dict[str, Any]:
+    return {"resourceType": "Observation", "id": ident, "status": "final", "effectiveDateTime": day,
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+            "valueQuantity": {"value": value, "unit": "mL/min/{1.73_m2}"}}  # fmt: skip
+
+
+def test_same_day_results_that_disagree_span_a_range() -> None:
+    latest = _facts(_egfr("a", "48642-3", 28), _egfr("b", "48643-1", 33)).latest(EGFR, ON)
+    assert isinstance(latest, Measurement)
+    assert (latest.value, latest.high) == (28, 33)
+    assert latest.doubt is not None
+    assert "28" in latest.doubt
+    assert "33" in latest.doubt
+
+
+def test_same_day_results_that_agree_or_an_older_one_stay_exact() -> None:
+    agree = _facts(_egfr("a", "48642-3", 28), _egfr("b", "33914-3", 28)).latest(EGFR, ON)
+    assert isinstance(agree, Measurement)
+    assert (agree.value, agree.high) == (28, None)
+    newer = _facts(_egfr("a", "33914-3", 28, "2026-10-01"), _egfr("b", "33914-3", 33)).latest(EGFR, ON)
+    assert isinstance(newer, Measurement)
+    assert (newer.value, newer.high) == (33, None)
