@@ -1,0 +1,133 @@
+"""Pass 2 (reduce side of the shuffle): one bucket's patients screened, its outputs written as part files.
+
+A bucket is its section of every map file. Lines are grouped by patient as bytes and parsed one patient at a
+time, so memory holds one bucket's raw lines plus one patient's resources. Outputs go to part files named by
+the bucket (written whole: a retried bucket replaces them); what comes back to the coordinator is small
+(counts, the feasibility tally, errors).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from service.fhir_access.bundle import record_from_resources
+from service.population.candidates import candidate_rows, encode_rows, resource_date
+from service.population.feasibility import Feasibility
+from service.population.shuffle import SHARED_TYPE
+from service.population.storage import filesystem, join, write_replacing
+from service.population.worker import current_screener
+
+MAX_ERRORS_KEPT = 20
+_medications: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class BucketJob:
+    index: int
+    sections: tuple[tuple[str, int, int], ...]  # (map file, start, end) of this bucket in every map file
+    shared: tuple[tuple[str, int, int], ...]  # the Medication sections
+    on: str | None
+    trial_id: str | None
+    statuses: frozenset[str]  # which statuses make a candidate row (and a report line)
+    reports: str | None  # folder of report part files, or None
+    candidates: str | None  # folder of candidate part files, or None
+    fmt: str  # csv | parquet
+
+
+@dataclass
+class BucketResult:
+    index: int
+    patients: int = 0
+    orphans: int = 0  # patient ids with resources but no Patient resource
+    candidates: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)  # (patient reference, error), the first few
+    error_count: int = 0
+    feasibility: Feasibility = field(default_factory=Feasibility)
+
+
+def part_name(index: int, suffix: str) -> str:
+    return f"part-{index:05d}.{suffix}"
+
+
+def _read(sections: tuple[tuple[str, int, int], ...]) -> Iterator[bytes]:
+    for path, start, end in sections:
+        if end > start:
+            fs, inner = filesystem(path)
+            yield from fs.cat_file(inner, start=start, end=end).splitlines()
+
+
+def _shared_medications(job: BucketJob) -> dict[str, dict[str, Any]]:
+    """The export's Medication resources by id, read once per worker process and run."""
+    key = tuple(path for path, _, _ in job.shared)
+    if key not in _medications:
+        _medications.clear()
+        loaded = (orjson.loads(line) for line in _read(job.shared))
+        _medications[key] = {m["id"]: m for m in loaded if m.get("resourceType") == SHARED_TYPE and "id" in m}
+    return _medications[key]
+
+
+def _referenced(resources: list[dict[str, Any]], medications: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for resource in resources:
+        ref = resource.get("medicationReference")
+        reference = ref.get("reference") if isinstance(ref, dict) else None
+        if isinstance(reference, str) and not reference.startswith("#"):
+            ident = reference.split("/_history/", 1)[0].rsplit("/", 1)[-1]
+            if ident in medications:
+                found[ident] = medications[ident]
+    return list(found.values())
+
+
+def screen_bucket(job: BucketJob) -> BucketResult:
+    screener = current_screener()
+    medications = _shared_medications(job)
+    on = dt.date.fromisoformat(job.on) if job.on else None
+    grouped: dict[bytes, list[bytes]] = {}
+    for line in _read(job.sections):
+        key, _, payload = line.partition(b"\t")
+        grouped.setdefault(key, []).append(payload)
+    result = BucketResult(job.index)
+    reports: list[bytes] = []
+    rows: list[dict[str, Any]] = []
+    for key in sorted(grouped):
+        resources = [orjson.loads(payload) for payload in grouped.pop(key)]
+        patients = [r for r in resources if r["resourceType"] == "Patient"]
+        if not patients:
+            result.orphans += 1
+            continue
+        reference = f"Patient/{key.decode()}"
+        try:
+            if len(patients) > 1:
+                raise ValueError(f"{len(patients)} Patient resources share this id")
+            own = [r for r in resources if r["resourceType"] != "Patient"]
+            record = record_from_resources(patients[0], own + _referenced(own, medications))
+            report = screener.screen_json(record, on=on, trial_id=job.trial_id)
+        except Exception as exc:  # one bad record must not stop a population run
+            result.error_count += 1
+            if len(result.errors) < MAX_ERRORS_KEPT:
+                result.errors.append((reference, f"{type(exc).__name__}: {exc}"[:300]))
+            continue
+        result.patients += 1
+        result.feasibility.add(report)
+        if job.candidates is not None:
+            dates = {f"{r['resourceType']}/{r.get('id')}": d for r in own if (d := resource_date(r))}
+            rows.extend(candidate_rows(report, patients[0], dates, job.statuses))
+        if job.reports is not None and _has_status(report, job.statuses):
+            reports.append(orjson.dumps(report))
+    result.candidates = len(rows)
+    if job.reports is not None:
+        write_replacing(join(job.reports, part_name(job.index, "ndjson")), b"".join(r + b"\n" for r in reports))
+    if job.candidates is not None:
+        write_replacing(join(job.candidates, part_name(job.index, job.fmt)), encode_rows(rows, job.fmt))
+    return result
+
+
+def _has_status(report: dict[str, Any], statuses: frozenset[str]) -> bool:
+    counted = Counter(t["status"] for t in report["trials"])
+    return any(counted[s] for s in statuses)

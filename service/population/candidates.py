@@ -1,0 +1,165 @@
+"""The coordinator's short list: one row per patient × trial × arm whose status was asked for, CSV or Parquet.
+
+Read from the contract's report JSON plus the patient's own resources (identifier, name, birth date, and the
+dates of the resources cited as evidence). These rows carry PHI: they are written only where the user pointed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from service.population.storage import filesystem
+
+COLUMNS = (
+    "patient",
+    "identifier",
+    "name",
+    "birth_date",
+    "trial",
+    "arm",
+    "status",
+    "missing_count",
+    "missing",
+    "latest_evidence",
+)
+SCHEMA = pa.schema([(c, pa.int64() if c == "missing_count" else pa.string()) for c in COLUMNS])
+DEFAULT_STATUSES = frozenset({"eligible", "possibly-eligible"})
+_DATE_FIELDS = (
+    "effectiveDateTime",
+    "effectiveInstant",
+    "issued",
+    "onsetDateTime",
+    "recordedDate",
+    "authoredOn",
+    "performedDateTime",
+    "occurrenceDateTime",
+    "dateAsserted",
+)
+_PERIOD_FIELDS = ("effectivePeriod", "performedPeriod", "onsetPeriod")
+
+
+def _identifier(patient: Mapping[str, Any]) -> str:
+    """The medical record number (identifier typed MR) when there is one, else the first identifier."""
+    identifiers = [i for i in patient.get("identifier") or () if isinstance(i, dict) and i.get("value")]
+    for ident in identifiers:
+        codings = (ident.get("type") or {}).get("coding") or ()
+        if any(isinstance(c, dict) and c.get("code") == "MR" for c in codings):
+            return str(ident["value"])
+    return str(identifiers[0]["value"]) if identifiers else ""
+
+
+def _name(patient: Mapping[str, Any]) -> str:
+    names = [n for n in patient.get("name") or () if isinstance(n, dict)]
+    chosen = next((n for n in names if n.get("use") == "official"), names[0] if names else None)
+    if chosen is None:
+        return ""
+    given = " ".join(str(g) for g in chosen.get("given") or ())
+    family = str(chosen.get("family") or "")
+    return ", ".join(part for part in (family, given) if part) or str(chosen.get("text") or "")
+
+
+def resource_date(resource: Mapping[str, Any]) -> str | None:
+    """The clinical date of a resource (YYYY-MM-DD), as far as its type records one."""
+    for field in _DATE_FIELDS:
+        value = resource.get(field)
+        if isinstance(value, str) and value:
+            return value[:10]
+    for field in _PERIOD_FIELDS:
+        period = resource.get(field)
+        if isinstance(period, dict):
+            value = period.get("end") or period.get("start")
+            if isinstance(value, str) and value:
+                return value[:10]
+    return None
+
+
+def arms(trial: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(arm id, its status): the cohorts, or the trial itself (arm "") when it has none."""
+    cohorts = trial.get("cohorts") or []
+    if not cohorts:
+        return [("", str(trial["status"]))]
+    return [(str(c["id"]), str(c["status"])) for c in cohorts]
+
+
+def arm_criteria(trial: Mapping[str, Any], arm: str) -> list[Mapping[str, Any]]:
+    """The criteria that decide an arm, in the trial's order: the common ones and the arm's own."""
+    return [c for c in trial["criteria"] if c.get("cohort") in (None, arm or None)]
+
+
+def candidate_rows(
+    report: Mapping[str, Any],
+    patient: Mapping[str, Any],
+    dates: Mapping[str, str],
+    statuses: frozenset[str],
+) -> list[dict[str, Any]]:
+    """`dates`: reference ("Observation/abc") → clinical date, for the resources of this patient."""
+    rows = []
+    for trial in report["trials"]:
+        for arm, status in arms(trial):
+            if status not in statuses:
+                continue
+            criteria = arm_criteria(trial, arm)
+            missing = list(dict.fromkeys(m for c in criteria if c["result"] == "unknown" for m in c["missing"]))
+            cited = [dates.get(e["reference"]) for c in criteria for e in c["evidence"]]
+            rows.append(
+                {
+                    "patient": report["patient"],
+                    "identifier": _identifier(patient),
+                    "name": _name(patient),
+                    "birth_date": str(patient.get("birthDate") or ""),
+                    "trial": trial["id"],
+                    "arm": arm,
+                    "status": status,
+                    "missing_count": len(missing),
+                    "missing": " | ".join(missing),
+                    "latest_evidence": max((d for d in cited if d), default=""),
+                }
+            )
+    return rows
+
+
+def encode_rows(rows: Sequence[Mapping[str, Any]], fmt: str) -> bytes:
+    """One part file's bytes: CSV without its header (parts are joined under one), or a Parquet file."""
+    if fmt == "csv":
+        buffer = io.StringIO()
+        csv.DictWriter(buffer, COLUMNS, lineterminator="\n").writerows(rows)
+        return buffer.getvalue().encode()
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(list(rows), schema=SCHEMA), sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def join_parts(parts: Iterable[str], target: str, fmt: str) -> None:
+    """The workers' part files → the one file the user asked for, streamed part by part."""
+    fs, inner = filesystem(target)
+    fs.makedirs(fs._parent(inner), exist_ok=True)
+    if fmt == "csv":
+        with fs.open(inner, "wb") as out:
+            out.write((",".join(COLUMNS) + "\n").encode())
+            for part in parts:
+                part_fs, part_inner = filesystem(part)
+                out.write(part_fs.cat_file(part_inner))
+        return
+    with fs.open(inner, "wb") as out, pq.ParquetWriter(out, SCHEMA) as writer:
+        for part in parts:
+            part_fs, part_inner = filesystem(part)
+            with part_fs.open(part_inner, "rb") as source:
+                table = pq.read_table(source)
+            if table.num_rows:
+                writer.write_table(table)
+
+
+def read_candidates(path: str, fmt: str) -> list[dict[str, Any]]:
+    """The rows of a candidates file (tests and tools)."""
+    fs, inner = filesystem(path)
+    with fs.open(inner, "rb") as source:
+        if fmt == "parquet":
+            return list(pq.read_table(source).to_pylist())
+        rows = list(csv.DictReader(io.TextIOWrapper(source, encoding="utf-8", newline="")))
+    return [{**row, "missing_count": int(row["missing_count"])} for row in rows]

@@ -1,0 +1,127 @@
+"""Pass 1 (map side of the shuffle): one partition of the export → one map file with a section per bucket.
+
+Every line is parsed once, to learn its patient; it is then copied unchanged into the section of the bucket its
+patient hashes to, as `<patient id>\\t<resource json>`. Medication resources belong to no patient and go to an
+extra last section that every bucket reads. The map file is written whole (storage.write_replacing), so a
+partition that is retried after its worker died replaces its file. Lines that cannot be screened are written to
+a rejects file with their line number within the partition (the coordinator adds the lines before it).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from service.fhir_access.record import READ_TYPES
+from service.population.plan import Partition, read_lines
+from service.population.storage import join, write_replacing
+
+_WANTED = frozenset({"Patient", *READ_TYPES})
+SHARED_TYPE = "Medication"
+_TYPE_PREFIX = b'{"resourceType":"'
+
+
+@dataclass(frozen=True, slots=True)
+class SplitResult:
+    partition: Partition
+    map_file: str
+    offsets: tuple[int, ...]  # section i is bytes [offsets[i], offsets[i + 1]); the last section: Medications
+    lines: int  # every line, blank ones included (line numbers count them)
+    patients: int  # Patient resources
+    unread: int  # resources of a type screening does not read (Encounter, Claim…)
+    rejected: int
+    rejects_file: str | None
+
+
+def bucket_of(key: bytes, buckets: int) -> int:
+    return zlib.crc32(key) % buckets
+
+
+def patient_key(resource: dict[str, Any]) -> str | None:
+    """The id of the patient a resource belongs to: Patient.id, or its subject / patient reference."""
+    if resource.get("resourceType") == "Patient":
+        ident = resource.get("id")
+        return ident if isinstance(ident, str) and ident and "\t" not in ident else None
+    ref = resource.get("subject")
+    if ref is None:
+        ref = resource.get("patient")
+    reference = ref.get("reference") if isinstance(ref, dict) else None
+    if not isinstance(reference, str):
+        return None
+    reference = reference.split("/_history/", 1)[0]
+    if "Patient/" not in reference:
+        return None
+    key = reference.rsplit("Patient/", 1)[1]
+    return key if key and "\t" not in key else None
+
+
+def is_unread_type(line: bytes) -> bool:
+    """Whether an exporter's line (`{"resourceType":"Claim",…}`) holds a type screening does not read.
+
+    Such lines (Claims, Encounters… most of an export's bytes) are not parsed: they would be ignored anyway.
+    A line that does not start that way is parsed in full, so one that is not JSON is still reported.
+    """
+    if not line.startswith(_TYPE_PREFIX) or not line.endswith(b"}"):
+        return False
+    kind = line[len(_TYPE_PREFIX) : line.find(b'"', len(_TYPE_PREFIX))]
+    return kind.isalpha() and kind.decode() not in _WANTED
+
+
+def _reject_reason(line: bytes) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    """(patient id, reason it is rejected, the resource); reason None and key None: a type not read."""
+    if is_unread_type(line):
+        return None, None, None
+    try:
+        resource = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None, "not JSON", None
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        return None, "not a FHIR resource (no resourceType)", None
+    kind = resource["resourceType"]
+    if kind not in _WANTED:
+        return None, None, None
+    if kind == SHARED_TYPE:
+        return None, None, resource
+    key = patient_key(resource)
+    if key is None:
+        reason = "Patient without an id" if kind == "Patient" else "no patient (no subject or patient reference)"
+        return None, reason, None
+    return key, None, resource
+
+
+def split_partition(partition: Partition, work: str, buckets: int) -> SplitResult:
+    sections = [bytearray() for _ in range(buckets + 1)]
+    rejects = bytearray()
+    lines = patients = unread = rejected = 0
+    for number, raw in enumerate(read_lines(partition), start=1):
+        lines += 1
+        line = raw.strip()
+        if not line:
+            continue
+        key, reason, resource = _reject_reason(line)
+        if reason is not None:
+            rejected += 1
+            text = line.decode("utf-8", errors="replace")
+            rejects += orjson.dumps({"file": partition.name, "line": number, "reason": reason, "text": text})
+            rejects += b"\n"
+        elif resource is None:
+            unread += 1
+        elif key is None:
+            sections[buckets] += line + b"\n"
+        else:
+            patients += resource["resourceType"] == "Patient"
+            encoded = key.encode()
+            sections[bucket_of(encoded, buckets)] += encoded + b"\t" + line + b"\n"
+    offsets = [0]
+    for section in sections:
+        offsets.append(offsets[-1] + len(section))
+    map_file = join(work, "map", f"part-{partition.index:05d}.tsv")
+    write_replacing(map_file, b"".join(sections))
+    rejects_file = None
+    if rejects:
+        rejects_file = join(work, "rejects", f"part-{partition.index:05d}.ndjson")
+        write_replacing(rejects_file, bytes(rejects))
+    return SplitResult(partition, map_file, tuple(offsets), lines, patients, unread, rejected, rejects_file)
