@@ -94,9 +94,11 @@ def screen_population(
         splits = _split(partitions, run_dir, summary, executor, progress)
         _write_rejects(splits, outputs.rejects, summary)
         if outputs.reports is not None:
-            _clear_parts(outputs.reports)
+            _remove(outputs.reports, "part-*.ndjson")
         jobs = _bucket_jobs(splits, run_dir, outputs, summary.buckets, on, trial_id)
         _screen(jobs, summary, executor, progress)
+        if outputs.reports is not None:
+            _remove(outputs.reports, "*.tmp-*")  # left by a worker that died while writing
         if outputs.candidates is not None:
             screened = [j for j in jobs if j.index not in summary.failed_buckets]
             parts = [join(run_dir, "candidates", part_name(j.index, outputs.fmt)) for j in screened]
@@ -152,11 +154,11 @@ def _write_rejects(splits: list[SplitResult], target: str, summary: RunSummary) 
                     summary.first_rejects.append(Reject(reject["file"], reject["line"], reject["reason"]))
 
 
-def _clear_parts(folder: str) -> None:
-    """A rerun into the same reports folder replaces it: the part files of an earlier run go first."""
+def _remove(folder: str, pattern: str) -> None:
+    """Files of the reports folder that are not this run's: an earlier run's parts, temporary files."""
     fs, inner = filesystem(folder)
     if fs.isdir(inner):
-        for path in fs.glob(join(inner, "part-*.ndjson")):
+        for path in fs.glob(join(inner, pattern)):
             fs.rm(path)
 
 
