@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from service.fhir_access.bundle import record_from_resources
-from service.population.candidates import candidate_rows, encode_rows, resource_date
+from service.population.candidates import candidate_rows, encode_rows
 from service.population.feasibility import Feasibility
 from service.population.shuffle import SHARED_TYPE
 from service.population.storage import filesystem, join, write_replacing
@@ -116,8 +116,7 @@ def screen_bucket(job: BucketJob) -> BucketResult:
         result.patients += 1
         result.feasibility.add(report)
         if job.candidates is not None:
-            dates = {f"{r['resourceType']}/{r.get('id')}": d for r in own if (d := resource_date(r))}
-            rows.extend(candidate_rows(report, patients[0], dates, job.statuses))
+            rows.extend(candidate_rows(report, patients[0], own, job.statuses))
         if job.reports is not None and _has_status(report, job.statuses):
             reports.append(orjson.dumps(report))
     result.candidates = len(rows)

@@ -92,18 +92,32 @@ def arm_criteria(trial: Mapping[str, Any], arm: str) -> list[Mapping[str, Any]]:
     return [c for c in trial["criteria"] if c.get("cohort") in (None, arm or None)]
 
 
+def _evidence_dates(report: Mapping[str, Any], resources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Reference ("Observation/abc") → clinical date, for the resources the report cites."""
+    cited = {e["reference"] for t in report["trials"] for c in t["criteria"] for e in c["evidence"]}
+    dates = {}
+    for resource in resources:
+        reference = f"{resource.get('resourceType')}/{resource.get('id')}"
+        if reference in cited and (date := resource_date(resource)):
+            dates[reference] = date
+    return dates
+
+
 def candidate_rows(
     report: Mapping[str, Any],
     patient: Mapping[str, Any],
-    dates: Mapping[str, str],
+    resources: Sequence[Mapping[str, Any]],
     statuses: frozenset[str],
 ) -> list[dict[str, Any]]:
-    """`dates`: reference ("Observation/abc") → clinical date, for the resources of this patient."""
+    """`resources`: the patient's own, where the dates of the evidence are read (only when there is a row)."""
     rows = []
+    dates: dict[str, str] | None = None
     for trial in report["trials"]:
         for arm, status in arms(trial):
             if status not in statuses:
                 continue
+            if dates is None:
+                dates = _evidence_dates(report, resources)
             criteria = arm_criteria(trial, arm)
             missing = list(dict.fromkeys(m for c in criteria if c["result"] == "unknown" for m in c["missing"]))
             cited = [dates.get(e["reference"]) for c in criteria for e in c["evidence"]]

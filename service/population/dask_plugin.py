@@ -10,6 +10,7 @@ from pathlib import Path
 
 from distributed import Worker, WorkerPlugin
 
+from service.gc_tuning import tune_for_serving
 from service.population.worker import PLUGIN_NAME
 from service.screening.screen import Screener, load_screener
 
@@ -27,3 +28,4 @@ class ScreenerPlugin(WorkerPlugin):
         if screener.versions() != self.versions:
             raise RuntimeError(f"worker {worker.address} loaded other trial versions than the coordinator")
         self.screener = screener
+        tune_for_serving()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from service.population.storage import filesystem
 
 DEFAULT_PARTITION_BYTES = 32 * 1024 * 1024
+READ_BLOCK_BYTES = 4 * 1024 * 1024
 
 
 class ExportError(Exception):
@@ -47,17 +48,25 @@ def plan_partitions(export: str, partition_bytes: int = DEFAULT_PARTITION_BYTES)
 
 
 def read_lines(partition: Partition) -> Iterator[bytes]:
-    """The lines that start inside the partition (the last one may end past it; a line cut by `start` belongs
-    to the partition before)."""
+    """The lines (without their newline) that start inside the partition; the last may end past it, and a
+    line cut by `start` belongs to the partition before. Read in large blocks: far faster than line by line."""
     fs, inner = filesystem(partition.url)
     with fs.open(inner, "rb") as source:
         position = partition.start
         if position > 0:
             source.seek(position - 1)
             position += len(source.readline()) - 1
+        carry = b""
         while position < partition.end:
-            line = source.readline()
-            if not line:
+            block = source.read(READ_BLOCK_BYTES)
+            if not block:
+                if carry:
+                    yield carry
                 return
-            position += len(line)
-            yield line
+            lines = (carry + block).split(b"\n")
+            carry = lines.pop()
+            for line in lines:
+                if position >= partition.end:
+                    return
+                position += len(line) + 1
+                yield line

@@ -9,6 +9,7 @@ a rejects file with their line number within the partition (the coordinator adds
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from service.population.storage import join, write_replacing
 
 _WANTED = frozenset({"Patient", *READ_TYPES})
 SHARED_TYPE = "Medication"
-_TYPE_PREFIX = b'{"resourceType":"'
+_UNREAD_PREFIX = re.compile(rb'\{"resourceType":"(?!(?:%s)")[A-Za-z]+"[,}]' % "|".join(sorted(_WANTED)).encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +65,7 @@ def is_unread_type(line: bytes) -> bool:
     Such lines (Claims, Encounters… most of an export's bytes) are not parsed: they would be ignored anyway.
     A line that does not start that way is parsed in full, so one that is not JSON is still reported.
     """
-    if not line.startswith(_TYPE_PREFIX) or not line.endswith(b"}"):
-        return False
-    kind = line[len(_TYPE_PREFIX) : line.find(b'"', len(_TYPE_PREFIX))]
-    return kind.isalpha() and kind.decode() not in _WANTED
+    return line.endswith(b"}") and _UNREAD_PREFIX.match(line) is not None
 
 
 def _reject_reason(line: bytes) -> tuple[str | None, str | None, dict[str, Any] | None]:
@@ -98,7 +96,7 @@ def split_partition(partition: Partition, work: str, buckets: int) -> SplitResul
     lines = patients = unread = rejected = 0
     for number, raw in enumerate(read_lines(partition), start=1):
         lines += 1
-        line = raw.strip()
+        line = raw.strip()  # also a "\r" before the newline
         if not line:
             continue
         key, reason, resource = _reject_reason(line)
