@@ -19,19 +19,20 @@ import orjson
 from service.fhir_access.bundle import record_from_resources
 from service.population.candidates import candidate_rows, encode_rows
 from service.population.feasibility import Feasibility
-from service.population.shuffle import SHARED_TYPE
-from service.population.storage import filesystem, join, write_replacing
+from service.population.shuffle import SHARED_TYPE, read_section
+from service.population.storage import join, write_replacing
 from service.population.worker import current_screener
 
 MAX_ERRORS_KEPT = 20
-_medications: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
+_medications: dict[str, dict[str, dict[str, Any]]] = {}
 
 
 @dataclass(frozen=True, slots=True)
 class BucketJob:
     index: int
-    sections: tuple[tuple[str, int, int], ...]  # (map file, start, end) of this bucket in every map file
-    shared: tuple[tuple[str, int, int], ...]  # the Medication sections
+    work: str  # where the map files are
+    partitions: int  # how many map files
+    buckets: int  # the Medication section comes after the buckets' sections
     on: str | None
     trial_id: str | None
     statuses: frozenset[str]  # which statuses make a candidate row (and a report line)
@@ -55,21 +56,18 @@ def part_name(index: int, suffix: str) -> str:
     return f"part-{index:05d}.{suffix}"
 
 
-def _read(sections: tuple[tuple[str, int, int], ...]) -> Iterator[bytes]:
-    for path, start, end in sections:
-        if end > start:
-            fs, inner = filesystem(path)
-            yield from fs.cat_file(inner, start=start, end=end).splitlines()
+def _read(job: BucketJob, section: int) -> Iterator[bytes]:
+    for partition in range(job.partitions):
+        yield from read_section(job.work, partition, section).splitlines()
 
 
 def _shared_medications(job: BucketJob) -> dict[str, dict[str, Any]]:
     """The export's Medication resources by id, read once per worker process and run."""
-    key = tuple(path for path, _, _ in job.shared)
-    if key not in _medications:
+    if job.work not in _medications:
         _medications.clear()
-        loaded = (orjson.loads(line) for line in _read(job.shared))
-        _medications[key] = {m["id"]: m for m in loaded if m.get("resourceType") == SHARED_TYPE and "id" in m}
-    return _medications[key]
+        loaded = (orjson.loads(line) for line in _read(job, job.buckets))
+        _medications[job.work] = {m["id"]: m for m in loaded if m.get("resourceType") == SHARED_TYPE and "id" in m}
+    return _medications[job.work]
 
 
 def _referenced(resources: list[dict[str, Any]], medications: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -89,7 +87,7 @@ def screen_bucket(job: BucketJob) -> BucketResult:
     medications = _shared_medications(job)
     on = dt.date.fromisoformat(job.on) if job.on else None
     grouped: dict[bytes, list[bytes]] = {}
-    for line in _read(job.sections):
+    for line in _read(job, job.index):
         key, _, payload = line.partition(b"\t")
         grouped.setdefault(key, []).append(payload)
     result = BucketResult(job.index)

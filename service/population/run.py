@@ -95,7 +95,7 @@ def screen_population(
         _write_rejects(splits, outputs.rejects, summary)
         if outputs.reports is not None:
             _remove(outputs.reports, "part-*.ndjson")
-        jobs = _bucket_jobs(splits, run_dir, outputs, summary.buckets, on, trial_id)
+        jobs = _bucket_jobs(len(partitions), run_dir, outputs, summary.buckets, on, trial_id)
         _screen(jobs, summary, executor, progress)
         if outputs.reports is not None:
             _remove(outputs.reports, "*.tmp-*")  # left by a worker that died while writing
@@ -163,14 +163,14 @@ def _remove(folder: str, pattern: str) -> None:
 
 
 def _bucket_jobs(
-    splits: list[SplitResult], run_dir: str, outputs: Outputs, buckets: int, on: str | None, trial_id: str | None
+    partitions: int, run_dir: str, outputs: Outputs, buckets: int, on: str | None, trial_id: str | None
 ) -> list[BucketJob]:
-    shared = tuple((s.map_file, s.offsets[buckets], s.offsets[buckets + 1]) for s in splits)
     return [
         BucketJob(
             index=b,
-            sections=tuple((s.map_file, s.offsets[b], s.offsets[b + 1]) for s in splits),
-            shared=shared,
+            work=run_dir,
+            partitions=partitions,
+            buckets=buckets,
             on=on,
             trial_id=trial_id,
             statuses=outputs.statuses,

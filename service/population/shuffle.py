@@ -2,13 +2,16 @@
 
 Every line is parsed once, to learn its patient; it is then copied unchanged into the section of the bucket its
 patient hashes to, as `<patient id>\\t<resource json>`. Medication resources belong to no patient and go to an
-extra last section that every bucket reads. The map file is written whole (storage.write_replacing), so a
-partition that is retried after its worker died replaces its file. Lines that cannot be screened are written to
-a rejects file with their line number within the partition (the coordinator adds the lines before it).
+extra last section that every bucket reads. The map file starts with the offsets of its sections, so a bucket
+reads only its own bytes and the coordinator holds no offsets (its memory stays flat however large the export).
+It is written whole (storage.write_replacing): a partition retried after its worker died replaces its file.
+Lines that cannot be screened go to a rejects file with their line number within the partition (the
+coordinator adds the lines of the partitions before it).
 """
 
 from __future__ import annotations
 
+import array
 import re
 import zlib
 from dataclasses import dataclass
@@ -18,7 +21,7 @@ import orjson
 
 from service.fhir_access.record import READ_TYPES
 from service.population.plan import Partition, read_lines
-from service.population.storage import join, write_replacing
+from service.population.storage import filesystem, join, write_replacing
 
 _WANTED = frozenset({"Patient", *READ_TYPES})
 SHARED_TYPE = "Medication"
@@ -27,9 +30,9 @@ _UNREAD_PREFIX = re.compile(rb'\{"resourceType":"(?!(?:%s)")[A-Za-z]+"[,}]' % "|
 
 @dataclass(frozen=True, slots=True)
 class SplitResult:
+    """What the coordinator keeps of a partition: counts (the sections stay in the map file)."""
+
     partition: Partition
-    map_file: str
-    offsets: tuple[int, ...]  # section i is bytes [offsets[i], offsets[i + 1]); the last section: Medications
     lines: int  # every line, blank ones included (line numbers count them)
     patients: int  # Patient resources
     unread: int  # resources of a type screening does not read (Encounter, Claim…)
@@ -113,13 +116,25 @@ def split_partition(partition: Partition, work: str, buckets: int) -> SplitResul
             patients += resource["resourceType"] == "Patient"
             encoded = key.encode()
             sections[bucket_of(encoded, buckets)] += encoded + b"\t" + line + b"\n"
-    offsets = [0]
+    offsets = array.array("Q", [0])
     for section in sections:
         offsets.append(offsets[-1] + len(section))
-    map_file = join(work, "map", f"part-{partition.index:05d}.tsv")
-    write_replacing(map_file, b"".join(sections))
+    header = array.array("Q", (offset + offsets.itemsize * len(offsets) for offset in offsets))
+    write_replacing(map_file(work, partition.index), header.tobytes() + b"".join(sections))
     rejects_file = None
     if rejects:
         rejects_file = join(work, "rejects", f"part-{partition.index:05d}.ndjson")
         write_replacing(rejects_file, bytes(rejects))
-    return SplitResult(partition, map_file, tuple(offsets), lines, patients, unread, rejected, rejects_file)
+    return SplitResult(partition, lines, patients, unread, rejected, rejects_file)
+
+
+def map_file(work: str, partition: int) -> str:
+    return join(work, "map", f"part-{partition:05d}.bin")
+
+
+def read_section(work: str, partition: int, section: int) -> bytes:
+    """Section `section` of a map file: its header holds the byte offset of every section (uint64 each)."""
+    fs, inner = filesystem(map_file(work, partition))
+    bounds = array.array("Q")
+    bounds.frombytes(fs.cat_file(inner, start=bounds.itemsize * section, end=bounds.itemsize * (section + 2)))
+    return bytes(fs.cat_file(inner, start=bounds[0], end=bounds[1])) if bounds[1] > bounds[0] else b""
