@@ -190,6 +190,8 @@ def screen_bulk(
         raise _fail("nothing to write: give --candidates, --reports and/or --feasibility")
     if output_format not in ("csv", "parquet"):
         raise _fail(f"--format must be csv or parquet, not {output_format!r}")
+    if scheduler and scheduler != "local" and work is None:
+        raise _fail("--work is required with --scheduler: scratch space every worker can reach (shared folder or URL)")
     statuses = frozenset(status or DEFAULT_STATUSES)
     if not statuses <= {"eligible", "possibly-eligible", "ineligible"}:
         raise _fail(f"--status must be eligible, possibly-eligible or ineligible, not {sorted(statuses)}")

@@ -107,3 +107,10 @@ def test_an_output_is_required(tmp_path: Path) -> None:
     result = runner.invoke(app, ["screen-bulk", str(tmp_path)])
     assert result.exit_code == 1
     assert "nothing to write" in result.output
+
+
+def test_a_cluster_needs_scratch_space_every_worker_reaches(tmp_path: Path) -> None:
+    args = ["screen-bulk", str(tmp_path), "--candidates", "c.csv", "--scheduler", "tcp://127.0.0.1:1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    assert "--work is required" in result.output
