@@ -120,11 +120,11 @@ def split_partition(partition: Partition, work: str, buckets: int) -> SplitResul
     for section in sections:
         offsets.append(offsets[-1] + len(section))
     header = array.array("Q", (offset + offsets.itemsize * len(offsets) for offset in offsets))
-    write_replacing(map_file(work, partition.index), header.tobytes() + b"".join(sections))
+    write_replacing(map_file(work, partition.index), header.tobytes(), *sections)
     rejects_file = None
     if rejects:
         rejects_file = join(work, "rejects", f"part-{partition.index:05d}.ndjson")
-        write_replacing(rejects_file, bytes(rejects))
+        write_replacing(rejects_file, rejects)
     return SplitResult(partition, lines, patients, unread, rejected, rejects_file)
 
 

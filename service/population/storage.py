@@ -24,8 +24,8 @@ def parent(path: str) -> str:
     return head or "."
 
 
-def write_replacing(path: str, data: bytes) -> None:
-    """Write `path` whole: first under a unique temporary name, then moved over it.
+def write_replacing(path: str, *chunks: bytes | bytearray) -> None:
+    """Write `path` whole (the chunks one after the other): first under a unique temporary name, then moved.
 
     A task that is retried (its worker died) writes the same name again, so its output replaces, never appends,
     and a reader never sees a half-written file.
@@ -34,7 +34,8 @@ def write_replacing(path: str, data: bytes) -> None:
     fs.makedirs(posixpath.dirname(inner), exist_ok=True)
     temporary = f"{inner}.tmp-{uuid.uuid4().hex}"
     with fs.open(temporary, "wb") as out:
-        out.write(data)
+        for chunk in chunks:
+            out.write(chunk)
     fs.mv(temporary, inner)
 
 
