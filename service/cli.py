@@ -180,7 +180,6 @@ def screen_bulk(
     from service.population.candidates import DEFAULT_STATUSES
     from service.population.console import print_summary, progress_bars
     from service.population.execution import open_executor
-    from service.population.feasibility_page import render_feasibility
     from service.population.plan import ExportError
     from service.population.run import Outputs, screen_population
     from service.population.storage import write_replacing
@@ -238,6 +237,8 @@ def screen_bulk(
     if summary.patients + summary.error_count == 0:
         raise _fail(f"{export}: no patients found ({summary.lines} line(s), {summary.rejected} rejected)")
     if feasibility is not None:
+        from service.population.feasibility_page import render_feasibility  # plotly: only when asked for
+
         page = render_feasibility(
             summary.feasibility,
             title="Trial feasibility at this site",

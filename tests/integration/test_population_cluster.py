@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import orjson
 import pytest
 
 from service.population.candidates import read_candidates
-from service.population.execution import DaskCluster, InProcess
+from service.population.execution import DaskCluster, LocalPool
 from service.population.run import Outputs, RunSummary, screen_population
 from service.screening.screen import load_screener
 from tests.bulk_exports import write_synthea_export
@@ -126,7 +127,8 @@ def _candidates(out: Path) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def single_machine(export: tuple[Path, int], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("single")
-    summary = screen_population(str(export[0]), _outputs(out), InProcess(None), work=str(out / "work"), on=ON)
+    with closing(LocalPool(None)) as pool:  # the default: every core of this machine, no scheduler
+        summary = screen_population(str(export[0]), _outputs(out), pool, work=str(out / "work"), on=ON)
     assert summary.patients == export[1]
     return out
 
