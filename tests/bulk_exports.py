@@ -90,3 +90,17 @@ def write_synthea_export(directory: Path, copies: int, bundles: list[dict[str, A
             for copy in range(copies):
                 out.write(template.replace(_COPY.encode(), str(copy).encode()))
     return copies * templates["Patient"].count(b"\n")
+
+
+def read_candidates(path: str, fmt: str) -> list[dict[str, Any]]:
+    """The rows of a candidates file, CSV or Parquet."""
+    import csv
+    import io
+
+    import pyarrow.parquet as pq
+
+    if fmt == "parquet":
+        return list(pq.read_table(path).to_pylist())
+    with open(path, encoding="utf-8", newline="") as source:
+        rows = list(csv.DictReader(io.StringIO(source.read())))
+    return [{**row, "missing_count": int(row["missing_count"])} for row in rows]

@@ -167,13 +167,3 @@ def join_parts(parts: Iterable[str], target: str, fmt: str) -> None:
                 table = pq.read_table(source)
             if table.num_rows:
                 writer.write_table(table)
-
-
-def read_candidates(path: str, fmt: str) -> list[dict[str, Any]]:
-    """The rows of a candidates file (tests and tools)."""
-    fs, inner = filesystem(path)
-    with fs.open(inner, "rb") as source:
-        if fmt == "parquet":
-            return list(pq.read_table(source).to_pylist())
-        rows = list(csv.DictReader(io.TextIOWrapper(source, encoding="utf-8", newline="")))
-    return [{**row, "missing_count": int(row["missing_count"])} for row in rows]

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from service.population.buckets import BucketJob, BucketResult, part_name, screen_bucket
-from service.population.candidates import join_parts
+from service.population.candidates import DEFAULT_STATUSES, join_parts
 from service.population.execution import Executor
 from service.population.feasibility import Feasibility
 from service.population.plan import DEFAULT_PARTITION_BYTES, ExportError, Partition, plan_partitions
@@ -37,7 +37,7 @@ class Outputs:
     candidates: str | None = None
     reports: str | None = None  # a folder: one part file per bucket, written by the workers
     fmt: str = "csv"  # of the candidates: csv | parquet
-    statuses: frozenset[str] = frozenset({"eligible", "possibly-eligible"})
+    statuses: frozenset[str] = DEFAULT_STATUSES
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from service.cli import app
-from service.population.candidates import COLUMNS, read_candidates
-from tests.bulk_exports import write_demo_export
+from service.population.candidates import COLUMNS
+from tests.bulk_exports import read_candidates, write_demo_export
 
 ON = dt.date(2026, 11, 1)
 KEYS = ("demo-sle-eligible", "demo-ra-refractory", "demo-sle-pregnant")

@@ -21,11 +21,10 @@ from typing import Any
 import orjson
 import pytest
 
-from service.population.candidates import read_candidates
 from service.population.execution import DaskCluster, LocalPool
 from service.population.run import Outputs, RunSummary, screen_population
 from service.screening.screen import load_screener
-from tests.bulk_exports import write_synthea_export
+from tests.bulk_exports import read_candidates, write_synthea_export
 from tests.fhir_server import free_port
 
 pytestmark = pytest.mark.integration
@@ -196,6 +195,8 @@ def test_the_command_runs_on_the_scheduler_named_in_the_environment(cluster: Clu
             str(tmp_path / "out" / "feasibility.html"),
             "--as-of",
             ON,
+            "--work",
+            str(tmp_path / "work"),
         ],
         capture_output=True,
         text=True,

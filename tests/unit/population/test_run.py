@@ -11,13 +11,12 @@ import pytest
 
 from service.fhir_access.bundle import record_from_resources
 from service.population.buckets import BucketJob
-from service.population.candidates import read_candidates
 from service.population.execution import InProcess
 from service.population.plan import ExportError
 from service.population.run import Outputs, RunSummary, screen_population
 from service.population.shuffle import bucket_of
 from service.screening.screen import load_screener
-from tests.bulk_exports import write_demo_export
+from tests.bulk_exports import read_candidates, write_demo_export
 
 ON = dt.date(2026, 11, 1)
 KEYS = ("demo-sle-eligible", "demo-sle-neutropenia", "demo-ra-refractory", "demo-sle-pregnant")
