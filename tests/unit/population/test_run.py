@@ -228,3 +228,34 @@ def test_a_retried_bucket_replaces_its_output(
     assert lines == len(KEYS)
     assert len(read_candidates(str(tmp_path / "out" / "candidates.csv"), "csv")) == summary.candidates
     assert not list((tmp_path / "out" / "reports").glob("*.tmp-*"))
+
+
+def test_export_outputs_and_scratch_may_be_fsspec_urls(
+    executor: InProcess, export: tuple[Path, dict[str, dict[str, str]]]
+) -> None:
+    import fsspec
+
+    folder, expected = export
+    memory = fsspec.filesystem("memory")
+    for path in folder.iterdir():
+        memory.pipe_file(f"/export-{id(folder)}/{path.name}", path.read_bytes())
+    base = f"memory://run-{id(folder)}"
+    outputs = Outputs(
+        rejects=f"{base}/out/rejects.ndjson",
+        candidates=f"{base}/out/candidates.parquet",
+        reports=f"{base}/out/reports",
+        fmt="parquet",
+        statuses=ALL,
+    )
+    summary = screen_population(
+        f"memory://export-{id(folder)}", outputs, executor, work=f"{base}/work", on=ON.isoformat(), partition_bytes=4096
+    )
+    assert summary.patients == len(KEYS)
+    parts = memory.glob(f"/run-{id(folder)}/out/reports/part-*.ndjson")
+    patients = {orjson.loads(line)["patient"] for part in parts for line in memory.cat_file(part).splitlines()}
+    assert patients == set(expected)
+    with memory.open(f"/run-{id(folder)}/out/candidates.parquet", "rb") as source:
+        import pyarrow.parquet as pq
+
+        assert {row["patient"] for row in pq.read_table(source).to_pylist()} == set(expected)
+    assert not memory.exists(f"/run-{id(folder)}/work") or not memory.ls(f"/run-{id(folder)}/work")
