@@ -103,4 +103,5 @@ def read_candidates(path: str, fmt: str) -> list[dict[str, Any]]:
         return list(pq.read_table(path).to_pylist())
     with open(path, encoding="utf-8", newline="") as source:
         rows = list(csv.DictReader(io.StringIO(source.read())))
-    return [{**row, "missing_count": int(row["missing_count"])} for row in rows]
+    counts = ("missing_count", "rejected_lines")
+    return [{**row, **{c: int(row[c]) for c in counts}} for row in rows]

@@ -42,6 +42,7 @@ class BucketJob:
     reports: str | None  # folder of report part files, or None
     candidates: str | None  # folder of candidate part files, or None
     fmt: str  # csv | parquet
+    damaged: dict[str, int]  # patient id → lines of their record that were rejected (their record is incomplete)
 
 
 @dataclass
@@ -155,7 +156,8 @@ def _screen_patients(
         result.patients += 1
         result.feasibility.add(report)
         if job.candidates is not None:
-            rows.extend(candidate_rows(report, patients[0], own, job.statuses))
+            damaged = job.damaged.get(key.decode(), 0)
+            rows.extend(candidate_rows(report, patients[0], own, job.statuses, damaged))
         if job.reports is not None and _has_status(report, job.statuses):
             reports.append(orjson.dumps(report))
     return result, reports, rows

@@ -27,8 +27,9 @@ COLUMNS = (
     "missing_count",
     "missing",
     "latest_evidence",
+    "rejected_lines",
 )
-SCHEMA = pa.schema([(c, pa.int64() if c == "missing_count" else pa.string()) for c in COLUMNS])
+SCHEMA = pa.schema([(c, pa.int64() if c in ("missing_count", "rejected_lines") else pa.string()) for c in COLUMNS])
 DEFAULT_STATUSES = frozenset({"eligible", "possibly-eligible"})
 _DATE_FIELDS = (
     "effectiveDateTime",
@@ -108,8 +109,13 @@ def candidate_rows(
     patient: Mapping[str, Any],
     resources: Sequence[Mapping[str, Any]],
     statuses: frozenset[str],
+    rejected_lines: int = 0,
 ) -> list[dict[str, Any]]:
-    """`resources`: the patient's own, where the dates of the evidence are read (only when there is a row)."""
+    """`resources`: the patient's own, where the dates of the evidence are read (only when there is a row).
+
+    `rejected_lines`: lines of the export that name this patient but could not be read. The record screened is
+    then incomplete (a missing diagnosis could hide an exclusion), so the row says so: check before acting.
+    """
     rows = []
     dates: dict[str, str] | None = None
     for trial in report["trials"]:
@@ -133,6 +139,7 @@ def candidate_rows(
                     "missing_count": len(missing),
                     "missing": " | ".join(missing),
                     "latest_evidence": max((d for d in cited if d), default=""),
+                    "rejected_lines": rejected_lines,
                 }
             )
     return rows

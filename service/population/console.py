@@ -61,6 +61,11 @@ def print_summary(console: Console, summary: RunSummary, trial_ids: list[str], r
             console.print(f"  {reject.file}:{reject.line}: {reject.reason}", markup=False, highlight=False)
         if summary.rejected > FIRST_REJECTS_SHOWN:
             console.print(f"  … and {summary.rejected - FIRST_REJECTS_SHOWN} more")
+    if summary.damaged_records:
+        console.print(
+            f"{len(summary.damaged_records)} patient(s) were screened without some of their lines (rejected above): "
+            "their candidate rows count them in rejected_lines; check those records before acting on 'eligible'"
+        )
     if summary.orphans:
         console.print(f"{summary.orphans} patient id(s) had resources but no Patient resource (not screened)")
     if summary.error_count:

@@ -22,7 +22,7 @@ from service.population.candidates import DEFAULT_STATUSES, join_parts
 from service.population.execution import Executor
 from service.population.feasibility import Feasibility
 from service.population.plan import DEFAULT_PARTITION_BYTES, ExportError, Partition, plan_partitions
-from service.population.shuffle import SplitResult, split_partition
+from service.population.shuffle import SplitResult, bucket_of, split_partition
 from service.population.storage import filesystem, join, remove_tree
 
 DEFAULT_BUCKET_BYTES = 32 * 1024 * 1024
@@ -63,6 +63,7 @@ class RunSummary:
     error_count: int = 0
     errors: list[tuple[str, str]] = field(default_factory=list)  # (patient or bucket, error)
     failed_buckets: set[int] = field(default_factory=set)
+    damaged_records: dict[str, int] = field(default_factory=dict)  # patient id → rejected lines that name it
     feasibility: Feasibility = field(default_factory=Feasibility)
     seconds: float = 0.0
 
@@ -95,7 +96,7 @@ def screen_population(
         _write_rejects(splits, outputs.rejects, summary)
         if outputs.reports is not None:
             _remove(outputs.reports, "part-*.ndjson")
-        jobs = _bucket_jobs(len(partitions), run_dir, outputs, summary.buckets, on, trial_id)
+        jobs = _bucket_jobs(len(partitions), run_dir, outputs, summary, on, trial_id)
         _screen(jobs, summary, executor, progress)
         if outputs.reports is not None:
             _remove(outputs.reports, "*.tmp-*")  # left by a worker that died while writing
@@ -149,6 +150,8 @@ def _write_rejects(splits: list[SplitResult], target: str, summary: RunSummary) 
             for line in part_fs.cat_file(part_inner).splitlines():
                 reject = orjson.loads(line)
                 reject["line"] += offset
+                if "patient" in reject:
+                    summary.damaged_records[reject["patient"]] = summary.damaged_records.get(reject["patient"], 0) + 1
                 out.write(orjson.dumps(reject) + b"\n")
                 if len(summary.first_rejects) < FIRST_REJECTS_SHOWN:
                     summary.first_rejects.append(Reject(reject["file"], reject["line"], reject["reason"]))
@@ -163,8 +166,12 @@ def _remove(folder: str, pattern: str) -> None:
 
 
 def _bucket_jobs(
-    partitions: int, run_dir: str, outputs: Outputs, buckets: int, on: str | None, trial_id: str | None
+    partitions: int, run_dir: str, outputs: Outputs, summary: RunSummary, on: str | None, trial_id: str | None
 ) -> list[BucketJob]:
+    buckets = summary.buckets
+    damaged: list[dict[str, int]] = [{} for _ in range(buckets)]
+    for patient, count in summary.damaged_records.items():
+        damaged[bucket_of(patient.encode(), buckets)][patient] = count
     return [
         BucketJob(
             index=b,
@@ -177,6 +184,7 @@ def _bucket_jobs(
             reports=outputs.reports,
             candidates=join(run_dir, "candidates") if outputs.candidates is not None else None,
             fmt=outputs.fmt,
+            damaged=damaged[b],
         )
         for b in range(buckets)
     ]

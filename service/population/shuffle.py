@@ -25,6 +25,7 @@ from service.population.storage import filesystem, join, write_replacing
 
 _WANTED = frozenset({"Patient", *READ_TYPES})
 SHARED_TYPE = "Medication"
+_NAMED_PATIENT = re.compile(rb'"reference"\s*:\s*"(?:[^"]*/)?Patient/([^"/\\]+)"')
 _UNREAD_PREFIX = re.compile(rb'\{"resourceType":"(?!(?:%s)")[A-Za-z]+"[,}]' % "|".join(sorted(_WANTED)).encode())
 
 
@@ -106,8 +107,11 @@ def split_partition(partition: Partition, work: str, buckets: int) -> SplitResul
         if reason is not None:
             rejected += 1
             text = line.decode("utf-8", errors="replace")
-            rejects += orjson.dumps({"file": partition.name, "line": number, "reason": reason, "text": text})
-            rejects += b"\n"
+            reject = {"file": partition.name, "line": number, "reason": reason, "text": text}
+            named = _NAMED_PATIENT.search(line)
+            if named is not None:  # a damaged line may still say whose record it was part of
+                reject["patient"] = named.group(1).decode("utf-8", errors="replace")
+            rejects += orjson.dumps(reject) + b"\n"
         elif resource is None:
             unread += 1
         elif key is None:

@@ -145,20 +145,26 @@ def test_bad_lines_are_rejected_with_file_and_line_number(
     lines.insert(40, b'{"resourceType":"Observation","id":"o-no-subject","status":"final"}')
     lines.insert(41, b"")
     lines.insert(60, b'["an array"]')
+    lines.insert(70, b'{"resourceType":"Condition","subject":{"reference":"Patient/demo-sle-eligible"},"code":{')
     observations.write_bytes(b"\n".join(lines) + b"\n")
     (folder / "Encounter.ndjson").write_bytes(b'{"resourceType":"Encounter","id":"e1"}\n')
     summary = _run(executor, folder, tmp_path / "out", partition_bytes=2048)
-    assert summary.rejected == 3
+    assert summary.rejected == 4
     assert summary.unread == 1
     found = [(r.file, r.line, r.reason) for r in summary.first_rejects]
     assert found == [
         ("Observation.ndjson", 6, "not JSON"),
         ("Observation.ndjson", 41, "no patient (no subject or patient reference)"),
         ("Observation.ndjson", 61, "not a FHIR resource (no resourceType)"),
+        ("Observation.ndjson", 71, "not JSON"),
     ]
     written = [orjson.loads(line) for line in (tmp_path / "out" / "rejects.ndjson").read_bytes().splitlines()]
     assert [(r["file"], r["line"], r["reason"]) for r in written] == found
     assert written[0]["text"] == "not json {"
+    assert written[3]["patient"] == "demo-sle-eligible"  # a damaged line still says whose record it was part of
+    assert summary.damaged_records == {"demo-sle-eligible": 1}
+    rows = read_candidates(str(tmp_path / "out" / "candidates.csv"), "csv")
+    assert {r["patient"] for r in rows if r["rejected_lines"]} == {"Patient/demo-sle-eligible"}
     assert summary.patients == len(KEYS)  # the good lines are all screened
 
 
