@@ -29,6 +29,7 @@ if __package__ in (None, ""):  # `python bench/run.py`
 import httpx
 import orjson
 
+from bench.bulk_exports import write_synthea_export
 from bench.patients import hook_request, patient_resources, write_export
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -305,36 +306,60 @@ def seed_patient(fhir: Any, resources: list[dict[str, Any]]) -> str:
     return created_id(seed_transaction(fhir.base_url, bundle), bundle, "Patient")
 
 
-def bulk(tmp: Path, patients: int, size: int) -> tuple[float, float]:
-    """(patients/s of the whole screen-bulk run, seconds) for a generated export."""
-    export = tmp / "export"
-    write_export(export, patients, size)
-    out = tmp / "bulk.ndjson"
+def bulk(export: Path, out: Path) -> tuple[float, float, str]:
+    """(patients/s of the whole screen-bulk run, seconds, its peak-memory line) for an export on disk."""
+    every_status = ["--status", "eligible", "--status", "possibly-eligible", "--status", "ineligible"]
     t0 = time.perf_counter()
-    subprocess.run(
-        [
-            trial_screen_exe(),
-            "screen-bulk",
-            str(export),
-            "--out",
-            str(out),
-        ],
+    done = subprocess.run(
+        [trial_screen_exe(), "screen-bulk", str(export), "--reports", str(out / "reports"), *every_status],
         check=True,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         env=clean_env(),
     )
     seconds = time.perf_counter() - t0
-    lines = sum(1 for _ in out.open("rb"))
-    return lines / seconds, seconds
+    lines = sum(1 for part in (out / "reports").glob("part-*.ndjson") for _ in part.open("rb"))
+    memory = next((line for line in done.stderr.splitlines() if line.startswith("peak memory")), "")
+    return lines / seconds, seconds, memory.removeprefix("peak memory (RSS): ")
+
+
+def bulk_rows(tmp: Path, args: argparse.Namespace) -> list[tuple[str, str]]:
+    """screen-bulk on a generated 150-resource export and on real Synthea patients (ids rewritten)."""
+    shrink = 5 if args.quick else 1
+    n = max(10, args.bulk_patients // shrink)
+    write_export(tmp / "export-150", n, 150)
+    rate, seconds, memory = bulk(tmp / "export-150", tmp / "bulk-150")
+    rows = [
+        (
+            f"screen-bulk, {n} patients x 150 resources, {os.cpu_count()} worker(s)",
+            f"{rate:.0f} patients/s ({seconds:.1f} s incl. start); peak RSS {memory}",
+        )
+    ]
+    patients = write_synthea_export(tmp / "export-synthea", max(1, args.synthea_patients // shrink // 11))
+    rate, seconds, memory = bulk(tmp / "export-synthea", tmp / "bulk-synthea")
+    rows.append(
+        (
+            f"screen-bulk, {patients} Synthea patients (~610 resources, ~1 MB each), {os.cpu_count()} worker(s)",
+            f"{rate:.0f} patients/s ({seconds:.1f} s incl. start); peak RSS {memory}",
+        )
+    )
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="Shorter phases (for a smoke run).")
     parser.add_argument("--bulk-patients", type=int, default=1000)
+    parser.add_argument("--synthea-patients", type=int, default=550, help="Real Synthea bundles, ids rewritten.")
     parser.add_argument("--concurrency-seconds", type=float, default=10.0)
+    parser.add_argument("--only-bulk", action="store_true", help="Only the screen-bulk rows.")
     args = parser.parse_args(argv)
+    if args.only_bulk:
+        with tempfile.TemporaryDirectory(prefix="trial-screen-bench-") as tmp_name:
+            for name, value in bulk_rows(Path(tmp_name), args):
+                print(f"{name}  {value}")
+        return
     phase = 0.3 if args.quick else 1.0
     rows: list[tuple[str, str]] = []
     started = time.perf_counter()
@@ -396,14 +421,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{per_patient[2000] / per_patient[150]:.1f}x",
             )
         )
-        n = max(10, args.bulk_patients // (5 if args.quick else 1))
-        rate, seconds = bulk(tmp, n, 150)
-        rows.append(
-            (
-                f"screen-bulk, {n} patients x 150 resources, {os.cpu_count()} worker(s)",
-                f"{rate:.0f} patients/s ({seconds:.1f} s incl. start)",
-            )
-        )
+        rows.extend(bulk_rows(tmp, args))
     rows.append(
         (
             "machine speed: reference Python loop, start / end of the run",

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -150,78 +151,123 @@ def screen(
         typer.echo(render_text(report))
 
 
+def _default_rejects(*outputs: str | None) -> str:
+    """Rejected lines carry PHI: by default they go beside the first output the user pointed to."""
+    from service.population.storage import join, parent
+
+    first = next(o for o in outputs if o is not None)
+    return join(parent(first), "rejects.ndjson")
+
+
 @app.command("screen-bulk")
 def screen_bulk(
-    directory: Annotated[
-        Path, typer.Argument(exists=True, file_okay=False, help="Bulk FHIR export folder (*.ndjson).")
-    ],
-    out: Annotated[Path | None, typer.Option("--out", help="NDJSON report (default stdout).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    export: Annotated[str, typer.Argument(help="Bulk FHIR export folder (*.ndjson): a path or an fsspec URL.")],
+    candidates: Annotated[
+        str | None, typer.Option(help="Candidate list: one row per patient x trial x arm (CSV or Parquet).")
+    ] = None,
+    reports: Annotated[
+        str | None, typer.Option(help="Folder for the full NDJSON reports (one part file per bucket).")
+    ] = None,
+    feasibility: Annotated[str | None, typer.Option(help="Feasibility report: one offline HTML page.")] = None,
+    rejects: Annotated[
+        str | None, typer.Option(help="Rejected lines, with file and line (default: beside the first output).")
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(help="Statuses kept in candidates and reports (repeatable; default eligible, possibly-eligible)."),
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="Candidate list format: csv or parquet.")] = "csv",
+    workers: Annotated[int | None, typer.Option(min=1, help="Local worker processes (default: all cores).")] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TRIAL_SCREEN_DASK_SCHEDULER",
+            help="Run on a Dask cluster: its scheduler address (tcp://host:8786), or 'local' for a LocalCluster.",
+        ),
+    ] = None,
+    work: Annotated[
+        str | None, typer.Option(help="Scratch space every worker can reach (path or URL; default: a local temp dir).")
+    ] = None,
     trial: Annotated[str | None, typer.Option(help="Only this trial id.")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date YYYY-MM-DD (default today).")] = None,
 ) -> None:
-    """Screen every patient of a Bulk FHIR export (streamed, grouped by patient, on all cores)."""
+    """Screen every patient of a Bulk FHIR export: a candidate list, reports and a feasibility report."""
     import tempfile
+    from contextlib import closing
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
 
-    from service.screening.bulk import screen_export
+    from service.population.candidates import DEFAULT_STATUSES
+    from service.population.console import print_summary, progress_bars
+    from service.population.execution import open_executor
+    from service.population.plan import ExportError
+    from service.population.run import Outputs, screen_population
+    from service.population.storage import write_replacing
     from service.screening.screen import load_screener
 
+    if candidates is None and reports is None and feasibility is None:
+        raise _fail("nothing to write: give --candidates, --reports and/or --feasibility")
+    if output_format not in ("csv", "parquet"):
+        raise _fail(f"--format must be csv or parquet, not {output_format!r}")
+    if scheduler and scheduler != "local" and work is None:
+        raise _fail("--work is required with --scheduler: scratch space every worker can reach (shared folder or URL)")
+    statuses = frozenset(status or DEFAULT_STATUSES)
+    if not statuses <= {"eligible", "possibly-eligible", "ineligible"}:
+        raise _fail(f"--status must be eligible, possibly-eligible or ineligible, not {sorted(statuses)}")
+    trials_dir = Settings().trials_dir
     try:
-        screener = load_screener(Settings().trials_dir)  # fails fast on a bad trial file or unknown --trial
+        screener = load_screener(trials_dir)  # fails fast on a bad trial file or unknown --trial
         on = dt.date.fromisoformat(as_of) if as_of else None
     except (CriteriaError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     if trial is not None and not screener.select(trial):
         raise _fail(f"unknown trial id {trial!r}; known: {', '.join(screener.versions())}")
+    outputs = Outputs(
+        rejects=rejects or _default_rejects(candidates, reports, feasibility),
+        candidates=candidates,
+        reports=reports,
+        fmt=output_format,
+        statuses=statuses,
+    )
     console = Console(stderr=True)
-    sink = out.open("wb") if out is not None else sys.stdout.buffer
+    executor = open_executor(
+        scheduler=scheduler,
+        workers=workers,
+        trials_dir=str(trials_dir) if trials_dir else None,
+        versions=screener.versions(),
+    )
     try:
         with (
-            tempfile.TemporaryDirectory(prefix="trial-screen-bulk-") as spill,
-            Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=console,
-            ) as progress,
+            closing(executor),
+            tempfile.TemporaryDirectory(prefix="trial-screen-bulk-") as scratch,
+            progress_bars(console) as progress,
         ):
-            summary = screen_export(
-                directory,
-                sink,
-                spill=Path(spill),
-                workers=workers,
-                trials_dir=Settings().trials_dir,
-                on=on,
+            summary = screen_population(
+                export,
+                outputs,
+                executor,
+                work=work or scratch,
+                on=None if on is None else on.isoformat(),
                 trial_id=trial,
+                min_buckets=4 * (workers or os.cpu_count() or 1),
                 progress=progress,
             )
-    finally:
-        if out is not None:
-            sink.close()
-        else:
-            sink.flush()
-    table = Table(title=f"{summary.patients} patient(s) screened in {summary.seconds:.1f} s")
-    statuses = ("eligible", "possibly-eligible", "ineligible")
-    table.add_column("trial")
-    for status in statuses:
-        table.add_column(status, justify="right")
-    for loaded in screener.select(trial):
-        table.add_row(loaded.id, *(str(summary.by_trial[(loaded.id, s)]) for s in statuses))
-    console.print(table)
-    notes = []
-    if summary.errors:
-        notes.append(f"{summary.errors} patient(s) could not be screened (error lines in the report)")
-    if summary.orphan_patients:
-        notes.append(f"{summary.orphan_patients} patient id(s) had resources but no Patient resource (skipped)")
-    if summary.group.skipped_lines:
-        notes.append(f"{summary.group.skipped_lines} line(s) skipped (not JSON, no patient, or a type not read)")
-    for note in notes:
-        console.print(note)
+    except ExportError as exc:
+        raise _fail(str(exc)) from exc
+    if summary.patients + summary.error_count == 0:
+        raise _fail(f"{export}: no patients found ({summary.lines} line(s), {summary.rejected} rejected)")
+    if feasibility is not None:
+        from service.population.feasibility_page import render_feasibility  # plotly: only when asked for
+
+        page = render_feasibility(
+            summary.feasibility,
+            title="Trial feasibility at this site",
+            subtitle=f"{summary.patients} patients screened from {export} on {on or dt.date.today()}",
+        )
+        write_replacing(feasibility, page.encode())
+    print_summary(console, summary, [t.id for t in screener.select(trial)], outputs.rejects)
+    if summary.error_count:
+        raise typer.Exit(2)
 
 
 @app.command()

@@ -1,0 +1,176 @@
+"""The coordinator's short list: one row per patient × trial × arm whose status was asked for, CSV or Parquet.
+
+Read from the contract's report JSON plus the patient's own resources (identifier, name, birth date, and the
+dates of the resources cited as evidence). These rows carry PHI: they are written only where the user pointed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from service.population.storage import filesystem
+
+COLUMNS = (
+    "patient",
+    "identifier",
+    "name",
+    "birth_date",
+    "trial",
+    "arm",
+    "status",
+    "missing_count",
+    "missing",
+    "latest_evidence",
+    "rejected_lines",
+)
+SCHEMA = pa.schema([(c, pa.int64() if c in ("missing_count", "rejected_lines") else pa.string()) for c in COLUMNS])
+DEFAULT_STATUSES = frozenset({"eligible", "possibly-eligible"})
+_DATE_FIELDS = (
+    "effectiveDateTime",
+    "effectiveInstant",
+    "issued",
+    "onsetDateTime",
+    "recordedDate",
+    "authoredOn",
+    "performedDateTime",
+    "occurrenceDateTime",
+    "dateAsserted",
+)
+_PERIOD_FIELDS = ("effectivePeriod", "performedPeriod", "onsetPeriod")
+
+
+def _identifier(patient: Mapping[str, Any]) -> str:
+    """The medical record number (identifier typed MR) when there is one, else the first identifier."""
+    identifiers = [i for i in patient.get("identifier") or () if isinstance(i, dict) and i.get("value")]
+    for ident in identifiers:
+        codings = (ident.get("type") or {}).get("coding") or ()
+        if any(isinstance(c, dict) and c.get("code") == "MR" for c in codings):
+            return str(ident["value"])
+    return str(identifiers[0]["value"]) if identifiers else ""
+
+
+def _name(patient: Mapping[str, Any]) -> str:
+    names = [n for n in patient.get("name") or () if isinstance(n, dict)]
+    chosen = next((n for n in names if n.get("use") == "official"), names[0] if names else None)
+    if chosen is None:
+        return ""
+    given = " ".join(str(g) for g in chosen.get("given") or ())
+    family = str(chosen.get("family") or "")
+    return ", ".join(part for part in (family, given) if part) or str(chosen.get("text") or "")
+
+
+def resource_date(resource: Mapping[str, Any]) -> str | None:
+    """The clinical date of a resource (YYYY-MM-DD), as far as its type records one."""
+    for field in _DATE_FIELDS:
+        value = resource.get(field)
+        if isinstance(value, str) and value:
+            return value[:10]
+    for field in _PERIOD_FIELDS:
+        period = resource.get(field)
+        if isinstance(period, dict):
+            value = period.get("end") or period.get("start")
+            if isinstance(value, str) and value:
+                return value[:10]
+    return None
+
+
+def arms(trial: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(arm id, its status): the cohorts, or the trial itself (arm "") when it has none."""
+    cohorts = trial.get("cohorts") or []
+    if not cohorts:
+        return [("", str(trial["status"]))]
+    return [(str(c["id"]), str(c["status"])) for c in cohorts]
+
+
+def arm_criteria(trial: Mapping[str, Any], arm: str) -> list[Mapping[str, Any]]:
+    """The criteria that decide an arm, in the trial's order: the common ones and the arm's own."""
+    return [c for c in trial["criteria"] if c.get("cohort") in (None, arm or None)]
+
+
+def _evidence_dates(report: Mapping[str, Any], resources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Reference ("Observation/abc") → clinical date, for the resources the report cites."""
+    cited = {e["reference"] for t in report["trials"] for c in t["criteria"] for e in c["evidence"]}
+    dates = {}
+    for resource in resources:
+        reference = f"{resource.get('resourceType')}/{resource.get('id')}"
+        if reference in cited and (date := resource_date(resource)):
+            dates[reference] = date
+    return dates
+
+
+def candidate_rows(
+    report: Mapping[str, Any],
+    patient: Mapping[str, Any],
+    resources: Sequence[Mapping[str, Any]],
+    statuses: frozenset[str],
+    rejected_lines: int = 0,
+) -> list[dict[str, Any]]:
+    """`resources`: the patient's own, where the dates of the evidence are read (only when there is a row).
+
+    `rejected_lines`: lines of the export that name this patient but could not be read. The record screened is
+    then incomplete (a missing diagnosis could hide an exclusion), so the row says so: check before acting.
+    """
+    rows = []
+    dates: dict[str, str] | None = None
+    for trial in report["trials"]:
+        for arm, status in arms(trial):
+            if status not in statuses:
+                continue
+            if dates is None:
+                dates = _evidence_dates(report, resources)
+            criteria = arm_criteria(trial, arm)
+            missing = list(dict.fromkeys(m for c in criteria if c["result"] == "unknown" for m in c["missing"]))
+            cited = [dates.get(e["reference"]) for c in criteria for e in c["evidence"]]
+            rows.append(
+                {
+                    "patient": report["patient"],
+                    "identifier": _identifier(patient),
+                    "name": _name(patient),
+                    "birth_date": str(patient.get("birthDate") or ""),
+                    "trial": trial["id"],
+                    "arm": arm,
+                    "status": status,
+                    "missing_count": len(missing),
+                    "missing": " | ".join(missing),
+                    "latest_evidence": max((d for d in cited if d), default=""),
+                    "rejected_lines": rejected_lines,
+                }
+            )
+    return rows
+
+
+def encode_rows(rows: Sequence[Mapping[str, Any]], fmt: str) -> bytes:
+    """One part file's bytes: CSV without its header (parts are joined under one), or a Parquet file."""
+    if fmt == "csv":
+        buffer = io.StringIO()
+        csv.DictWriter(buffer, COLUMNS, lineterminator="\n").writerows(rows)
+        return buffer.getvalue().encode()
+    sink = pa.BufferOutputStream()
+    pq.write_table(pa.Table.from_pylist(list(rows), schema=SCHEMA), sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def join_parts(parts: Iterable[str], target: str, fmt: str) -> None:
+    """The workers' part files → the one file the user asked for, streamed part by part."""
+    fs, inner = filesystem(target)
+    fs.makedirs(fs._parent(inner), exist_ok=True)
+    if fmt == "csv":
+        with fs.open(inner, "wb") as out:
+            out.write((",".join(COLUMNS) + "\n").encode())
+            for part in parts:
+                part_fs, part_inner = filesystem(part)
+                out.write(part_fs.cat_file(part_inner))
+        return
+    with fs.open(inner, "wb") as out, pq.ParquetWriter(out, SCHEMA) as writer:
+        for part in parts:
+            part_fs, part_inner = filesystem(part)
+            with part_fs.open(part_inner, "rb") as source:
+                table = pq.read_table(source)
+            if table.num_rows:
+                writer.write_table(table)

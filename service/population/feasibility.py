@@ -1,0 +1,90 @@
+"""What a site learns about a trial from its population: counts that add up across partitions.
+
+Per trial and arm: the funnel (how many patients are still in after each criterion, in the order the criteria
+read), the criteria that exclude the most, the missing data that leaves the most patients possibly eligible
+(what to order or record to decide them), and status counts. Read from the contract's report JSON only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.population.candidates import arm_criteria, arms
+
+STATUSES = ("eligible", "possibly-eligible", "ineligible")
+
+
+def is_disqualifying(criterion: Mapping[str, Any]) -> bool:
+    """An inclusion that fails or an exclusion that applies (contract.md): the arm is ineligible."""
+    wanted = "not-met" if criterion["kind"] == "inclusion" else "met"
+    return bool(criterion["result"] == wanted)
+
+
+@dataclass
+class Arm:
+    trial: str
+    arm: str  # cohort id, or "" for a trial without cohorts
+    title: str
+    criteria: list[tuple[str, str]]  # (id, text) in the trial's order
+    statuses: Counter[str] = field(default_factory=Counter)
+    first_exclusion: Counter[str] = field(default_factory=Counter)  # criterion id → patients it excluded first
+    excluded_by: Counter[str] = field(default_factory=Counter)  # criterion id → patients it excludes at all
+    missing: Counter[str] = field(default_factory=Counter)  # item → possibly-eligible patients who lack it
+
+    def funnel(self) -> list[tuple[str, int]]:
+        """(criterion id, patients still in after it), in order; starts from every patient screened."""
+        left = sum(self.statuses.values())
+        steps = []
+        for ident, _ in self.criteria:
+            left -= self.first_exclusion[ident]
+            steps.append((ident, left))
+        return steps
+
+    def merge(self, other: Arm) -> None:
+        self.statuses.update(other.statuses)
+        self.first_exclusion.update(other.first_exclusion)
+        self.excluded_by.update(other.excluded_by)
+        self.missing.update(other.missing)
+
+
+@dataclass
+class Feasibility:
+    trial_titles: dict[str, str] = field(default_factory=dict)
+    trial_statuses: Counter[tuple[str, str]] = field(default_factory=Counter)  # (trial, status) → patients
+    arms: dict[tuple[str, str], Arm] = field(default_factory=dict)
+    patients: int = 0
+
+    def add(self, report: Mapping[str, Any]) -> None:
+        self.patients += 1
+        for trial in report["trials"]:
+            self.trial_titles.setdefault(trial["id"], trial["title"])
+            self.trial_statuses[(trial["id"], trial["status"])] += 1
+            titles = {c["id"]: c["title"] for c in trial.get("cohorts") or []}
+            for arm_id, status in arms(trial):
+                criteria = arm_criteria(trial, arm_id)
+                arm = self.arms.get((trial["id"], arm_id))
+                if arm is None:
+                    order = [(c["id"], c["text"]) for c in criteria]
+                    arm = Arm(trial["id"], arm_id, titles.get(arm_id, "all patients"), order)
+                    self.arms[(trial["id"], arm_id)] = arm
+                arm.statuses[status] += 1
+                excluding = [c["id"] for c in criteria if is_disqualifying(c)]
+                if excluding:
+                    arm.first_exclusion[excluding[0]] += 1
+                    arm.excluded_by.update(excluding)
+                elif status == "possibly-eligible":
+                    arm.missing.update({m for c in criteria if c["result"] == "unknown" for m in c["missing"]})
+
+    def merge(self, other: Feasibility) -> None:
+        self.patients += other.patients
+        for trial, title in other.trial_titles.items():
+            self.trial_titles.setdefault(trial, title)
+        self.trial_statuses.update(other.trial_statuses)
+        for key, arm in other.arms.items():
+            if key in self.arms:
+                self.arms[key].merge(arm)
+            else:
+                self.arms[key] = arm

@@ -1,0 +1,72 @@
+"""Pass 0: the export's NDJSON files cut into byte ranges, so that one large file is read by many workers."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from service.population.storage import filesystem
+
+DEFAULT_PARTITION_BYTES = 32 * 1024 * 1024
+READ_BLOCK_BYTES = 4 * 1024 * 1024
+
+
+class ExportError(Exception):
+    """The export cannot be screened at all (missing, empty, or a part of it unreadable): a one-line message."""
+
+
+@dataclass(frozen=True, slots=True)
+class Partition:
+    """Lines of `url` that start in bytes [start, end)."""
+
+    index: int
+    url: str
+    name: str  # the file's name, for messages
+    start: int
+    end: int
+
+
+def plan_partitions(export: str, partition_bytes: int = DEFAULT_PARTITION_BYTES) -> list[Partition]:
+    fs, inner = filesystem(export)
+    if not fs.isdir(inner):
+        raise ExportError(f"{export}: no such folder")
+    files = sorted(
+        (entry["name"], int(entry["size"] or 0))
+        for entry in fs.ls(inner, detail=True)
+        if entry["type"] == "file" and entry["name"].endswith(".ndjson")
+    )
+    if not files:
+        raise ExportError(f"{export}: no *.ndjson files in this folder (an empty export?)")
+    partitions: list[Partition] = []
+    step = max(1, partition_bytes)
+    for name, size in files:
+        url = fs.unstrip_protocol(name)
+        for start in range(0, max(size, 1), step):
+            partitions.append(Partition(len(partitions), url, posixpath.basename(name), start, min(size, start + step)))
+    return partitions
+
+
+def read_lines(partition: Partition) -> Iterator[bytes]:
+    """The lines (without their newline) that start inside the partition; the last may end past it, and a
+    line cut by `start` belongs to the partition before. Read in large blocks: far faster than line by line."""
+    fs, inner = filesystem(partition.url)
+    with fs.open(inner, "rb") as source:
+        position = partition.start
+        if position > 0:
+            source.seek(position - 1)
+            position += len(source.readline()) - 1
+        carry = b""
+        while position < partition.end:
+            block = source.read(READ_BLOCK_BYTES)
+            if not block:
+                if carry:
+                    yield carry
+                return
+            lines = (carry + block).split(b"\n")
+            carry = lines.pop()
+            for line in lines:
+                if position >= partition.end:
+                    return
+                position += len(line) + 1
+                yield line

@@ -1,0 +1,144 @@
+"""Pass 1 (map side of the shuffle): one partition of the export → one map file with a section per bucket.
+
+Every line is parsed once, to learn its patient; it is then copied unchanged into the section of the bucket its
+patient hashes to, as `<patient id>\\t<resource json>`. Medication resources belong to no patient and go to an
+extra last section that every bucket reads. The map file starts with the offsets of its sections, so a bucket
+reads only its own bytes and the coordinator holds no offsets (its memory stays flat however large the export).
+It is written whole (storage.write_replacing): a partition retried after its worker died replaces its file.
+Lines that cannot be screened go to a rejects file with their line number within the partition (the
+coordinator adds the lines of the partitions before it).
+"""
+
+from __future__ import annotations
+
+import array
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from service.fhir_access.record import READ_TYPES
+from service.population.plan import Partition, read_lines
+from service.population.storage import filesystem, join, write_replacing
+
+_WANTED = frozenset({"Patient", *READ_TYPES})
+SHARED_TYPE = "Medication"
+_NAMED_PATIENT = re.compile(rb'"reference"\s*:\s*"(?:[^"]*/)?Patient/([^"/\\]+)"')
+_UNREAD_PREFIX = re.compile(rb'\{"resourceType":"(?!(?:%s)")[A-Za-z]+"[,}]' % "|".join(sorted(_WANTED)).encode())
+
+
+@dataclass(frozen=True, slots=True)
+class SplitResult:
+    """What the coordinator keeps of a partition: counts (the sections stay in the map file)."""
+
+    partition: Partition
+    lines: int  # every line, blank ones included (line numbers count them)
+    patients: int  # Patient resources
+    unread: int  # resources of a type screening does not read (Encounter, Claim…)
+    rejected: int
+    rejects_file: str | None
+
+
+def bucket_of(key: bytes, buckets: int) -> int:
+    return zlib.crc32(key) % buckets
+
+
+def patient_key(resource: dict[str, Any]) -> str | None:
+    """The id of the patient a resource belongs to: Patient.id, or its subject / patient reference."""
+    if resource.get("resourceType") == "Patient":
+        ident = resource.get("id")
+        return ident if isinstance(ident, str) and ident and "\t" not in ident else None
+    ref = resource.get("subject")
+    if ref is None:
+        ref = resource.get("patient")
+    reference = ref.get("reference") if isinstance(ref, dict) else None
+    if not isinstance(reference, str):
+        return None
+    reference = reference.split("/_history/", 1)[0]
+    if "Patient/" not in reference:
+        return None
+    key = reference.rsplit("Patient/", 1)[1]
+    return key if key and "\t" not in key else None
+
+
+def is_unread_type(line: bytes) -> bool:
+    """Whether an exporter's line (`{"resourceType":"Claim",…}`) holds a type screening does not read.
+
+    Such lines (Claims, Encounters… most of an export's bytes) are not parsed: they would be ignored anyway.
+    A line that does not start that way is parsed in full, so one that is not JSON is still reported.
+    """
+    return line.endswith(b"}") and _UNREAD_PREFIX.match(line) is not None
+
+
+def _reject_reason(line: bytes) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    """(patient id, reason it is rejected, the resource); reason None and key None: a type not read."""
+    if is_unread_type(line):
+        return None, None, None
+    try:
+        resource = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None, "not JSON", None
+    if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+        return None, "not a FHIR resource (no resourceType)", None
+    kind = resource["resourceType"]
+    if kind not in _WANTED:
+        return None, None, None
+    if kind == SHARED_TYPE:
+        return None, None, resource
+    key = patient_key(resource)
+    if key is None:
+        reason = "Patient without an id" if kind == "Patient" else "no patient (no subject or patient reference)"
+        return None, reason, None
+    return key, None, resource
+
+
+def split_partition(partition: Partition, work: str, buckets: int) -> SplitResult:
+    sections = [bytearray() for _ in range(buckets + 1)]
+    rejects = bytearray()
+    lines = patients = unread = rejected = 0
+    for number, raw in enumerate(read_lines(partition), start=1):
+        lines += 1
+        line = raw.strip()  # also a "\r" before the newline
+        if not line:
+            continue
+        key, reason, resource = _reject_reason(line)
+        if reason is not None:
+            rejected += 1
+            text = line.decode("utf-8", errors="replace")
+            reject = {"file": partition.name, "line": number, "reason": reason, "text": text}
+            named = _NAMED_PATIENT.search(line)
+            if named is not None:  # a damaged line may still say whose record it was part of
+                reject["patient"] = named.group(1).decode("utf-8", errors="replace")
+            rejects += orjson.dumps(reject) + b"\n"
+        elif resource is None:
+            unread += 1
+        elif key is None:
+            sections[buckets] += line + b"\n"
+        else:
+            patients += resource["resourceType"] == "Patient"
+            encoded = key.encode()
+            sections[bucket_of(encoded, buckets)] += encoded + b"\t" + line + b"\n"
+    offsets = array.array("Q", [0])
+    for section in sections:
+        offsets.append(offsets[-1] + len(section))
+    header = array.array("Q", (offset + offsets.itemsize * len(offsets) for offset in offsets))
+    write_replacing(map_file(work, partition.index), header.tobytes(), *sections)
+    rejects_file = None
+    if rejects:
+        rejects_file = join(work, "rejects", f"part-{partition.index:05d}.ndjson")
+        write_replacing(rejects_file, rejects)
+    return SplitResult(partition, lines, patients, unread, rejected, rejects_file)
+
+
+def map_file(work: str, partition: int) -> str:
+    return join(work, "map", f"part-{partition:05d}.bin")
+
+
+def read_section(work: str, partition: int, section: int) -> bytes:
+    """Section `section` of a map file: its header holds the byte offset of every section (uint64 each)."""
+    fs, inner = filesystem(map_file(work, partition))
+    bounds = array.array("Q")
+    bounds.frombytes(fs.cat_file(inner, start=bounds.itemsize * section, end=bounds.itemsize * (section + 2)))
+    return bytes(fs.cat_file(inner, start=bounds[0], end=bounds[1])) if bounds[1] > bounds[0] else b""

@@ -1,0 +1,46 @@
+"""Feasibility counts from report JSON: the funnel follows the criteria order and adds up across partitions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.population.feasibility import Feasibility
+
+
+def _criterion(ident: str, kind: str, result: str, cohort: str | None = None, missing: tuple[str, ...] = ()) -> Any:
+    return {"id": ident, "cohort": cohort, "kind": kind, "text": ident, "result": result, "evidence": [],
+            "missing": list(missing)}  # fmt: skip
+
+
+def _report(age: str, anc: str, pregnant: str, cohort_status: str) -> dict[str, Any]:
+    return {
+        "patient": "Patient/x",
+        "trials": [
+            {
+                "id": "t",
+                "title": "Trial",
+                "status": cohort_status,
+                "cohorts": [{"id": "sle", "title": "SLE", "status": cohort_status}],
+                "criteria": [
+                    _criterion("age", "inclusion", age),
+                    _criterion("anc", "inclusion", anc, "sle", ("ANC within 28 days",) if anc == "unknown" else ()),
+                    _criterion("pregnant", "exclusion", pregnant),
+                ],
+            }
+        ],
+    }
+
+
+def test_funnel_exclusions_and_missing_data() -> None:
+    first, second = Feasibility(), Feasibility()
+    first.add(_report("met", "met", "not-met", "eligible"))
+    first.add(_report("not-met", "unknown", "met", "ineligible"))  # age excludes first; pregnancy excludes too
+    second.add(_report("met", "unknown", "not-met", "possibly-eligible"))
+    second.add(_report("met", "not-met", "unknown", "ineligible"))
+    first.merge(second)
+    arm = first.arms[("t", "sle")]
+    assert first.patients == 4
+    assert arm.funnel() == [("age", 3), ("anc", 2), ("pregnant", 2)]
+    assert arm.excluded_by == {"age": 1, "pregnant": 1, "anc": 1}
+    assert arm.missing == {"ANC within 28 days": 1}  # only the possibly-eligible patient's gaps
+    assert first.trial_statuses == {("t", "eligible"): 1, ("t", "ineligible"): 2, ("t", "possibly-eligible"): 1}
