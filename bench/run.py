@@ -30,6 +30,7 @@ import httpx
 import orjson
 
 from bench.bulk_exports import write_synthea_export
+from bench.fhir_server import free_port
 from bench.patients import hook_request, patient_resources, write_export
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -70,14 +71,6 @@ def reference_loop_ms() -> float:
             index.setdefault(row["value"], []).append(row["id"])
         best = min(best, time.perf_counter() - started)
     return best * 1000
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def peak_rss_mb(pid: int) -> float | None:
