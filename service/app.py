@@ -33,6 +33,7 @@ from service.gc_tuning import tune_for_serving
 from service.json_response import JsonResponse
 from service.request_body import RequestTooLargeError
 from service.screening.screen import Screener, load_screener
+from service.screening.sites import load_sites
 from service.settings import Settings
 from service.version import SERVICE_VERSION
 from service.web.audit_access import AuditGuard
@@ -153,8 +154,10 @@ class SecurityHeaders:
 
 
 def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
-    """Trials are loaded and checked here, before the first request: a bad trial file fails the start."""
+    """Trials and the site configuration are loaded and checked here, before the first request: a bad trial
+    file or site configuration fails the start."""
     screener = screener or load_screener(settings.trials_dir)
+    sites = load_sites(settings.sites_file, screener.versions())
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.fhir_request_timeout_seconds),
         follow_redirects=False,
@@ -180,6 +183,8 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         max_request_bytes=settings.max_request_bytes,
         embedded={p.key: p.record for p in demo},
         report_link=links.report_url,
+        sites=sites,
+        ruled_out_cards=settings.ruled_out_cards,
     )
 
     @asynccontextmanager

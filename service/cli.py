@@ -47,13 +47,15 @@ def serve(
     """Run the CDS Hooks service."""
     from service.demo.patients import demo_files
     from service.screening.screen import load_screener
+    from service.screening.sites import SiteConfigError, load_sites
 
     settings = _serve_settings(Settings(), host, port, demo=demo, workers=workers)
     if demo:
         typer.secho(DEMO_WARNING, fg=typer.colors.RED, err=True)
-    try:  # a bad trial file fails here, once, with file:line:col (workers load the trials again themselves)
+    try:  # a bad trial or site file fails here, once, with where it is (workers load them again themselves)
         screener = load_screener(settings.trials_dir)
-    except CriteriaError as exc:
+        load_sites(settings.sites_file, screener.versions())
+    except (CriteriaError, SiteConfigError) as exc:
         raise _fail(str(exc)) from exc
     except OSError as exc:
         raise _fail(f"cannot read the trials: {exc.strerror}: {exc.filename}") from exc

@@ -5,14 +5,36 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
+import platformdirs
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+APP_NAME = "trial-screen"
+
+
+def default_database_url() -> str:
+    """A SQLite file in the user's data folder, so a command run from another folder finds the same audit trail."""
+    return f"sqlite:///{platformdirs.user_data_path(APP_NAME) / 'audit.sqlite3'}"
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file of a SQLite URL (None for another backend, or an in-memory database)."""
+    from sqlalchemy.engine import make_url  # here, to keep SQLAlchemy off the start of `screen` and `check`
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIAL_SCREEN_", extra="ignore")
 
-    database_url: str = "sqlite:///trial-screen.sqlite3"
+    database_url: str = Field(default_factory=default_database_url)
     allowed_fhir_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     require_jwt: bool = True
     trusted_issuers: dict[str, str] = Field(default_factory=dict)
@@ -25,6 +47,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = 5_000_000
     link_secret: SecretStr | None = None  # signs report links in cards; random per process when unset
     demo: bool = False
+    sites_file: Path | None = None  # site configuration per trial (YAML); None: the bundled demo values
+    ruled_out_cards: bool = False  # also answer an info card (no referral) for each trial the patient is ruled out of
 
     @field_validator("allowed_fhir_servers", mode="before")
     @classmethod

@@ -12,8 +12,8 @@ import yaml
 from mappings.catalog import load_catalog
 from service.demo.builder import build_resources, collection_bundle
 from service.fhir_access.bundle import record_from_bundle
-from service.screening.registry import LoadedTrial
 from service.screening.contract import TrialReport
+from service.screening.registry import LoadedTrial
 from service.screening.screen import Screener
 
 

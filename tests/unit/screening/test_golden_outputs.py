@@ -4,6 +4,9 @@ types were redesigned, for every Synthea bundle and every demo patient (evaluate
 `golden_outputs.json` holds the SHA-256 of each document, recorded at commit 03f5836 (the last commit with the
 old report types) by the same document layout as `_documents` below; uuids, report links and timestamps are
 replaced by placeholders. A failure writes the documents it produced next to the test's tmp_path for diffing.
+After an intended change of cards or text, `python -m tests.unit.screening.test_golden_outputs` records the new
+digests (say what changed in the commit message). Re-recorded for issue 17: units written for people, text cut
+at word boundaries, the bundled demo sites (trial team, site link, referral recipient) on the cards.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from service.fhir_access.record import PatientRecord
 from service.screening.prescreen import ChartOpened, prescreen
 from service.screening.render import render_text
 from service.screening.screen import Screener, load_screener
+from service.screening.sites import load_sites
 from service.web.audit_schemas import criterion_out
 from tests.paths import SYNTHEA
 
@@ -59,9 +63,11 @@ def _documents(screener: Screener, record: PatientRecord) -> tuple[bytes, bytes]
     report = screener.screen_json(record, on=ON)
     report["evaluatedAt"] = "EVALUATED-AT"
     cards, audits = [], []
-    result = prescreen(screener, ChartOpened(record, "hook-1", None, "Practitioner/x"), on=ON)
+    sites = load_sites(None, screener.versions())  # the bundled demo sites, as the hook uses them by default
+    result = prescreen(screener, ChartOpened(record, "hook-1", None, "Practitioner/x"), on=ON, sites=sites)
     for shown, row in zip(result.shown, result.records, strict=True):
-        card = CdsResponse(cards=[card_for(shown, record.reference, _link)]).to_json()["cards"][0]
+        site = sites.site(shown.trial.id)
+        card = CdsResponse(cards=[card_for(shown, record.reference, _link, site)]).to_json()["cards"][0]
         cards.append(_scrubbed(card, shown.card_uuid))
         audits.append(
             {
@@ -97,3 +103,13 @@ def test_reports_cards_and_audit_rows_are_unchanged(tmp_path: Path) -> None:
 def test_the_golden_set_holds_carded_patients(name: str) -> None:
     """The comparison covers cards, not only reports: these patients get trial cards."""
     assert name in DIGESTS
+
+
+if __name__ == "__main__":  # re-record the digests after an intended change
+    loaded = load_screener()
+    digests = {}
+    for name, record in _records():
+        document, text = _documents(loaded, record)
+        digests[name + ".json"], digests[name + ".txt"] = _sha(document), _sha(text)
+    target = Path(__file__).parent / "golden_outputs.json"
+    target.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n", encoding="utf-8")
