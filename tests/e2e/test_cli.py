@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import platformdirs
 import pytest
 from typer.testing import CliRunner
 
+from service.audit.store import AuditStore
 from service.cli import app
+from service.settings import Settings, sqlite_file
+from service.version import SERVICE_VERSION
 from tests.paths import SYNTHEA as SYNTHEA_DIR
 
 SYNTHEA = sorted(SYNTHEA_DIR.glob("[0-9][0-9]-*.json"))
@@ -84,12 +88,62 @@ def test_screen_refuses_an_unknown_trial_and_a_bundle_without_patient(tmp_path: 
 
 def test_audit_export_and_purge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRIAL_SCREEN_DATABASE_URL", f"sqlite:///{tmp_path}/audit.sqlite3")
+    AuditStore(f"sqlite:///{tmp_path}/audit.sqlite3").migrate()  # as `serve` leaves it
     exported = runner.invoke(app, ["audit", "export"])
     assert exported.exit_code == 0, exported.output
     assert exported.output.startswith("card_uuid,")
     purged = runner.invoke(app, ["audit", "purge", "--older-than", "30"])
     assert purged.exit_code == 0, purged.output
     assert "deleted 0 card(s)" in purged.output
+
+
+def test_audit_commands_refuse_a_database_that_does_not_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    missing = tmp_path / "elsewhere" / "audit.sqlite3"
+    monkeypatch.setenv("TRIAL_SCREEN_DATABASE_URL", f"sqlite:///{missing}")
+    for command in (["audit", "export"], ["audit", "purge", "--older-than", "30"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1
+        assert f"no audit database at {missing}" in result.output
+    assert not missing.parent.exists()  # nothing created
+
+
+def test_the_default_database_is_in_the_user_data_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRIAL_SCREEN_DATABASE_URL", raising=False)
+    path = sqlite_file(Settings().database_url)
+    assert path == platformdirs.user_data_path("trial-screen") / "audit.sqlite3"
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"trial-screen {SERVICE_VERSION}"
+
+
+def test_a_bad_as_of_blames_the_option() -> None:
+    result = runner.invoke(app, ["screen", str(SYNTHEA[0]), "--as-of", "2026-13-01"])
+    assert result.exit_code == 2
+    assert "Invalid value for '--as-of': '2026-13-01' is not a date" in result.output
+    assert str(SYNTHEA[0]) not in result.output
+
+
+def test_help_shows_no_python_types() -> None:
+    for command in (["--help"], ["screen", "--help"], ["screen-bulk", "--help"], ["check", "--help"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0
+        assert "<bool>" not in result.output
+        assert "<str>" not in result.output
+    assert "partial" in runner.invoke(app, ["check", "--help"]).output
+
+
+def test_screen_summary_is_one_line_per_trial_with_the_deciding_criteria() -> None:
+    bundle = SYNTHEA_DIR / "03-asa-hermiston.json"
+    result = runner.invoke(app, ["screen", str(bundle), "--format", "summary", "--as-of", "2026-11-23"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert sorted(line.split()[0] for line in lines) == sorted(TRIAL_IDS)
+    ineligible = [line for line in lines if "  ineligible  " in line]
+    assert ineligible
+    assert all("Not met: " in line or "Applies: " in line for line in ineligible)
 
 
 def test_serve_refuses_a_trials_folder_that_does_not_exist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
