@@ -236,7 +236,7 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
     app.include_router(audit_api_router)
     app.include_router(audit_pages_router)
     if settings.demo:
-        app.include_router(demo_router(demo))
+        app.include_router(demo_router(demo, screener, audit_token_set=token is not None))
     return app
 
 

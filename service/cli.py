@@ -90,7 +90,8 @@ def serve(
     from service.screening.screen import load_screener
     from service.screening.sites import SiteConfigError, load_sites
 
-    settings = _serve_settings(Settings(), host, port, demo=demo, workers=workers)
+    environment = Settings()
+    settings = _serve_settings(environment, host, port, demo=demo, workers=workers)
     if demo:
         typer.secho(DEMO_WARNING, fg=typer.colors.RED, err=True)
     try:  # a bad trial or site file fails here, once, with where it is (workers load them again themselves)
@@ -103,7 +104,8 @@ def serve(
     _prepare_database(settings)
     if demo:
         files = demo_files()
-        _print_demo_help(settings, files[0].stem if files else "")
+        own_token = environment.audit_token is not None  # never printed; a token made for this run is
+        _print_demo_help(settings, files[0].stem if files else "", own_token=own_token)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # httpx logs every request URL at INFO: FHIR paths and queries hold the patient id (PHI, never logged).
@@ -119,6 +121,8 @@ def _serve_settings(settings: Settings, host: str, port: int, *, demo: bool, wor
         update["public_url"] = f"http://{listen_host}:{port}"
     if demo:
         update.update(demo=True, require_jwt=False)
+        if settings.audit_token is None:  # so the demo's audit pages open: a token for this run, printed at start
+            update["audit_token"] = SecretStr(secrets.token_urlsafe(16))
     if workers > 1 and settings.link_secret is None:  # every worker must sign report links with the same key
         update["link_secret"] = SecretStr(secrets.token_urlsafe(32))
     return settings.model_copy(update=update)
@@ -175,8 +179,10 @@ def _run_server(settings: Settings, screener: Screener, *, host: str, port: int,
     Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
-def _print_demo_help(settings: Settings, patient: str) -> None:
+def _print_demo_help(settings: Settings, patient: str, *, own_token: bool) -> None:
     base = settings.public_url
+    token = settings.audit_token.get_secret_value() if settings.audit_token else ""
+    sign_in = "your TRIAL_SCREEN_AUDIT_TOKEN" if own_token else f"the token {token} (made for this run)"
     typer.echo(
         "\n".join(
             [
@@ -185,6 +191,7 @@ def _print_demo_help(settings: Settings, patient: str) -> None:
                 "Hook call:   curl -s -X POST -H 'Content-Type: application/json' "
                 f'{base}/cds-services/trial-prescreen -d \'{{"hook":"patient-view","hookInstance":"d1",'
                 f'"context":{{"userId":"Practitioner/demo","patientId":"{patient}"}}}}\'',
+                f"Audit trail: {base}/audit (sign in with {sign_in})",
                 "",
             ]
         ),

@@ -152,3 +152,16 @@ def test_serve_refuses_a_trials_folder_that_does_not_exist(tmp_path: Path, monke
     result = runner.invoke(app, ["serve", "--port", "1"])
     assert result.exit_code == 1
     assert "cannot read the trials" in result.output
+
+
+def test_serve_demo_makes_an_audit_token_for_the_run_unless_one_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import SecretStr
+
+    from service.cli import _serve_settings
+
+    made = _serve_settings(Settings(), "127.0.0.1", 8000, demo=True, workers=1)
+    assert made.audit_token is not None
+    assert len(made.audit_token.get_secret_value()) >= 16
+    own = _serve_settings(Settings(audit_token=SecretStr("mine")), "127.0.0.1", 8000, demo=True, workers=1)
+    assert own.audit_token == SecretStr("mine")
+    assert _serve_settings(Settings(), "127.0.0.1", 8000, demo=False, workers=1).audit_token is None
