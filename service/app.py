@@ -39,7 +39,7 @@ from service.json_response import JsonResponse
 from service.request_body import RequestTooLargeError
 from service.screening.screen import Screener, load_screener
 from service.screening.sites import load_sites
-from service.settings import Settings
+from service.settings import Settings, sqlite_file
 from service.version import SERVICE_VERSION
 from service.web.audit_access import AuditGuard
 from service.web.audit_api import router as audit_api_router
@@ -168,6 +168,8 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         follow_redirects=False,
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
     )
+    if (database_file := sqlite_file(settings.database_url)) is not None:
+        database_file.parent.mkdir(parents=True, exist_ok=True)  # e.g. the default, in the user data folder
     audit = AuditStore(settings.database_url)
     secret = settings.link_secret.get_secret_value().encode() if settings.link_secret else secrets.token_bytes(32)
     links = LinkSigner(secret, settings.public_url)

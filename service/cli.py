@@ -101,7 +101,7 @@ def serve(
         raise _fail(str(exc)) from exc
     except OSError as exc:
         raise _fail(f"cannot read the trials: {exc.strerror}: {exc.filename}") from exc
-    _prepare_database(settings)
+    _print_database(settings)
     if demo:
         files = demo_files()
         own_token = environment.audit_token is not None  # never printed; a token made for this run is
@@ -128,13 +128,12 @@ def _serve_settings(settings: Settings, host: str, port: int, *, demo: bool, wor
     return settings.model_copy(update=update)
 
 
-def _prepare_database(settings: Settings) -> None:
-    """Say where the audit trail is kept (a SQLite file's folder is created, e.g. the per-user data folder)."""
+def _print_database(settings: Settings) -> None:
+    """Say where the audit trail is kept (by default a SQLite file in the user data folder)."""
     from sqlalchemy.engine import make_url
 
     path = sqlite_file(settings.database_url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         typer.echo(f"Audit database: {path}", err=True)
     else:
         typer.echo(f"Audit database: {make_url(settings.database_url).render_as_string(hide_password=True)}", err=True)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from service.criteria import ast
 from service.screening.registry import LoadedTrial
+from service.screening.render import clip
 
 
 def _has_unknown(expr: ast.Expr) -> bool:
@@ -57,7 +58,7 @@ def render_coverage(trials: Sequence[LoadedTrial]) -> str:
         for criterion, kind in zip(trial.criteria, kinds, strict=True):
             where = f"{loaded.path.name}:{criterion.span.line}"
             arm = criterion.cohort or "common"
-            text = criterion.text if len(criterion.text) <= 80 else criterion.text[:79] + "…"
+            text = clip(criterion.text, 80)
             lines.append(f"  {where:<34} {arm:<22} {criterion.kind.value:<9} {kind:<10} {criterion.id}: {text}")
         lines.append("")
     return "\n".join(lines)
