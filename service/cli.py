@@ -9,9 +9,10 @@ import logging
 import secrets
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.core
 from pydantic import SecretStr
 
 from service.criteria import CriteriaError
@@ -20,6 +21,14 @@ from service.settings import Settings, sqlite_file
 if TYPE_CHECKING:
     from service.audit.store import AuditStore
     from service.screening.screen import Screener
+
+
+class _Command(typer.core.TyperCommand):
+    """Usage lines as click writes them: a required argument is `BUNDLE`, not typer's `{BUNDLE}`."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:  # typer's own (vendored) click Context
+        return [piece.removeprefix("{").removesuffix("}") for piece in super().collect_usage_pieces(ctx)]
+
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="CAR-T trial pre-screening (CDS Hooks)."
@@ -198,7 +207,7 @@ def _print_demo_help(settings: Settings, patient: str, *, own_token: bool) -> No
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def screen(
     bundle: Annotated[
         Path,
@@ -241,7 +250,7 @@ def screen(
         typer.echo(render_text(report))
 
 
-@app.command("screen-bulk")
+@app.command("screen-bulk", cls=_Command)
 def screen_bulk(
     directory: Annotated[
         Path,
@@ -319,7 +328,7 @@ def screen_bulk(
 @app.command()
 def check(
     path: Annotated[
-        Path | None, typer.Argument(metavar="[PATH]", help="A trial file or folder (default: the bundled trials).")
+        Path | None, typer.Argument(metavar="PATH", help="A trial file or folder (default: the bundled trials).")
     ] = None,
     coverage: Annotated[
         bool,

@@ -141,6 +141,7 @@ def test_swagger_ui_renders_with_no_network(
 def test_serve_demo_prints_the_audit_token_that_opens_the_trail(demo_service: RunningService) -> None:
     import httpx
 
+    assert "Audit database: " in demo_service.log()
     match = re.search(r"sign in with the token (\S+) \(made for this run\)", demo_service.log())
     assert match, demo_service.log()
     headers = {"Authorization": f"Bearer {match.group(1)}"}

@@ -133,6 +133,7 @@ def test_help_shows_no_python_types() -> None:
         assert "<bool>" not in result.output
         assert "<str>" not in result.output
     assert "partial" in runner.invoke(app, ["check", "--help"]).output
+    assert " screen [OPTIONS] BUNDLE\n" in runner.invoke(app, ["screen", "--help"]).output
 
 
 def test_screen_summary_is_one_line_per_trial_with_the_deciding_criteria() -> None:
@@ -152,6 +153,16 @@ def test_serve_refuses_a_trials_folder_that_does_not_exist(tmp_path: Path, monke
     result = runner.invoke(app, ["serve", "--port", "1"])
     assert result.exit_code == 1
     assert "cannot read the trials" in result.output
+
+
+def test_serve_refuses_a_bad_site_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sites = tmp_path / "sites.yaml"
+    sites.write_text("trials:\n  uwd-cd19-aid: {recruiting: true, url: not-a-url}\n", encoding="utf-8")
+    monkeypatch.setenv("TRIAL_SCREEN_SITES_FILE", str(sites))
+    result = runner.invoke(app, ["serve", "--port", "1"])
+    assert result.exit_code == 1
+    assert f"{sites}: invalid site configuration" in result.output
+    assert "trials.uwd-cd19-aid.url" in result.output
 
 
 def test_serve_demo_makes_an_audit_token_for_the_run_unless_one_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
