@@ -45,8 +45,14 @@ def _refs(expr: ast.Expr) -> set[str]:
     return found
 
 
+LEGEND = (
+    "computable: the record decides it; partial: the record decides the part it can, the rest "
+    '(unknown("…") in the rule) is for the trial team; manual: for the trial team only'
+)
+
+
 def render_coverage(trials: Sequence[LoadedTrial]) -> str:
-    lines = []
+    lines = [LEGEND, ""]
     for loaded in trials:
         trial = loaded.compiled.trial
         kinds = [encoding(c, trial) for c in trial.criteria]

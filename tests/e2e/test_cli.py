@@ -33,6 +33,7 @@ def test_check_accepts_the_bundled_trials_and_lists_coverage() -> None:
         assert f"{trial_id} (" in result.output
     assert "5 trial(s) OK" in result.output
     assert " manual " in result.output
+    assert result.output.startswith("computable: the record decides it; partial: ")  # every word explained
 
 
 def test_check_reports_every_problem_with_file_line_column(tmp_path: Path) -> None:
