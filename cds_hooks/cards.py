@@ -121,7 +121,7 @@ def _referral_template(
     return resource
 
 
-def _registry_links(trial: TrialReport, site: TrialSite | None) -> list[Link]:
+def _trial_links(trial: TrialReport, site: TrialSite | None) -> list[Link]:
     links = []
     if trial.registry_id and trial.registry_id.startswith("NCT"):
         links.append(
@@ -140,7 +140,7 @@ def card_for(shown: TrialToShow, patient_ref: str, report_link: ReportLink, site
     """The trial's card; `site` (the site configuration) adds the trial team, its page and the referral's
     recipient."""
     trial, card_id = shown.trial, shown.card_uuid
-    links = _registry_links(trial, site)
+    links = _trial_links(trial, site)
     links.append(Link(label="Full pre-screening report", url=report_link(card_id), type="absolute"))
     team = site.referral_recipient.display if site and site.referral_recipient else None
     return Card(
@@ -191,7 +191,7 @@ def ruled_out_card(ruled_out: TrialRuledOut, site: TrialSite | None = None) -> C
         detail=detail,
         indicator="info",
         source=Source(label=SOURCE_LABEL, topic=Coding(system=TOPIC_SYSTEM, code=trial.id, display=trial.title)),
-        links=_registry_links(trial, site) or None,
+        links=_trial_links(trial, site) or None,
     )
 
 
