@@ -5,6 +5,7 @@ and Swagger UI at /docs with every request off this service refused. Screenshots
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,33 @@ def test_serve_demo_prints_the_audit_token_that_opens_the_trail(demo_service: Ru
     assert match, demo_service.log()
     headers = {"Authorization": f"Bearer {match.group(1)}"}
     assert httpx.get(f"{demo_service.base_url}/audit/cards", headers=headers, timeout=10).status_code == 200
+
+
+def test_a_service_started_with_a_site_file_shows_its_team_page_and_recipient(
+    page: Page, service_factory: Callable[..., RunningService], tmp_path: Path
+) -> None:
+    sites = tmp_path / "sites.yaml"
+    sites.write_text(
+        "trials:\n"
+        "  uwd-cd19-aid:\n"
+        "    recruiting: true\n"
+        '    contact: {name: "Dr Ada Rivera, CAR-T unit", phone: "+1 555 0199"}\n'
+        '    referral_recipient: {reference: "Organization/our-cart-unit", display: "Our CAR-T unit"}\n'
+        "    url: https://hospital.example/trials/uwd-cd19\n"
+        '    url_label: "UWD-CD19 at our hospital"\n'
+        "  cd19-cart-active-sle: {recruiting: false}\n",
+        encoding="utf-8",
+    )
+    service = service_factory(demo=True, env={"TRIAL_SCREEN_SITES_FILE": str(sites)})
+    with page.expect_response(lambda r: r.url.endswith("/cds-services/trial-prescreen")) as answered:
+        _open(page, service, "demo-sle-eligible")
+    cards = {c["source"]["topic"]["code"]: c for c in answered.value.json()["cards"]}
+    assert "cd19-cart-active-sle" not in cards  # not recruiting: no card
+    card = page.locator("article.card", has_text="UWD-CD19")
+    expect(card).to_contain_text("Trial team: Dr Ada Rivera, CAR-T unit (+1 555 0199)")
+    expect(card.get_by_role("link", name="UWD-CD19 at our hospital")).to_have_attribute(
+        "href", "https://hospital.example/trials/uwd-cd19"
+    )
+    expect(card.get_by_role("button", name="Refer to the trial team: Our CAR-T unit")).to_be_visible()
+    referral = cards["uwd-cd19-aid"]["suggestions"][0]["actions"][0]["resource"]
+    assert referral["performer"] == [{"reference": "Organization/our-cart-unit", "display": "Our CAR-T unit"}]
