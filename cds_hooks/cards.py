@@ -9,8 +9,9 @@ from typing import Any
 
 from cds_hooks.models import Action, Card, Coding, Link, Source, Suggestion
 from service.screening.contract import CriterionKind, CriterionReport, CriterionResult, Status, TrialReport
-from service.screening.prescreen import TrialToShow
-from service.screening.render import clip
+from service.screening.prescreen import TrialRuledOut, TrialToShow
+from service.screening.render import clip, deciding_criteria, reason
+from service.screening.sites import TrialSite
 
 SOURCE_LABEL = "trial-screen CAR-T pre-screening"
 TOPIC_SYSTEM = "urn:trial-screen:trial"
@@ -40,7 +41,15 @@ def _label(criterion: CriterionReport, trial: TrialReport, limit: int = 110) -> 
     return clip(f"{prefix}{criterion.text}", limit)
 
 
-def _detail(trial: TrialReport) -> str:
+def _contact_line(site: TrialSite | None) -> list[str]:
+    contact = site.contact if site else None
+    if contact is None:
+        return []
+    ways = [w for w in (contact.phone, contact.email) if w]
+    return ["", f"**Trial team:** {contact.name}" + (f" ({', '.join(ways)})" if ways else "")]
+
+
+def _detail(trial: TrialReport, site: TrialSite | None = None) -> str:
     criteria = _relevant(trial)
     favourable = [c for c in criteria if c.is_favourable]
     unknown = [c for c in criteria if c.result is CriterionResult.UNKNOWN]
@@ -66,47 +75,53 @@ def _detail(trial: TrialReport) -> str:
     if manual:
         lines += ["", f"**For the trial team to check ({len(manual)})**"]
         lines += [f"- {_label(c, trial)}" for c in manual]
+    lines += _contact_line(site)
     lines += ["", "Pre-screening from the chart only; the trial team confirms eligibility."]
     return "\n".join(lines)
 
 
-def _referral(trial: TrialReport, patient_ref: str) -> dict[str, Any]:
+def _referral(trial: TrialReport, patient_ref: str, site: TrialSite | None = None) -> dict[str, Any]:
     """A draft referral the clinician can sign; validated as FHIR R4 before it is offered.
 
     The referral depends on the trial's id, title, registry id and status, and on the patient only through
     `subject`: it is validated once per trial and status, and each card gets a copy with its subject filled
     (a shallow copy: cards are serialised, never edited, so the nested parts can be shared).
     """
-    template = _referral_template(trial.id, trial.title, trial.registry_id, trial.status)
+    recipient = site.referral_recipient if site else None
+    performer = (recipient.reference, recipient.display) if recipient else None
+    template = _referral_template(trial.id, trial.title, trial.registry_id, trial.status, performer)
     return {**template, "subject": {"reference": patient_ref}}
 
 
 @functools.lru_cache(maxsize=256)
-def _referral_template(trial_id: str, title: str, registry_id: str | None, status: str) -> dict[str, Any]:
+def _referral_template(
+    trial_id: str, title: str, registry_id: str | None, status: str, performer: tuple[str, str | None] | None
+) -> dict[str, Any]:
     # R4B = R4 for ServiceRequest (the bare module is R5); imported here, once, to keep it off the start path
     from fhir.resources.R4B.servicerequest import ServiceRequest
 
     note = f"Pre-screened {status.replace('-', ' ')} for trial {trial_id}"
     if registry_id:
         note += f" ({registry_id})"
-    request = ServiceRequest.model_validate(
-        {
-            "resourceType": "ServiceRequest",
-            "status": "draft",
-            "intent": "proposal",
-            "category": [{"coding": [REFERRAL_CODE]}],
-            "code": {"coding": [REFERRAL_CODE], "text": f"Referral to clinical trial team: {title}"},
-            "subject": {"reference": _SUBJECT_PLACEHOLDER},
-            "reasonCode": [{"text": f"Possible eligibility for clinical trial {trial_id}"}],
-            "note": [{"text": note}],
-        }
-    )
+    draft: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "category": [{"coding": [REFERRAL_CODE]}],
+        "code": {"coding": [REFERRAL_CODE], "text": f"Referral to clinical trial team: {title}"},
+        "subject": {"reference": _SUBJECT_PLACEHOLDER},
+        "reasonCode": [{"text": f"Possible eligibility for clinical trial {trial_id}"}],
+        "note": [{"text": note}],
+    }
+    if performer is not None:  # the site's Organization or the trial team's PractitionerRole
+        reference, display = performer
+        draft["performer"] = [{"reference": reference, **({"display": display} if display else {})}]
+    request = ServiceRequest.model_validate(draft)
     resource: dict[str, Any] = request.model_dump(mode="json", exclude_none=True)
     return resource
 
 
-def card_for(shown: TrialToShow, patient_ref: str, report_link: ReportLink) -> Card:
-    trial, card_id = shown.trial, shown.card_uuid
+def _trial_links(trial: TrialReport, site: TrialSite | None) -> list[Link]:
     links = []
     if trial.registry_id and trial.registry_id.startswith("NCT"):
         links.append(
@@ -116,11 +131,22 @@ def card_for(shown: TrialToShow, patient_ref: str, report_link: ReportLink) -> C
                 type="absolute",
             )
         )
+    if site is not None and site.url is not None and all(link.url != str(site.url) for link in links):
+        links.append(Link(label=site.url_label, url=str(site.url), type="absolute"))
+    return links
+
+
+def card_for(shown: TrialToShow, patient_ref: str, report_link: ReportLink, site: TrialSite | None = None) -> Card:
+    """The trial's card; `site` (the site configuration) adds the trial team, its page and the referral's
+    recipient."""
+    trial, card_id = shown.trial, shown.card_uuid
+    links = _trial_links(trial, site)
     links.append(Link(label="Full pre-screening report", url=report_link(card_id), type="absolute"))
+    team = site.referral_recipient.display if site and site.referral_recipient else None
     return Card(
         uuid=card_id,
         summary=shown.summary,
-        detail=_detail(trial),
+        detail=_detail(trial, site),
         indicator="info",
         source=Source(
             label=SOURCE_LABEL,
@@ -128,14 +154,14 @@ def card_for(shown: TrialToShow, patient_ref: str, report_link: ReportLink) -> C
         ),
         suggestions=[
             Suggestion(
-                label=f"Refer to the trial team: {trial.id}",
+                label=f"Refer to the trial team: {team or trial.id}",
                 uuid=str(uuid.uuid4()),
                 is_recommended=trial.status is Status.ELIGIBLE,
                 actions=[
                     Action(
                         type="create",
-                        description=f"Draft referral to the {trial.id} trial team",
-                        resource=_referral(trial, patient_ref),
+                        description=f"Draft referral to the {team or trial.id + ' trial team'}",
+                        resource=_referral(trial, patient_ref, site),
                     )
                 ],
             )
@@ -143,6 +169,29 @@ def card_for(shown: TrialToShow, patient_ref: str, report_link: ReportLink) -> C
         selection_behavior="at-most-one",
         override_reasons=OVERRIDE_REASONS,
         links=links,
+    )
+
+
+def ruled_out_card(ruled_out: TrialRuledOut, site: TrialSite | None = None) -> Card:
+    """Why there is no referral card for a trial (only when the `ruled_out_cards` setting asks for it): the
+    criteria that rule the patient out, with their evidence, so a clinician can spot a wrong record."""
+    trial = ruled_out.trial
+    deciding = deciding_criteria(trial)
+    detail = "\n".join(
+        [
+            "The record rules this patient out of the trial:",
+            "",
+            *[f"- {reason(c, trial, 110)}" for c in deciding],
+            "",
+            "If the record is wrong, correct it and reopen the chart.",
+        ]
+    )
+    return Card(  # no uuid and no suggestion: nothing to act on, nothing to audit or give feedback on
+        summary=clip(f"Not eligible for CAR-T trial: {ruled_out.short_name}", 139),
+        detail=detail,
+        indicator="info",
+        source=Source(label=SOURCE_LABEL, topic=Coding(system=TOPIC_SYSTEM, code=trial.id, display=trial.title)),
+        links=_trial_links(trial, site) or None,
     )
 
 

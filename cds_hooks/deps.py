@@ -25,6 +25,7 @@ from service.fhir_access.client import FhirClient
 from service.fhir_access.record import PatientRecord
 from service.request_body import is_json, read_capped
 from service.screening.screen import Screener
+from service.screening.sites import Sites
 
 # Screening is CPU-bound under one GIL: more threads than this add memory (each holds a parsed record and its
 # reports) and latency variance, not throughput. Other calls wait their turn on the event loop.
@@ -44,6 +45,8 @@ class HookServices:
     max_request_bytes: int
     embedded: Mapping[str, PatientRecord]  # demo patients served without a FHIR server
     report_link: Callable[[str], str]  # card uuid → absolute URL of its report page
+    sites: Sites  # recruiting status, trial team, referral recipient per trial
+    ruled_out_cards: bool  # also an info card per trial the patient is ruled out of
     screening_slots: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(SCREENING_THREADS))
 
 

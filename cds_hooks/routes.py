@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -13,7 +14,7 @@ from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
 from cds_hooks.auth import HookAuthError
-from cds_hooks.cards import audit_unavailable_card, card_for, warning_card
+from cds_hooks.cards import audit_unavailable_card, card_for, ruled_out_card, warning_card
 from cds_hooks.deps import FeedbackCall, HookCall, Services
 from cds_hooks.discovery import discovery
 from cds_hooks.models import (
@@ -87,11 +88,16 @@ async def call_service(hook: HookCall, services: Services) -> JsonResponse:
             hook.patient_view.user_id,
             gathered.unreadable,
         )
-        result = await anyio.to_thread.run_sync(prescreen, services.screener, chart, limiter=services.screening_slots)
-        cards = [card_for(shown, chart.record.reference, services.report_link) for shown in result.shown]
+        screen = functools.partial(
+            prescreen, services.screener, chart, sites=services.sites, explain_ruled_out=services.ruled_out_cards
+        )
+        result = await anyio.to_thread.run_sync(screen, limiter=services.screening_slots)
+        site = services.sites.site
+        cards = [card_for(s, chart.record.reference, services.report_link, site(s.trial.id)) for s in result.shown]
         if result.records and not await _queue_for_audit(services.audit, result.records):
             log.error("hook answered without trial cards: the audit queue is full")
             cards = [audit_unavailable_card()]
+        cards += [ruled_out_card(r, site(r.trial.id)) for r in result.ruled_out]
     if gathered.problems:
         cards.append(warning_card(list(gathered.problems)))
         log.warning("hook answered with incomplete data: %d problem(s)", len(gathered.problems))

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import logging
 import secrets
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -33,7 +38,8 @@ from service.gc_tuning import tune_for_serving
 from service.json_response import JsonResponse
 from service.request_body import RequestTooLargeError
 from service.screening.screen import Screener, load_screener
-from service.settings import Settings
+from service.screening.sites import load_sites
+from service.settings import Settings, sqlite_file
 from service.version import SERVICE_VERSION
 from service.web.audit_access import AuditGuard
 from service.web.audit_api import router as audit_api_router
@@ -153,13 +159,17 @@ class SecurityHeaders:
 
 
 def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
-    """Trials are loaded and checked here, before the first request: a bad trial file fails the start."""
+    """Trials and the site configuration are loaded and checked here, before the first request: a bad trial
+    file or site configuration fails the start."""
     screener = screener or load_screener(settings.trials_dir)
+    sites = load_sites(settings.sites_file, screener.versions())
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.fhir_request_timeout_seconds),
         follow_redirects=False,
         limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
     )
+    if (database_file := sqlite_file(settings.database_url)) is not None:
+        database_file.parent.mkdir(parents=True, exist_ok=True)
     audit = AuditStore(settings.database_url)
     secret = settings.link_secret.get_secret_value().encode() if settings.link_secret else secrets.token_bytes(32)
     links = LinkSigner(secret, settings.public_url)
@@ -180,6 +190,8 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         max_request_bytes=settings.max_request_bytes,
         embedded={p.key: p.record for p in demo},
         report_link=links.report_url,
+        sites=sites,
+        ruled_out_cards=settings.ruled_out_cards,
     )
 
     @asynccontextmanager
@@ -199,6 +211,8 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         description="CDS Hooks service that pre-screens patients for CAR-T trials in refractory autoimmune disease.",
         lifespan=lifespan,
         default_response_class=JsonResponse,
+        docs_url=None,  # served by _serve_api_docs from packaged assets: a hospital network may have no internet
+        redoc_url=None,
     )
     app.state.hooks = hooks
     token = settings.audit_token.get_secret_value() if settings.audit_token else None
@@ -219,12 +233,34 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
     )
     app.include_router(hooks_router)
     _document_hook_bodies(app)
+    _serve_api_docs(app)
     app.include_router(screening_router(screener, settings.max_request_bytes))
     app.include_router(audit_api_router)
     app.include_router(audit_pages_router)
     if settings.demo:
-        app.include_router(demo_router(demo))
+        app.include_router(demo_router(demo, screener, audit_token_set=token is not None))
     return app
+
+
+def _serve_api_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its scripts and styles from the `swagger-ui-py` package, never a CDN.
+
+    The package is located, not imported (its import loads web-framework adapters we do not use)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    assert spec is not None, "swagger-ui-py is a dependency"
+    assert spec.submodule_search_locations
+    assets = Path(spec.submodule_search_locations[0]) / "static"
+    app.mount("/docs/assets", StaticFiles(directory=assets), name="swagger-ui-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
 
 
 def _document_hook_bodies(app: FastAPI) -> None:

@@ -10,19 +10,31 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.core
 from pydantic import SecretStr
 
 from service.criteria import CriteriaError
-from service.settings import Settings
+from service.settings import Settings, sqlite_file
 
 if TYPE_CHECKING:
+    from service.audit.store import AuditStore
     from service.screening.screen import Screener
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="CAR-T trial pre-screening (CDS Hooks).")
-audit_app = typer.Typer(no_args_is_help=True, help="Audit trail retention and export.")
+
+class _Command(typer.core.TyperCommand):
+    """Usage lines as click writes them: a required argument is `BUNDLE`, not typer's `{BUNDLE}`."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:  # typer's own (vendored) click Context
+        return [piece.removeprefix("{").removesuffix("}") for piece in super().collect_usage_pieces(ctx)]
+
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, rich_markup_mode=None, help="CAR-T trial pre-screening (CDS Hooks)."
+)
+audit_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Audit trail retention and export.")
 app.add_typer(audit_app, name="audit")
 
 DEMO_WARNING = """
@@ -38,29 +50,72 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _as_of(value: str | None) -> dt.date | None:
+    """`--as-of` parsed where it is given, so a bad date blames the option, not the file."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-23") from exc
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from service.version import SERVICE_VERSION
+
+        typer.echo(f"trial-screen {SERVICE_VERSION}")
+        raise typer.Exit
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """CAR-T trial pre-screening (CDS Hooks)."""
+
+
+AsOf = Annotated[
+    dt.date | None,
+    typer.Option(
+        "--as-of", parser=_as_of, metavar="YYYY-MM-DD", help="Evaluation date (default today).", show_default=False
+    ),
+]
+TrialOption = Annotated[str | None, typer.Option(metavar="ID", help="Only this trial id.")]
+
+
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8000,
     demo: Annotated[bool, typer.Option(help="Serve the demo patients and turn JWT checking off.")] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes (one per core for throughput).")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Worker processes (one per core for throughput).")
+    ] = 1,
 ) -> None:
     """Run the CDS Hooks service."""
     from service.demo.patients import demo_files
     from service.screening.screen import load_screener
+    from service.screening.sites import SiteConfigError, load_sites
 
-    settings = _serve_settings(Settings(), host, port, demo=demo, workers=workers)
+    environment = Settings()
+    settings = _serve_settings(environment, host, port, demo=demo, workers=workers)
     if demo:
         typer.secho(DEMO_WARNING, fg=typer.colors.RED, err=True)
-    try:  # a bad trial file fails here, once, with file:line:col (workers load the trials again themselves)
+    try:  # a bad trial or site file fails here, once, with where it is (workers load them again themselves)
         screener = load_screener(settings.trials_dir)
-    except CriteriaError as exc:
+        load_sites(settings.sites_file, screener.versions())
+    except (CriteriaError, SiteConfigError) as exc:
         raise _fail(str(exc)) from exc
     except OSError as exc:
         raise _fail(f"cannot read the trials: {exc.strerror}: {exc.filename}") from exc
+    _print_database(settings)
     if demo:
         files = demo_files()
-        _print_demo_help(settings, files[0].stem if files else "")
+        own_token = environment.audit_token is not None  # never printed; a token made for this run is
+        _print_demo_help(settings, files[0].stem if files else "", own_token=own_token)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # httpx logs every request URL at INFO: FHIR paths and queries hold the patient id (PHI, never logged).
@@ -76,9 +131,38 @@ def _serve_settings(settings: Settings, host: str, port: int, *, demo: bool, wor
         update["public_url"] = f"http://{listen_host}:{port}"
     if demo:
         update.update(demo=True, require_jwt=False)
+        if settings.audit_token is None:  # so the demo's audit pages open: a token for this run, printed at start
+            update["audit_token"] = SecretStr(secrets.token_urlsafe(16))
     if workers > 1 and settings.link_secret is None:  # every worker must sign report links with the same key
         update["link_secret"] = SecretStr(secrets.token_urlsafe(32))
     return settings.model_copy(update=update)
+
+
+def _print_database(settings: Settings) -> None:
+    """Say where the audit trail is kept (by default a SQLite file in the working folder)."""
+    from sqlalchemy.engine import make_url
+
+    path = sqlite_file(settings.database_url)
+    if path is not None:
+        typer.echo(f"Audit database: {path}", err=True)
+    else:
+        typer.echo(f"Audit database: {make_url(settings.database_url).render_as_string(hide_password=True)}", err=True)
+
+
+def _existing_audit_store() -> AuditStore:
+    """The audit store of the settings, refusing a SQLite file that does not exist (it would be created empty)."""
+    from service.audit.store import AuditStore
+
+    settings = Settings()
+    path = sqlite_file(settings.database_url)
+    if path is not None and not path.is_file():
+        raise _fail(
+            f"no audit database at {path}: set TRIAL_SCREEN_DATABASE_URL to the one `trial-screen serve` uses "
+            "(it prints it at start)"
+        )
+    store = AuditStore(settings.database_url)
+    store.migrate()
+    return store
 
 
 def _run_server(settings: Settings, screener: Screener, *, host: str, port: int, workers: int) -> None:
@@ -104,8 +188,10 @@ def _run_server(settings: Settings, screener: Screener, *, host: str, port: int,
     Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
-def _print_demo_help(settings: Settings, patient: str) -> None:
+def _print_demo_help(settings: Settings, patient: str, *, own_token: bool) -> None:
     base = settings.public_url
+    token = settings.audit_token.get_secret_value() if settings.audit_token else ""
+    sign_in = "your TRIAL_SCREEN_AUDIT_TOKEN" if own_token else f"the token {token} (made for this run)"
     typer.echo(
         "\n".join(
             [
@@ -114,6 +200,7 @@ def _print_demo_help(settings: Settings, patient: str) -> None:
                 "Hook call:   curl -s -X POST -H 'Content-Type: application/json' "
                 f'{base}/cds-services/trial-prescreen -d \'{{"hook":"patient-view","hookInstance":"d1",'
                 f'"context":{{"userId":"Practitioner/demo","patientId":"{patient}"}}}}\'',
+                f"Audit trail: {base}/audit (sign in with {sign_in})",
                 "",
             ]
         ),
@@ -121,24 +208,35 @@ def _print_demo_help(settings: Settings, patient: str) -> None:
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def screen(
-    bundle: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A FHIR R4 Bundle with one Patient.")],
-    output_format: Annotated[str, typer.Option("--format", help="text or json")] = "text",
-    trial: Annotated[str | None, typer.Option(help="Only this trial id.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date YYYY-MM-DD (default today).")] = None,
+    bundle: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, metavar="BUNDLE", help="A FHIR R4 Bundle with one Patient."),
+    ],
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="text|json|summary",
+            help="text: every criterion; json: the report contract; summary: one line per trial with the deciding "
+            "criteria.",
+        ),
+    ] = "text",
+    trial: TrialOption = None,
+    as_of: AsOf = None,
 ) -> None:
     """Screen one patient bundle offline and print the report."""
     from service.fhir_access.bundle import record_from_bundle
     from service.fhir_access.errors import BundleError
-    from service.screening.render import render_text
+    from service.screening.render import render_summary, render_text
     from service.screening.screen import load_screener
 
-    if output_format not in ("text", "json"):
-        raise _fail("--format must be text or json")
+    if output_format not in ("text", "json", "summary"):
+        raise _fail("--format must be text, json or summary")
+    on = as_of
     try:
         screener = load_screener(Settings().trials_dir)
-        on = dt.date.fromisoformat(as_of) if as_of else None
         if trial is not None and not screener.select(trial):
             raise _fail(f"unknown trial id {trial!r}; known: {', '.join(screener.versions())}")
         record = record_from_bundle(json.loads(bundle.read_text(encoding="utf-8")))
@@ -147,6 +245,8 @@ def screen(
         raise _fail(f"{bundle}: {exc}") from exc
     if output_format == "json":
         typer.echo(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    elif output_format == "summary":
+        typer.echo(render_summary(report))
     else:
         typer.echo(render_text(report))
 
@@ -159,7 +259,7 @@ def _default_rejects(*outputs: str | None) -> str:
     return join(parent(first), "rejects.ndjson")
 
 
-@app.command("screen-bulk")
+@app.command("screen-bulk", cls=_Command)
 def screen_bulk(
     export: Annotated[str, typer.Argument(help="Bulk FHIR export folder (*.ndjson): a path or an fsspec URL.")],
     candidates: Annotated[
@@ -188,8 +288,8 @@ def screen_bulk(
     work: Annotated[
         str | None, typer.Option(help="Scratch space every worker can reach (path or URL; default: a local temp dir).")
     ] = None,
-    trial: Annotated[str | None, typer.Option(help="Only this trial id.")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="Evaluation date YYYY-MM-DD (default today).")] = None,
+    trial: TrialOption = None,
+    as_of: AsOf = None,
 ) -> None:
     """Screen every patient of a Bulk FHIR export: a candidate list, reports and a feasibility report."""
     import tempfile
@@ -215,10 +315,10 @@ def screen_bulk(
     if not statuses <= {"eligible", "possibly-eligible", "ineligible"}:
         raise _fail(f"--status must be eligible, possibly-eligible or ineligible, not {sorted(statuses)}")
     trials_dir = Settings().trials_dir
+    on = as_of
     try:
         screener = load_screener(trials_dir)  # fails fast on a bad trial file or unknown --trial
-        on = dt.date.fromisoformat(as_of) if as_of else None
-    except (CriteriaError, ValueError) as exc:
+    except CriteriaError as exc:
         raise _fail(str(exc)) from exc
     if trial is not None and not screener.select(trial):
         raise _fail(f"unknown trial id {trial!r}; known: {', '.join(screener.versions())}")
@@ -272,8 +372,16 @@ def screen_bulk(
 
 @app.command()
 def check(
-    path: Annotated[Path | None, typer.Argument(help="A trial file or folder (default: the bundled trials).")] = None,
-    coverage: Annotated[bool, typer.Option(help="List every criterion: computable or manual.")] = False,
+    path: Annotated[
+        Path | None, typer.Argument(metavar="PATH", help="A trial file or folder (default: the bundled trials).")
+    ] = None,
+    coverage: Annotated[
+        bool,
+        typer.Option(
+            help="List every seed criterion and whether it is computable, partial (computed in part; the rest is "
+            "for the trial team) or manual."
+        ),
+    ] = False,
 ) -> None:
     """Parse and type-check trial definitions; print file:line:col: message per problem."""
     from mappings.catalog import load_catalog
@@ -299,8 +407,10 @@ def check(
 
 @app.command("load-demo")
 def load_demo(
-    fhir_server: Annotated[str, typer.Option("--fhir-server", help="FHIR R4 base URL, e.g. a HAPI sandbox.")],
-    bearer: Annotated[str | None, typer.Option(help="Bearer token for the server.")] = None,
+    fhir_server: Annotated[
+        str, typer.Option("--fhir-server", metavar="URL", help="FHIR R4 base URL, e.g. a HAPI sandbox.")
+    ],
+    bearer: Annotated[str | None, typer.Option(metavar="TOKEN", help="Bearer token for the server.")] = None,
 ) -> None:
     """Upload the demo patients under their own ids (a re-run updates them and refreshes their dates)."""
     from service.demo.upload import upload_demo
@@ -310,13 +420,12 @@ def load_demo(
 
 @audit_app.command("purge")
 def audit_purge(
-    older_than: Annotated[int, typer.Option("--older-than", help="Delete cards older than this many days.")],
+    older_than: Annotated[
+        int, typer.Option("--older-than", metavar="DAYS", help="Delete cards older than this many days.")
+    ],
 ) -> None:
     """Delete audited cards (and their feedback) older than N days."""
-    from service.audit.store import AuditStore
-
-    store = AuditStore(Settings().database_url)
-    store.migrate()
+    store = _existing_audit_store()
     cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=older_than)
     typer.echo(f"deleted {store.purge(cutoff)} card(s) created before {cutoff.isoformat()}")
     store.close()
@@ -324,14 +433,13 @@ def audit_purge(
 
 @audit_app.command("export")
 def audit_export(
-    trial: Annotated[str | None, typer.Option(help="Only this trial id.")] = None,
-    patient: Annotated[str | None, typer.Option(help="Only this patient reference.")] = None,
+    trial: TrialOption = None,
+    patient: Annotated[str | None, typer.Option(metavar="Patient/ID", help="Only this patient reference.")] = None,
 ) -> None:
     """Write the audit trail as CSV to standard output."""
-    from service.audit.store import AuditStore, CardFilter
+    from service.audit.store import CardFilter
 
-    store = AuditStore(Settings().database_url)
-    store.migrate()
+    store = _existing_audit_store()
     for line in store.export_csv(CardFilter(trial=trial, patient=patient)):
         sys.stdout.write(line)
     store.close()

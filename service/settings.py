@@ -8,10 +8,28 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+APP_NAME = "trial-screen"
+
+
+def sqlite_file(database_url: str) -> Path | None:
+    """The file of a SQLite URL (None for another backend, or an in-memory database)."""
+    from sqlalchemy.engine import make_url  # here, to keep SQLAlchemy off the start of `screen` and `check`
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(database_url)
+    except ArgumentError:
+        return None
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TRIAL_SCREEN_", extra="ignore")
 
+    # The external contract (shared/design/contract.md) fixes the default: a SQLite file in the working folder.
+    # `serve` prints where it is, and commands that only read the audit refuse a file that does not exist.
     database_url: str = "sqlite:///trial-screen.sqlite3"
     allowed_fhir_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     require_jwt: bool = True
@@ -25,6 +43,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = 5_000_000
     link_secret: SecretStr | None = None  # signs report links in cards; random per process when unset
     demo: bool = False
+    sites_file: Path | None = None  # site configuration per trial (YAML); None: the bundled demo values
+    ruled_out_cards: bool = False  # also answer an info card (no referral) for each trial the patient is ruled out of
 
     @field_validator("allowed_fhir_servers", mode="before")
     @classmethod

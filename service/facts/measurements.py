@@ -11,6 +11,7 @@ from typing import Any
 
 from service.criteria.inputs import Evidence, Measurement, Missing, Window
 from service.facts.index import Entry
+from service.facts.unit_text import unit_text
 
 UCUM = "http://unitsofmeasure.org"
 ULN = "ULN"
@@ -95,7 +96,7 @@ def read(holder: Mapping[str, Any], analyte: Analyte) -> Reading | str | None:
         unit = quantity_unit(quantity)
         comparator = quantity.get("comparator")
         comparator = comparator.strip() if isinstance(comparator, str) and comparator.strip() else None
-        written = quantity.get("unit") if isinstance(quantity.get("unit"), str) else unit
+        written = unit_text(quantity.get("unit"), unit)
         shown = f"{comparator or ''}{fmt(value)}" + (f" {written}" if written else "")
         return Reading(value, comparator, unit, shown)
     if "valueInteger" in holder:

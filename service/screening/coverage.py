@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from mappings.catalog import Catalog, Concept
 from service.criteria import ast
 from service.screening.registry import LoadedTrial
+from service.screening.render import clip
 
 
 def _walk(expr: ast.Expr) -> Iterator[ast.Expr]:
@@ -82,8 +83,14 @@ def _has_net(concept: Concept) -> bool:
     return concept.text_net is not None or bool(concept.every_record)
 
 
+LEGEND = (
+    "computable: the record decides it; partial: the record decides the part it can, the rest "
+    '(unknown("…") in the rule) is for the trial team; manual: for the trial team only'
+)
+
+
 def render_coverage(trials: Sequence[LoadedTrial]) -> str:
-    lines = []
+    lines = [LEGEND, ""]
     for loaded in trials:
         trial = loaded.compiled.trial
         kinds = [encoding(c, trial) for c in trial.criteria]
@@ -95,7 +102,7 @@ def render_coverage(trials: Sequence[LoadedTrial]) -> str:
         for criterion, kind in zip(trial.criteria, kinds, strict=True):
             where = f"{loaded.path.name}:{criterion.span.line}"
             arm = criterion.cohort or "common"
-            text = criterion.text if len(criterion.text) <= 80 else criterion.text[:79] + "…"
+            text = clip(criterion.text, 80)
             lines.append(f"  {where:<34} {arm:<22} {criterion.kind.value:<9} {kind:<10} {criterion.id}: {text}")
         lines.append("")
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from service.fhir_access.record import PatientRecord
 from service.screening.contract import Status, TrialReport
 from service.screening.render import headline
 from service.screening.screen import Screener
+from service.screening.sites import Sites
 from service.version import SERVICE_VERSION
 
 
@@ -37,6 +38,14 @@ class TrialToShow:
     card_uuid: str
     trial: TrialReport
     summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrialRuledOut:
+    """A recruiting trial the record rules the patient out of, for an optional info card saying why."""
+
+    trial: TrialReport
+    short_name: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +76,7 @@ class CardRecord:
 class Prescreening:
     shown: tuple[TrialToShow, ...]
     records: tuple[CardRecord, ...]
+    ruled_out: tuple[TrialRuledOut, ...] = ()  # only when asked for (`explain_ruled_out`), for info cards
 
 
 def is_deceased(patient: Mapping[str, Any]) -> bool:
@@ -74,16 +84,30 @@ def is_deceased(patient: Mapping[str, Any]) -> bool:
     return patient.get("deceasedBoolean") is True or bool(patient.get("deceasedDateTime"))
 
 
-def prescreen(screener: Screener, chart: ChartOpened, *, on: dt.date | None = None) -> Prescreening:
-    """Trials the patient may qualify for (none for a deceased patient), each with the audit row to keep."""
+def prescreen(
+    screener: Screener,
+    chart: ChartOpened,
+    *,
+    on: dt.date | None = None,
+    sites: Sites | None = None,
+    explain_ruled_out: bool = False,
+) -> Prescreening:
+    """Recruiting trials the patient may qualify for (none for a deceased patient), each with the audit row to
+    keep; with `explain_ruled_out`, also the full reports of the recruiting trials the patient is ruled out of."""
     record = chart.record
     if is_deceased(record.patient):
         return Prescreening((), ())
     now = dt.datetime.now(dt.UTC)
+    day = on or now.date()
     loaded = {t.id: t for t in screener.trials}
+    if explain_ruled_out:  # the full report of every trial: the ruled-out ones need their deciding criteria
+        reports = list(screener.screen(record, on=day, unreadable=chart.unreadable).trials)
+    else:
+        reports = screener.screen_for_cards(record, on=day, unreadable=chart.unreadable)
+    recruiting = [t for t in reports if sites is None or sites.is_recruiting(t.id)]
     shown: list[TrialToShow] = []
     records: list[CardRecord] = []
-    for trial in screener.screen_for_cards(record, on=on or now.date(), unreadable=chart.unreadable):
+    for trial in (t for t in recruiting if t.status is not Status.INELIGIBLE):
         definition = loaded[trial.id]
         card = TrialToShow(str(uuid.uuid4()), trial, headline(trial, definition.compiled.trial.short))
         shown.append(card)
@@ -101,4 +125,7 @@ def prescreen(screener: Screener, chart: ChartOpened, *, on: dt.date | None = No
                 created_at=now,
             )
         )
-    return Prescreening(tuple(shown), tuple(records))
+    ruled_out = tuple(
+        TrialRuledOut(t, loaded[t.id].compiled.trial.short) for t in recruiting if t.status is Status.INELIGIBLE
+    )
+    return Prescreening(tuple(shown), tuple(records), ruled_out)

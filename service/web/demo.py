@@ -16,6 +16,10 @@ from fastapi import APIRouter
 from starlette.responses import HTMLResponse, Response
 
 from service.demo.patients import DemoPatient
+from service.json_response import JsonResponse
+from service.screening.contract import Status
+from service.screening.render import deciding_criteria, reason
+from service.screening.screen import Screener
 from service.web.errors import StaticFileNotFoundError
 from service.web.templating import templates
 
@@ -60,18 +64,37 @@ def demo_entries(patients: Sequence[DemoPatient], today: dt.date) -> list[DemoEn
     return entries
 
 
-def render_demo_page(patients: Sequence[DemoPatient], today: dt.date | None = None) -> str:
+def render_demo_page(
+    patients: Sequence[DemoPatient], today: dt.date | None = None, *, audit_token_set: bool = False
+) -> str:
     template = templates().get_template("demo.html")
-    return template.render(patients=demo_entries(patients, today or dt.date.today()))
+    return template.render(patients=demo_entries(patients, today or dt.date.today()), audit_token_set=audit_token_set)
 
 
-def create_router(patients: Sequence[DemoPatient]) -> APIRouter:
+def ruled_out(screener: Screener, patient: DemoPatient) -> list[dict[str, object]]:
+    """Why no card: each trial the demo patient is ruled out of, with the criteria that decide it."""
+    report = screener.screen(patient.record)
+    return [
+        {"trial": t.id, "title": t.title, "reasons": [reason(c, t, 110) for c in deciding_criteria(t)]}
+        for t in report.trials
+        if t.status is Status.INELIGIBLE
+    ]
+
+
+def create_router(patients: Sequence[DemoPatient], screener: Screener, *, audit_token_set: bool) -> APIRouter:
     router = APIRouter(tags=["Demo"], include_in_schema=False)
     static = {name: (resources.files("service.web") / "static" / name).read_bytes() for name in _STATIC}
+    by_key = {p.key: p for p in patients}
 
     @router.get("/demo", response_class=HTMLResponse)
     async def demo_page() -> HTMLResponse:
-        return HTMLResponse(render_demo_page(patients))
+        return HTMLResponse(render_demo_page(patients, audit_token_set=audit_token_set))
+
+    @router.get("/demo/patients/{key}/ruled-out")
+    async def demo_ruled_out(key: str) -> JsonResponse:
+        if key not in by_key:
+            raise StaticFileNotFoundError
+        return JsonResponse({"trials": ruled_out(screener, by_key[key])})
 
     @router.get("/demo/static/{name}")
     async def demo_static(name: str) -> Response:

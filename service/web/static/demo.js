@@ -243,6 +243,27 @@
     return article;
   }
 
+  // Why no card: the deciding criteria of each trial the patient is ruled out of (a demo-only endpoint; an EHR
+  // gets silence for those trials unless the service is set to send info cards).
+  function showRuledOut(patientId) {
+    var box = document.getElementById("ruled-out");
+    var list = document.getElementById("ruled-out-list");
+    return fetch("/demo/patients/" + encodeURIComponent(patientId) + "/ruled-out")
+      .then(function (response) { return response.ok ? response.json() : { trials: [] }; })
+      .then(function (data) {
+        list.replaceChildren();
+        (data.trials || []).forEach(function (trial) {
+          var item = el("li", { class: "ruled-out-trial", "data-trial": trial.trial });
+          item.appendChild(el("strong", {}, trial.title));
+          var reasons = el("ul", { class: "reasons" });
+          trial.reasons.forEach(function (text) { reasons.appendChild(el("li", { class: "reason" }, text)); });
+          item.appendChild(reasons);
+          list.appendChild(item);
+        });
+        box.hidden = !list.childNodes.length;
+      });
+  }
+
   // ---------------------------------------------------------------------------------------------------
   // Opening a chart = firing patient-view
   // ---------------------------------------------------------------------------------------------------
@@ -258,7 +279,9 @@
     document.getElementById("banner-meta").textContent =
       button.getAttribute("data-patient-gender") + (age ? ", " + age + " years" : "") + " · Patient/" + patientId;
     cardsBox.replaceChildren();
+    document.getElementById("ruled-out").hidden = true;
     cardsBox.setAttribute("aria-busy", "true");
+    document.getElementById("main").scrollIntoView({ block: "start" });  // a patient low in the list: show the chart
     say("Calling the trial-prescreen service…");
 
     var request = {
@@ -280,9 +303,10 @@
         cards.forEach(function (card) { cardsBox.appendChild(renderCard(card)); });
         if (!cards.length) {
           cardsBox.appendChild(el("p", { class: "no-cards" },
-            "No trial cards: the service found this patient ineligible for every trial it screens."));
+            "No trial cards: the record rules this patient out of every trial (the reasons are below)."));
         }
         say(cards.length + " card" + (cards.length === 1 ? "" : "s") + " returned in " + elapsed + " ms.");
+        return showRuledOut(patientId);
       })
       .catch(function (error) {
         document.getElementById("exchange-response").textContent = error.message;
