@@ -83,6 +83,14 @@ AsOf = Annotated[
         "--as-of", parser=_as_of, metavar="YYYY-MM-DD", help="Evaluation date (default today).", show_default=False
     ),
 ]
+
+
+class PathOrUrl(str):
+    """A local path or an fsspec URL (s3://, gs://, abfs://): help shows this name, not Python's `str`."""
+
+    __slots__ = ()
+
+
 TrialOption = Annotated[str | None, typer.Option(metavar="ID", help="Only this trial id.")]
 
 
@@ -261,32 +269,52 @@ def _default_rejects(*outputs: str | None) -> str:
 
 @app.command("screen-bulk", cls=_Command)
 def screen_bulk(
-    export: Annotated[str, typer.Argument(help="Bulk FHIR export folder (*.ndjson): a path or an fsspec URL.")],
+    export: Annotated[
+        PathOrUrl,
+        typer.Argument(
+            metavar="EXPORT", parser=PathOrUrl, help="Bulk FHIR export folder (*.ndjson): a path or an fsspec URL."
+        ),
+    ],
     candidates: Annotated[
-        str | None, typer.Option(help="Candidate list: one row per patient x trial x arm (CSV or Parquet).")
+        str | None,
+        typer.Option(metavar="FILE", help="Candidate list: one row per patient x trial x arm (CSV or Parquet)."),
     ] = None,
     reports: Annotated[
-        str | None, typer.Option(help="Folder for the full NDJSON reports (one part file per bucket).")
+        str | None, typer.Option(metavar="DIR", help="Folder for the full NDJSON reports (one part file per bucket).")
     ] = None,
-    feasibility: Annotated[str | None, typer.Option(help="Feasibility report: one offline HTML page.")] = None,
+    feasibility: Annotated[
+        str | None, typer.Option(metavar="FILE", help="Feasibility report: one offline HTML page.")
+    ] = None,
     rejects: Annotated[
-        str | None, typer.Option(help="Rejected lines, with file and line (default: beside the first output).")
+        str | None,
+        typer.Option(metavar="FILE", help="Rejected lines, with file and line (default: beside the first output)."),
     ] = None,
     status: Annotated[
         list[str] | None,
-        typer.Option(help="Statuses kept in candidates and reports (repeatable; default eligible, possibly-eligible)."),
+        typer.Option(
+            metavar="STATUS",
+            help="Statuses kept in candidates and reports (repeatable; default eligible, possibly-eligible).",
+        ),
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", help="Candidate list format: csv or parquet.")] = "csv",
-    workers: Annotated[int | None, typer.Option(min=1, help="Local worker processes (default: all cores).")] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", metavar="csv|parquet", help="Candidate list format: csv or parquet.")
+    ] = "csv",
+    workers: Annotated[
+        int | None, typer.Option(min=1, metavar="N", help="Local worker processes (default: all cores).")
+    ] = None,
     scheduler: Annotated[
         str | None,
         typer.Option(
             envvar="TRIAL_SCREEN_DASK_SCHEDULER",
+            metavar="ADDRESS",
             help="Run on a Dask cluster: its scheduler address (tcp://host:8786), or 'local' for a LocalCluster.",
         ),
     ] = None,
     work: Annotated[
-        str | None, typer.Option(help="Scratch space every worker can reach (path or URL; default: a local temp dir).")
+        str | None,
+        typer.Option(
+            metavar="DIR", help="Scratch space every worker can reach (path or URL; default: a local temp dir)."
+        ),
     ] = None,
     trial: TrialOption = None,
     as_of: AsOf = None,
