@@ -25,6 +25,7 @@ from cds_hooks.models import HookRequestError, ServiceNotFoundError, UnknownCard
 from cds_hooks.routes import openapi_components
 from cds_hooks.routes import router as hooks_router
 from mappings import units
+from service.audit.errors import AuditError, AuditRequestError
 from service.audit.store import AuditStore
 from service.demo.patients import load_demo_patients
 from service.fhir_access.client import FhirClient
@@ -88,6 +89,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def too_large(_: Request, exc: Exception) -> Response:
         return _error(413, "too-large", "the request body is larger than this service accepts")
 
+    async def audit_refused(_: Request, exc: Exception) -> Response:
+        return _error(400, "bad-request", str(exc))
+
+    async def audit_unavailable(_: Request, exc: Exception) -> Response:
+        log.error("audit store failure: %s", exc)
+        return _error(503, "audit-unavailable", "the audit store is unavailable; try again later")
+
     async def validation(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         where = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()[:3])
@@ -111,6 +119,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceNotFoundError, not_found)
     app.add_exception_handler(UnknownCardError, unknown_card)
     app.add_exception_handler(RequestTooLargeError, too_large)
+    app.add_exception_handler(AuditRequestError, audit_refused)
+    app.add_exception_handler(AuditError, audit_unavailable)
     web_statuses: dict[type[WebError], int] = {
         BadAuditRequestError: 400,
         AccessDeniedError: 401,
@@ -218,6 +228,11 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         max_age=600,
     )
     app.include_router(hooks_router)
+
+    @app.get("/health", tags=["Operations"], summary="Liveness, and the audit queue's state")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "audit": audit.health()}
+
     _document_hook_bodies(app)
     app.include_router(screening_router(screener, settings.max_request_bytes))
     app.include_router(audit_api_router)
