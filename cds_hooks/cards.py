@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from cds_hooks import markdown
 from cds_hooks.models import Action, Card, Coding, Link, Source, Suggestion
 from service.screening.contract import CriterionKind, CriterionReport, CriterionResult, Status, TrialReport
 from service.screening.prescreen import TrialToShow
@@ -35,9 +36,10 @@ def _relevant(trial: TrialReport) -> list[CriterionReport]:
 
 
 def _label(criterion: CriterionReport, trial: TrialReport, limit: int = 110) -> str:
+    """The criterion's wording (with its arm), clipped, as markdown text."""
     arm = trial.cohort_title(criterion.cohort)
     prefix = f"[{arm}] " if arm else ""
-    return clip(f"{prefix}{criterion.text}", limit)
+    return markdown.text(clip(f"{prefix}{criterion.text}", limit))
 
 
 def _detail(trial: TrialReport) -> str:
@@ -47,18 +49,20 @@ def _detail(trial: TrialReport) -> str:
     manual = [c for c in criteria if c.result is CriterionResult.MANUAL]
     lines = [f"**Status:** {trial.status.replace('-', ' ')}"]
     open_arms = [
-        f"{c.title} ({c.status.replace('-', ' ')})" for c in trial.cohorts if c.status is not Status.INELIGIBLE
+        f"{markdown.text(c.title)} ({c.status.replace('-', ' ')})"
+        for c in trial.cohorts
+        if c.status is not Status.INELIGIBLE
     ]
     if open_arms:
         lines.append(f"**Arms:** {', '.join(open_arms)}")
     if unknown:
         lines += ["", f"**Still needed ({len(unknown)})**"]
-        lines += [f"- **{'; '.join(c.missing)}**, for: {_label(c, trial, 90)}" for c in unknown]
+        lines += [f"- **{markdown.text('; '.join(c.missing))}**, for: {_label(c, trial, 90)}" for c in unknown]
     met = [c for c in favourable if c.kind is CriterionKind.INCLUSION]
     if met:
         lines += ["", f"**Met ({len(met)})**"]
         for c in met:
-            shown = "; ".join(e.display for e in c.evidence)
+            shown = markdown.text("; ".join(e.display for e in c.evidence))
             lines.append(f"- {_label(c, trial)}" + (f" ({shown})" if shown else ""))
     clear = [c for c in favourable if c.kind is CriterionKind.EXCLUSION]
     if clear:
@@ -152,7 +156,7 @@ def warning_card(problems: list[str]) -> Card:
         [
             "Some of the record could not be read, so these results may be incomplete:",
             "",
-            *[f"- {p}" for p in problems],
+            *[f"- {markdown.text(p)}" for p in problems],
             "",
             "Criteria that depend on the unread data are reported as unknown, never as met.",
         ]

@@ -3,7 +3,9 @@ types were redesigned, for every Synthea bundle and every demo patient (evaluate
 
 `golden_outputs.json` holds the SHA-256 of each document, recorded at commit 03f5836 (the last commit with the
 old report types) by the same document layout as `_documents` below; uuids, report links and timestamps are
-replaced by placeholders. A failure writes the documents it produced next to the test's tmp_path for diffing.
+replaced by placeholders. The cards of twelve documents were re-recorded when record and trial text in card
+markdown began to be escaped (`cds_hooks/markdown.py`: `10\\*3/uL`, `\\[arm\\]`); nothing else changed.
+A failure writes the documents it produced next to the test's tmp_path for diffing.
 """
 
 from __future__ import annotations
