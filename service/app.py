@@ -98,8 +98,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     async def validation(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        where = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()[:3])
-        return _error(400, "bad-request", f"invalid request: {where}")
+        return _error(400, "bad-request", "invalid request: " + ", ".join(_invalid(e) for e in exc.errors()[:3]))
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -138,6 +137,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, internal)
+
+
+def _invalid(error: Any) -> str:
+    """Where a request was invalid; with our own validators' sentence (never the value) when there is one."""
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    return f"{where} ({error['msg']})" if error.get("type") == "value_error" else where
 
 
 class SecurityHeaders:

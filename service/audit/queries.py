@@ -21,6 +21,7 @@ from service.screening.prescreen import CardRecord
 
 _FEEDBACK_OUTCOMES: Final = frozenset(o.value for o in FeedbackOutcome)
 _OUTCOME_FILTERS: Final = _FEEDBACK_OUTCOMES | {NO_FEEDBACK}
+_MAX_ROW_ID: Final = 2**63  # a row id is a signed 64-bit integer on both backends
 
 
 def aware(value: dt.datetime, name: str) -> dt.datetime:
@@ -169,8 +170,8 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         data = json.loads(raw)
         created_at = dt.datetime.fromisoformat(data["t"])
         row_id = data["i"]
-        if data.get("v") != 1 or type(row_id) is not int or created_at.tzinfo is None:
+        if data.get("v") != 1 or type(row_id) is not int or not 0 < row_id < _MAX_ROW_ID or created_at.tzinfo is None:
             raise ValueError("bad cursor")
-    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+        return created_at.astimezone(dt.UTC), row_id
+    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError, OverflowError) as exc:
         raise AuditRequestError("invalid cursor") from exc
-    return created_at.astimezone(dt.UTC), row_id

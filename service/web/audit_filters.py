@@ -84,6 +84,8 @@ def parse_filters(
                 bounds[name] = _bound(raw[name], end=name == "to")
             except ValueError:
                 errors.append((name, f"{name} must be an ISO date (YYYY-MM-DD) or date-time"))
+            except OverflowError:  # 9999-12-31 as an end (the next day), 0001-01-01T00:00+05:00 in UTC
+                errors.append((name, f"{name} must fall between the years 1 and 9999 in UTC"))
     start, end = bounds["from"], bounds["to"]
     if start is not None and end is not None and start >= end:
         errors.append(("to", "to must be after from"))

@@ -15,12 +15,19 @@ from service.json_response import JsonResponse
 from service.request_body import is_json, read_capped
 from service.screening.screen import Screener
 
+# Screening windows reach years back from `on` and ages forward: a date near year 1 or 9999 overflows them, and no
+# screening is ever run for such a date.
+EARLIEST_ON = dt.date(1900, 1, 1)
+LATEST_ON = dt.date(2999, 12, 31)
+
 
 def create_router(screener: Screener, max_request_bytes: int) -> APIRouter:
     router = APIRouter(tags=["Screening"])
 
     @router.post("/screening", summary="Screen one patient Bundle against every trial")
     async def post_screening(request: Request, on: dt.date | None = None, trial: str | None = None) -> JsonResponse:
+        if on is not None and not EARLIEST_ON <= on <= LATEST_ON:
+            raise BundleError(f"on must be a date between {EARLIEST_ON} and {LATEST_ON}")
         if not is_json(request):
             raise BundleError("Content-Type must be application/json or application/fhir+json")
         body = await read_capped(request, max_request_bytes)

@@ -3,7 +3,9 @@ the audit trail cannot keep."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -113,3 +115,55 @@ def test_feedback_the_audit_trail_cannot_keep_is_a_400(
     response = client.post(f"{HOOK}/feedback", content=orjson.dumps(_with(FEEDBACK, path, value)))
     assert response.status_code == 400, response.text
     assert response.json()["reason"].startswith(reason)
+
+
+AUDIT_TOKEN = "audit-secret"
+
+
+@pytest.fixture
+def audited(make_client: Callable[..., TestClient]) -> TestClient:
+    client = make_client(require_jwt=False, audit_token=AUDIT_TOKEN)
+    client.headers["Authorization"] = f"Bearer {AUDIT_TOKEN}"
+    return client
+
+
+def _cursor(row_id: int) -> str:
+    payload = json.dumps({"v": 1, "t": "2026-01-01T00:00:00+00:00", "i": row_id}).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("path", ["/audit/cards", "/audit/cards.csv", "/audit"])
+@pytest.mark.parametrize("query", ["to=9999-12-31", "from=0001-01-01T00:00:00%2B05:00", "to=9999-12-31T23:59:59-05:00"])
+def test_dates_at_the_edge_of_the_calendar_are_a_400(audited: TestClient, path: str, query: str) -> None:
+    response = audited.get(f"{path}?{query}")
+    assert response.status_code == 400, response.text
+    assert "between the years 1 and 9999" in response.text
+
+
+@pytest.mark.parametrize("path", ["/audit/cards", "/audit/cards.csv"])
+def test_the_favourable_query_next_to_them_answers(audited: TestClient, path: str) -> None:
+    assert audited.get(f"{path}?from=0001-01-02&to=9999-12-30").status_code == 200
+
+
+@pytest.mark.parametrize("row_id", [2**63, 2**64 + 5, -1])
+def test_a_cursor_with_an_id_no_database_holds_is_a_400(audited: TestClient, row_id: int) -> None:
+    response = audited.get(f"/audit/cards?cursor={_cursor(row_id)}")
+    assert response.status_code == 400
+    assert response.json()["reason"] == "invalid cursor"
+    assert audited.get(f"/audit/cards?cursor={_cursor(5)}").status_code == 200
+
+
+def test_a_record_date_at_the_edge_of_the_calendar_is_unreadable_not_a_500(client: TestClient) -> None:
+    edge = _with(CALL, ("prefetch", "conditions", "entry", 0, "resource", "onsetDateTime"), "0001-01-01T00:00:00+05:00")
+    response = client.post(HOOK, content=orjson.dumps(edge))
+    assert response.status_code == 200
+    assert response.json()["cards"]  # the SLE diagnosis still counts; only its onset is unreadable
+
+
+@pytest.mark.parametrize("on", ["0001-01-01", "9999-12-31", "1899-12-31"])
+def test_a_screening_date_far_outside_any_screening_is_a_400(client: TestClient, on: str) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": CALL["prefetch"]["patient"]}]}
+    response = client.post(f"/screening?on={on}", content=orjson.dumps(bundle))
+    assert response.status_code == 400
+    assert response.json()["reason"] == "on must be a date between 1900-01-01 and 2999-12-31"
+    assert client.post("/screening?on=2026-11-23", content=orjson.dumps(bundle)).status_code == 200
