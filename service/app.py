@@ -179,7 +179,16 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
     secret = settings.link_secret.get_secret_value().encode() if settings.link_secret else secrets.token_bytes(32)
     links = LinkSigner(secret, settings.public_url)
     demo = load_demo_patients(dt.date.today()) if settings.demo else []
-    verifier = None if not settings.require_jwt else JwtVerifier(settings.trusted_issuers, http)
+    verifier = (
+        JwtVerifier(
+            settings.trusted_issuers,
+            http,
+            audit.seen_tokens,
+            max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
+        )
+        if settings.require_jwt
+        else None
+    )
     hooks = HookServices(
         screener=screener,
         fhir=FhirClient(

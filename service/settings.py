@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     allowed_fhir_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     require_jwt: bool = True
     trusted_issuers: dict[str, str] = Field(default_factory=dict)
+    jwt_max_lifetime_seconds: float = 300  # a hook JWT valid longer (exp - iat) is refused; the spec recommends 5 min
     public_url: str = "http://127.0.0.1:8000"
     audit_token: SecretStr | None = None
     trials_dir: Path | None = None

@@ -34,6 +34,7 @@ from service.audit.queries import (
     with_feedback,
 )
 from service.audit.records import NO_FEEDBACK, AuditedCard, CardFilter, FeedbackRecord, Page
+from service.audit.seen_tokens import SeenTokens
 from service.audit.tables import FeedbackOutcome, audit_card, audit_dead_letter, audit_feedback
 from service.audit.write_behind import WriteBehind
 from service.screening.prescreen import CardRecord
@@ -65,6 +66,7 @@ class AuditStore:
         self._db = AuditDatabase(database_url)
         self._queue: WriteBehind[CardRecord] = WriteBehind(self._write_queued)
         self._dead_letters = 0  # cards this process moved to the dead-letter table
+        self.seen_tokens = SeenTokens(self._db)  # the JWT ids already used, for every worker and restart
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
