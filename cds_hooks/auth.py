@@ -12,9 +12,10 @@ Error reasons are short fixed phrases: never the token, never a claim value.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,7 +35,7 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
-__all__ = ["ALLOWED_ALGORITHMS", "HookAuthError", "JwtVerifier"]
+__all__ = ["ALLOWED_ALGORITHMS", "HookAuthError", "JwtVerifier", "bearer_check"]
 
 _log = logging.getLogger(__name__)
 
@@ -221,6 +222,22 @@ class JwtVerifier:
             _log.warning("JWKS document has no keys array", extra={"jwks_url": url})
             raise HookAuthError("issuer keys unavailable")
         return [key for key in keys if isinstance(key, dict)]
+
+
+def bearer_check(
+    verifier: JwtVerifier, api_token: str | None, audience: str
+) -> Callable[[str | None], Awaitable[None]]:
+    """A check of an Authorization header for a non-hook endpoint: the service's API token (for scripts), or an
+    EHR's JWT for `audience` (checked like a hook call's). Raises :class:`HookAuthError`."""
+    expected = api_token.encode() if api_token else None
+
+    async def check(authorization_header: str | None) -> None:
+        token = _bearer_token(authorization_header)
+        if expected is not None and hmac.compare_digest(token.encode(), expected):
+            return
+        await verifier.verify(authorization_header, audience)
+
+    return check
 
 
 def _bearer_token(authorization_header: str | None) -> str:

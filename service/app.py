@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cds_hooks.auth import HookAuthError, JwtVerifier
+from cds_hooks.auth import HookAuthError, JwtVerifier, bearer_check
 from cds_hooks.deps import HookServices
 from cds_hooks.models import HookRequestError, ServiceNotFoundError, UnknownCardError
 from cds_hooks.routes import openapi_components
@@ -248,7 +248,9 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         return {"status": "ok", "audit": audit.health()}
 
     _document_hook_bodies(app)
-    app.include_router(screening_router(screener, settings.max_request_bytes))
+    api_token = settings.api_token.get_secret_value() if settings.api_token else None
+    screening_auth = bearer_check(verifier, api_token, f"{settings.public_url}/screening") if verifier else None
+    app.include_router(screening_router(screener, settings.max_request_bytes, screening_auth))
     app.include_router(audit_api_router)
     app.include_router(audit_pages_router)
     if settings.demo:

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     jwt_max_lifetime_seconds: float = 300  # a hook JWT valid longer (exp - iat) is refused; the spec recommends 5 min
     public_url: str = "http://127.0.0.1:8000"
     audit_token: SecretStr | None = None
+    api_token: SecretStr | None = None  # bearer token for POST /screening from scripts (an EHR may use its JWT)
     trials_dir: Path | None = None
     hook_budget_seconds: float = 4.0
     fhir_request_timeout_seconds: float = 3.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -21,11 +22,16 @@ EARLIEST_ON = dt.date(1900, 1, 1)
 LATEST_ON = dt.date(2999, 12, 31)
 
 
-def create_router(screener: Screener, max_request_bytes: int) -> APIRouter:
+def create_router(
+    screener: Screener, max_request_bytes: int, authenticate: Callable[[str | None], Awaitable[None]] | None
+) -> APIRouter:
+    """`authenticate` checks the Authorization header before the body (PHI) is read; None: open (demo only)."""
     router = APIRouter(tags=["Screening"])
 
     @router.post("/screening", summary="Screen one patient Bundle against every trial")
     async def post_screening(request: Request, on: dt.date | None = None, trial: str | None = None) -> JsonResponse:
+        if authenticate is not None:
+            await authenticate(request.headers.get("authorization"))
         if on is not None and not EARLIEST_ON <= on <= LATEST_ON:
             raise BundleError(f"on must be a date between {EARLIEST_ON} and {LATEST_ON}")
         if not is_json(request):
