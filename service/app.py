@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,7 +33,7 @@ from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import BundleError, FhirServerNotAllowed
 from service.gc_tuning import tune_for_serving
 from service.json_response import JsonResponse
-from service.request_body import RequestTooLargeError
+from service.request_body import BodyLimits, RequestTimeoutError, RequestTooLargeError
 from service.screening.screen import Screener, load_screener
 from service.settings import Settings
 from service.version import SERVICE_VERSION
@@ -89,6 +90,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def too_large(_: Request, exc: Exception) -> Response:
         return _error(413, "too-large", "the request body is larger than this service accepts")
 
+    async def body_timeout(_: Request, exc: Exception) -> Response:
+        log.info("request body stopped arriving: answered 408")
+        headers = {"Connection": "close"}
+        return _error(408, "request-timeout", "the request body did not arrive in time", headers)
+
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # nobody reads this answer: one line at info level, no trace (a stalled client is not our failure)
+        log.info("client disconnected before sending its whole request: %s %s", request.method, request.url.path)
+        return _error(400, "client-disconnected", "the client disconnected")
+
     async def audit_refused(_: Request, exc: Exception) -> Response:
         return _error(400, "bad-request", str(exc))
 
@@ -118,6 +129,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceNotFoundError, not_found)
     app.add_exception_handler(UnknownCardError, unknown_card)
     app.add_exception_handler(RequestTooLargeError, too_large)
+    app.add_exception_handler(RequestTimeoutError, body_timeout)
+    app.add_exception_handler(ClientDisconnect, client_gone)
     app.add_exception_handler(AuditRequestError, audit_refused)
     app.add_exception_handler(AuditError, audit_unavailable)
     web_statuses: dict[type[WebError], int] = {
@@ -178,6 +191,7 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
     audit = AuditStore(settings.database_url)
     secret = settings.link_secret.get_secret_value().encode() if settings.link_secret else secrets.token_bytes(32)
     links = LinkSigner(secret, settings.public_url)
+    body_limits = BodyLimits(settings.max_request_bytes, settings.body_timeout_seconds)
     demo = load_demo_patients(dt.date.today()) if settings.demo else []
     verifier = (
         JwtVerifier(
@@ -201,7 +215,7 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         audit=audit,
         hook_url=settings.hook_url,
         budget_seconds=settings.hook_budget_seconds,
-        max_request_bytes=settings.max_request_bytes,
+        body_limits=body_limits,
         embedded={p.key: p.record for p in demo},
         report_link=links.report_url,
     )
@@ -250,7 +264,7 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
     _document_hook_bodies(app)
     api_token = settings.api_token.get_secret_value() if settings.api_token else None
     screening_auth = bearer_check(verifier, api_token, f"{settings.public_url}/screening") if verifier else None
-    app.include_router(screening_router(screener, settings.max_request_bytes, screening_auth))
+    app.include_router(screening_router(screener, body_limits, screening_auth))
     app.include_router(audit_api_router)
     app.include_router(audit_pages_router)
     if settings.demo:

@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     fhir_request_timeout_seconds: float = 3.0
     fhir_page_cap: int = 20
     max_request_bytes: int = 5_000_000
+    body_timeout_seconds: float = 10.0  # a request body that takes longer to arrive is answered 408
     link_secret: SecretStr | None = None  # signs report links in cards; random per process when unset
     demo: bool = False
 

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.errors import BundleError
 from service.json_response import JsonResponse
-from service.request_body import is_json, read_capped
+from service.request_body import BodyLimits, is_json, read_capped
 from service.screening.screen import Screener
 
 # Screening windows reach years back from `on` and ages forward: a date near year 1 or 9999 overflows them, and no
@@ -23,7 +23,7 @@ LATEST_ON = dt.date(2999, 12, 31)
 
 
 def create_router(
-    screener: Screener, max_request_bytes: int, authenticate: Callable[[str | None], Awaitable[None]] | None
+    screener: Screener, body_limits: BodyLimits, authenticate: Callable[[str | None], Awaitable[None]] | None
 ) -> APIRouter:
     """`authenticate` checks the Authorization header before the body (PHI) is read; None: open (demo only)."""
     router = APIRouter(tags=["Screening"])
@@ -36,8 +36,8 @@ def create_router(
             raise BundleError(f"on must be a date between {EARLIEST_ON} and {LATEST_ON}")
         if not is_json(request):
             raise BundleError("Content-Type must be application/json or application/fhir+json")
-        body = await read_capped(request, max_request_bytes)
-        # parsing a body of up to max_request_bytes is CPU work too: all of it off the event loop
+        body = await read_capped(request, body_limits)
+        # parsing a body of up to the size limit is CPU work too: all of it off the event loop
         return JsonResponse(await run_in_threadpool(_screen_body, body, on, trial))
 
     def _screen_body(body: bytes, on: dt.date | None, trial: str | None) -> dict[str, Any]:
