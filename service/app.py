@@ -152,10 +152,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, internal)
 
 
+_SAYS_NO_VALUE = frozenset({"value_error", "greater_than_equal", "less_than_equal", "string_too_long", "enum"})
+
+
 def _invalid(error: Any) -> str:
-    """Where a request was invalid; with our own validators' sentence (never the value) when there is one."""
+    """Where a request was invalid, and why when the message cannot quote the value (ours, or a bound's)."""
     where = ".".join(str(p) for p in error.get("loc", ()))
-    return f"{where} ({error['msg']})" if error.get("type") == "value_error" else where
+    return f"{where} ({error['msg']})" if error.get("type") in _SAYS_NO_VALUE else where
 
 
 class SecurityHeaders:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.errors import BundleError
-from service.json_response import JsonResponse
-from service.request_body import BodyLimits, is_json, read_capped
+from service.json_response import JsonResponse, error_responses
+from service.request_body import JSON_CONTENT_TYPES, BodyLimits, is_json, read_capped
 from service.screening.screen import Screener
 
 # Screening windows reach years back from `on` and ages forward: a date near year 1 or 9999 overflows them, and no
@@ -28,12 +28,29 @@ def create_router(
     """`authenticate` checks the Authorization header before the body (PHI) is read; None: open (demo only)."""
     router = APIRouter(tags=["Screening"])
 
-    @router.post("/screening", summary="Screen one patient Bundle against every trial")
-    async def post_screening(request: Request, on: dt.date | None = None, trial: str | None = None) -> JsonResponse:
+    @router.post(
+        "/screening",
+        summary="Screen one patient Bundle against every trial",
+        responses=error_responses(400, 401, 408, 413),
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "description": "A FHIR R4 Bundle holding one Patient and that patient's resources",
+                "content": {
+                    media: {"schema": {"type": "object", "required": ["resourceType"]}} for media in JSON_CONTENT_TYPES
+                },
+            }
+        },
+    )
+    async def post_screening(
+        request: Request,
+        on: Annotated[
+            dt.date | None, Query(ge=EARLIEST_ON, le=LATEST_ON, description="Evaluation date (default: today)")
+        ] = None,
+        trial: Annotated[str | None, Query(description="Only this trial, by its id")] = None,
+    ) -> JsonResponse:
         if authenticate is not None:
             await authenticate(request.headers.get("authorization"))
-        if on is not None and not EARLIEST_ON <= on <= LATEST_ON:
-            raise BundleError(f"on must be a date between {EARLIEST_ON} and {LATEST_ON}")
         if not is_json(request):
             raise BundleError("Content-Type must be application/json or application/fhir+json")
         body = await read_capped(request, body_limits)

@@ -134,15 +134,16 @@ def _cursor(row_id: int) -> str:
 
 @pytest.mark.parametrize("path", ["/audit/cards", "/audit/cards.csv", "/audit"])
 @pytest.mark.parametrize("query", ["to=9999-12-31", "from=0001-01-01T00:00:00%2B05:00", "to=9999-12-31T23:59:59-05:00"])
-def test_dates_at_the_edge_of_the_calendar_are_a_400(audited: TestClient, path: str, query: str) -> None:
-    response = audited.get(f"{path}?{query}")
-    assert response.status_code == 400, response.text
-    assert "between the years 1 and 9999" in response.text
+def test_a_date_bound_beyond_the_calendar_leaves_that_side_open(audited: TestClient, path: str, query: str) -> None:
+    """Schema-valid dates (OpenAPI: date or date-time) are answered, never a 500; every card lies within them."""
+    assert audited.get(f"{path}?{query}").status_code == 200
 
 
 @pytest.mark.parametrize("path", ["/audit/cards", "/audit/cards.csv"])
-def test_the_favourable_query_next_to_them_answers(audited: TestClient, path: str) -> None:
-    assert audited.get(f"{path}?from=0001-01-02&to=9999-12-30").status_code == 200
+def test_an_unreadable_date_is_still_a_400(audited: TestClient, path: str) -> None:
+    response = audited.get(f"{path}?to=2026-13-01")
+    assert response.status_code == 400
+    assert "to must be an ISO date" in response.json()["reason"]
 
 
 @pytest.mark.parametrize("row_id", [2**63, 2**64 + 5, -1])
@@ -165,5 +166,5 @@ def test_a_screening_date_far_outside_any_screening_is_a_400(client: TestClient,
     bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": CALL["prefetch"]["patient"]}]}
     response = client.post(f"/screening?on={on}", content=orjson.dumps(bundle))
     assert response.status_code == 400
-    assert response.json()["reason"] == "on must be a date between 1900-01-01 and 2999-12-31"
+    assert response.json()["reason"].startswith("invalid request: query.on (Input should be")
     assert client.post("/screening?on=2026-11-23", content=orjson.dumps(bundle)).status_code == 200
