@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -217,7 +218,7 @@ class FhirClient:
     # -- HTTP -----------------------------------------------------------------------------------------------
 
     def _headers(self, token: str | None) -> dict[str, str]:
-        headers = {"Accept": FHIR_JSON}
+        headers = {"Accept": FHIR_JSON, "Accept-Encoding": "gzip"}  # the one encoding _read_capped inflates
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return headers
@@ -265,6 +266,8 @@ class FhirClient:
 
     @staticmethod
     async def _read_capped(response: httpx.Response, *, base_url: str, what: str) -> bytes:
+        """The body, decompressed by us with the size cap applied to the *output*: a gzip bomb (kilobytes that
+        inflate to gigabytes) costs at most the cap in memory, where httpx would inflate each chunk whole."""
         too_large = FhirResponseError(
             f"{what} at {base_url}: the response exceeds {MAX_RESPONSE_BYTES // (1024 * 1024)} MB",
             base_url=base_url,
@@ -273,13 +276,33 @@ class FhirClient:
         declared = response.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
             raise too_large
+        if response.is_stream_consumed:  # built in memory (a mock transport), so nothing left to inflate
+            if len(response.content) > MAX_RESPONSE_BYTES:
+                raise too_large
+            return response.content
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip"):
+            raise FhirResponseError(
+                f"{what} at {base_url}: unsupported Content-Encoding", base_url=base_url, status=response.status_code
+            )
+        inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16) if encoding == "gzip" else None
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                raise too_large
-            chunks.append(chunk)
+        try:
+            async for raw in response.aiter_raw():
+                chunk = raw
+                if inflate is not None:
+                    chunk = inflate.decompress(raw, MAX_RESPONSE_BYTES - size + 1)
+                    if inflate.unconsumed_tail:  # the output limit was reached with input left
+                        raise too_large
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise too_large
+                chunks.append(chunk)
+        except zlib.error as exc:
+            raise FhirResponseError(
+                f"{what} at {base_url}: the response is not valid gzip", base_url=base_url, status=response.status_code
+            ) from exc
         return b"".join(chunks)
 
     # -- REST -----------------------------------------------------------------------------------------------
