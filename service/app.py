@@ -48,6 +48,7 @@ from service.web.errors import (
     BadAuditRequestError,
     CardNotFoundError,
     StaticFileNotFoundError,
+    TooManyLoginsError,
     WebError,
     render,
 )
@@ -138,6 +139,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         AccessDeniedError: 401,
         CardNotFoundError: 404,
         StaticFileNotFoundError: 404,
+        TooManyLoginsError: 429,
         AuditUnavailableError: 503,
     }
 
