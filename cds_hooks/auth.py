@@ -45,7 +45,6 @@ ALLOWED_ALGORITHMS: frozenset[str] = frozenset({"RS256", "RS384", "RS512", "ES25
 _KEY_TYPE = {"RS": "RSA", "PS": "RSA", "ES": "EC"}
 _MAX_TOKEN_CHARS = 16_384
 _REFETCH_INTERVAL_SECONDS = 10.0
-_JWKS_TIMEOUT = httpx.Timeout(5.0)
 
 
 class TokenIds(Protocol):
@@ -87,6 +86,7 @@ class JwtVerifier:
         *,
         max_lifetime_seconds: float = 300,
         jwks_ttl_seconds: float = 300,
+        jwks_timeout_seconds: float = 5.0,
         leeway_seconds: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -102,6 +102,7 @@ class JwtVerifier:
         self._locks: dict[str, asyncio.Lock] = {}
         self._token_ids = token_ids
         self._max_lifetime = max_lifetime_seconds
+        self._jwks_timeout = httpx.Timeout(jwks_timeout_seconds)  # a hanging issuer costs each caller this, once
 
     async def verify(self, authorization_header: str | None, audience: str | Collection[str]) -> dict[str, Any]:
         """Return the verified claims of the request's JWT, or raise :class:`HookAuthError`.
@@ -210,7 +211,7 @@ class JwtVerifier:
     async def _fetch(self, url: str) -> list[dict[str, Any]]:
         try:
             response = await self._http.get(
-                url, headers={"Accept": "application/json"}, follow_redirects=False, timeout=_JWKS_TIMEOUT
+                url, headers={"Accept": "application/json"}, follow_redirects=False, timeout=self._jwks_timeout
             )
             response.raise_for_status()
             document = response.json()
