@@ -32,6 +32,7 @@ from service.fhir_access.record import PatientRecord
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 """Per response (one page); a larger body is a :class:`FhirResponseError`."""
 
+_INFLATE_STEP = 1024 * 1024
 FHIR_JSON = "application/fhir+json"
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -290,15 +291,17 @@ class FhirClient:
         size = 0
         try:
             async for raw in response.aiter_raw():
-                chunk = raw
-                if inflate is not None:
-                    chunk = inflate.decompress(raw, MAX_RESPONSE_BYTES - size + 1)
-                    if inflate.unconsumed_tail:  # the output limit was reached with input left
+                pending = raw
+                while pending:  # inflated a step at a time: memory never holds much more than the cap
+                    chunk, pending = (
+                        (inflate.decompress(pending, _INFLATE_STEP), inflate.unconsumed_tail)
+                        if inflate is not None
+                        else (pending, b"")
+                    )
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
                         raise too_large
-                size += len(chunk)
-                if size > MAX_RESPONSE_BYTES:
-                    raise too_large
-                chunks.append(chunk)
+                    chunks.append(chunk)
         except zlib.error as exc:
             raise FhirResponseError(
                 f"{what} at {base_url}: the response is not valid gzip", base_url=base_url, status=response.status_code

@@ -7,6 +7,7 @@ from __future__ import annotations
 import gzip
 import http.server
 import threading
+import tracemalloc
 import zlib
 from collections.abc import AsyncIterator, Iterator
 
@@ -62,8 +63,15 @@ async def client(base_url: str) -> AsyncIterator[FhirClient]:
 
 async def test_a_gzip_bomb_is_refused_at_the_cap(client: FhirClient, base_url: str) -> None:
     assert len(BOMB) < MAX_RESPONSE_BYTES // 50
-    with pytest.raises(FhirResponseError, match="exceeds"):
-        await client.read(base_url, "Patient", "bomb", None)
+    tracemalloc.start()
+    try:
+        with pytest.raises(FhirResponseError, match="exceeds"):
+            await client.read(base_url, "Patient", "bomb", None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # at most the cap (and change) in memory; inflating whole 64 KB network chunks would take ~64 MB at once
+    assert peak < 1.5 * MAX_RESPONSE_BYTES
 
 
 async def test_an_honest_gzip_answer_is_read(client: FhirClient, base_url: str) -> None:
