@@ -226,16 +226,18 @@ class JwtVerifier:
 
 
 def bearer_check(
-    verifier: JwtVerifier, api_token: str | None, audience: str
+    verifier: JwtVerifier | None, api_token: str | None, audience: str
 ) -> Callable[[str | None], Awaitable[None]]:
     """A check of an Authorization header for a non-hook endpoint: the service's API token (for scripts), or an
-    EHR's JWT for `audience` (checked like a hook call's). Raises :class:`HookAuthError`."""
+    EHR's JWT for `audience` (checked like a hook call's) when JWT checks are on. Raises :class:`HookAuthError`."""
     expected = api_token.encode() if api_token else None
 
     async def check(authorization_header: str | None) -> None:
         token = _bearer_token(authorization_header)
         if expected is not None and hmac.compare_digest(token.encode(), expected):
             return
+        if verifier is None:
+            raise HookAuthError("invalid bearer token")
         await verifier.verify(authorization_header, audience)
 
     return check

@@ -1,5 +1,5 @@
-"""POST /screening takes a patient's record: with JWT checks on it needs the API token or an EHR's JWT whose
-audience is the screening endpoint; only with JWT checks off (`serve --demo`) is it open."""
+"""POST /screening takes a patient's record: outside the demo it needs the API token (when one is set) or, with
+JWT checks on, an EHR's JWT whose audience is the screening endpoint."""
 
 from __future__ import annotations
 
@@ -40,4 +40,15 @@ def test_without_an_api_token_only_an_ehr_jwt_opens_it(make_client: Callable[...
 
 
 def test_demo_mode_leaves_it_open(make_client: Callable[..., TestClient]) -> None:
-    assert make_client(require_jwt=False).post("/screening", content=BUNDLE).status_code == 200
+    assert (
+        make_client(require_jwt=False, demo=True, api_token=API_TOKEN).post("/screening", content=BUNDLE).status_code
+        == 200
+    )
+
+
+def test_with_jwt_checks_off_an_api_token_still_guards_it(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(require_jwt=False, api_token=API_TOKEN)
+    assert client.post("/screening", content=BUNDLE).status_code == 401
+    assert client.post("/screening", content=BUNDLE, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    assert client.post("/screening", content=BUNDLE, headers=headers).status_code == 200
