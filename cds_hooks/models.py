@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from service.fhir_access.json_text import has_escaped_nul
+
 __all__ = [
     "Action",
     "Card",
@@ -483,23 +485,9 @@ def _load_object(body: bytes) -> dict[str, Any]:
         raise HookRequestError("request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise HookRequestError("request body must be a JSON object")
-    if _has_nul(body):
+    if has_escaped_nul(body):  # no audit row could keep it
         raise HookRequestError("request body must not contain NUL characters")
     return data
-
-
-def _has_nul(body: bytes) -> bool:
-    r"""Whether the JSON text holds an escaped NUL (``\u0000``; a raw one is not valid JSON): no record or audit
-    row can keep it (PostgreSQL refuses it in text and JSONB). In ``\\u0000`` the escaped character is a backslash."""
-    start = body.find(rb"\u0000")
-    while start != -1:
-        before = start
-        while before > 0 and body[before - 1] == 0x5C:  # backslashes in front of this one
-            before -= 1
-        if (start - before) % 2 == 0:
-            return True
-        start = body.find(rb"\u0000", start + 1)
-    return False
 
 
 def _parse(model: type[_M], body: bytes) -> _M:

@@ -27,6 +27,7 @@ from service.fhir_access.errors import (
     FhirServerNotAllowed,
     FhirUnavailable,
 )
+from service.fhir_access.json_text import has_escaped_nul
 from service.fhir_access.record import PatientRecord
 
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
@@ -247,6 +248,10 @@ class FhirClient:
             raise _to_fhir_error(exc, base_url=base_url, what=what) from exc
         if response.status_code != 200:
             raise _to_fhir_error(response, base_url=base_url, what=what, body=body)
+        if has_escaped_nul(body):  # the audit trail could not keep a card resting on it: unreadable
+            raise FhirResponseError(
+                f"{what} at {base_url}: the response holds a NUL character", base_url=base_url, status=200
+            )
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
