@@ -9,7 +9,7 @@ import hashlib
 import threading
 from typing import Final
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, text, update
 
 from service.audit.database import AuditDatabase
 from service.audit.errors import AuditConflictError
@@ -35,6 +35,10 @@ class SeenTokens:
                 self._next_sweep = moment + _SWEEP_EVERY
 
         def write(conn: Connection) -> bool:
+            if conn.dialect.name == "postgresql":
+                # on the hook's path: no wait for the WAL flush (a crash may forget the last few ids, which
+                # expire within minutes anyway; replay across workers and restarts is still refused)
+                conn.execute(text("SET LOCAL synchronous_commit TO OFF"))
             if sweep:
                 conn.execute(delete(audit_jti_seen).where(audit_jti_seen.c.expires_at < moment))
             known = conn.scalar(select(audit_jti_seen.c.expires_at).where(audit_jti_seen.c.token_key == key))
