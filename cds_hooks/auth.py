@@ -3,7 +3,8 @@
 PyJWT checks the signature and the claims the spec requires (``aud`` = the endpoint URL, ``iss``, ``exp``,
 ``iat``, ``nbf``, with a leeway); this module decides *which* key to trust (issuer allow-list → JWKS URL, ``jku``
 only when it is that URL, key by ``kid``) and which algorithms are acceptable (asymmetric only), caches the key
-sets, and refuses a replayed ``jti``.
+sets, refuses a token valid for longer than a maximum lifetime (the spec recommends 5 minutes) and a replayed
+``jti`` (the ids already used are kept where every worker process and a restart see them: `TokenIds`).
 
 Error reasons are short fixed phrases: never the token, never a claim value.
 """
@@ -11,13 +12,14 @@ Error reasons are short fixed phrases: never the token, never a claim value.
 from __future__ import annotations
 
 import asyncio
-import heapq
+import hmac
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+import anyio
 import httpx
 import jwt
 from jwt.exceptions import (
@@ -33,7 +35,7 @@ from jwt.exceptions import (
     PyJWTError,
 )
 
-__all__ = ["ALLOWED_ALGORITHMS", "HookAuthError", "JwtVerifier"]
+__all__ = ["ALLOWED_ALGORITHMS", "HookAuthError", "JwtVerifier", "bearer_check"]
 
 _log = logging.getLogger(__name__)
 
@@ -43,7 +45,14 @@ ALLOWED_ALGORITHMS: frozenset[str] = frozenset({"RS256", "RS384", "RS512", "ES25
 _KEY_TYPE = {"RS": "RSA", "PS": "RSA", "ES": "EC"}
 _MAX_TOKEN_CHARS = 16_384
 _REFETCH_INTERVAL_SECONDS = 10.0
-_JWKS_TIMEOUT = httpx.Timeout(5.0)
+
+
+class TokenIds(Protocol):
+    """Where the ids of the tokens already used are kept (the audit database: `service.audit.seen_tokens`)."""
+
+    def first_use(self, issuer: str, jti: str, *, expires_at: float, now: float) -> bool:
+        """Record the id until `expires_at`; False if it was already used (a replay). Blocking."""
+        ...
 
 
 class HookAuthError(Exception):
@@ -66,15 +75,18 @@ class JwtVerifier:
     ``trusted_issuers`` maps each accepted ``iss`` to the URL of its JWK Set. Key sets are fetched with the
     shared ``http`` client, cached for ``jwks_ttl_seconds``, and refetched early (at most every 10 s per URL)
     when a token names a key the cached set does not hold, so key rotation works without a restart.
-    One instance serves the whole process: it also holds the ``jti`` replay cache.
+    One instance serves the whole process.
     """
 
     def __init__(
         self,
         trusted_issuers: Mapping[str, str],
         http: httpx.AsyncClient,
+        token_ids: TokenIds,
         *,
+        max_lifetime_seconds: float = 300,
         jwks_ttl_seconds: float = 300,
+        jwks_timeout_seconds: float = 5.0,
         leeway_seconds: int = 30,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -88,8 +100,9 @@ class JwtVerifier:
         self._last_fetch: dict[str, float] = {}
         self._failed_at: dict[str, float] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._seen: dict[tuple[str, str], float] = {}  # (iss, jti) -> forget after this time
-        self._seen_order: list[tuple[float, tuple[str, str]]] = []  # min-heap over the same entries
+        self._token_ids = token_ids
+        self._max_lifetime = max_lifetime_seconds
+        self._jwks_timeout = httpx.Timeout(jwks_timeout_seconds)  # a hanging issuer costs each caller this, once
 
     async def verify(self, authorization_header: str | None, audience: str | Collection[str]) -> dict[str, Any]:
         """Return the verified claims of the request's JWT, or raise :class:`HookAuthError`.
@@ -136,19 +149,16 @@ class JwtVerifier:
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
             raise HookAuthError("token has no jti")
-        self._remember_jti(issuer, jti, forget_after=float(claims["exp"]) + self._leeway, now=self._clock())
-        return claims
-
-    def _remember_jti(self, issuer: str, jti: str, *, forget_after: float, now: float) -> None:
-        while self._seen_order and self._seen_order[0][0] < now:
-            _, old = heapq.heappop(self._seen_order)
-            if old in self._seen and self._seen[old] < now:
-                del self._seen[old]
-        entry = (issuer, jti)
-        if entry in self._seen:
+        if float(claims["exp"]) - float(claims["iat"]) > self._max_lifetime:
+            raise HookAuthError("token lifetime too long")
+        first = await anyio.to_thread.run_sync(
+            lambda: self._token_ids.first_use(
+                issuer, jti, expires_at=float(claims["exp"]) + self._leeway, now=self._clock()
+            )
+        )
+        if not first:
             raise HookAuthError("token replayed")
-        self._seen[entry] = forget_after
-        heapq.heappush(self._seen_order, (forget_after, entry))
+        return claims
 
     # -- keys --------------------------------------------------------------------------------------------
 
@@ -201,7 +211,7 @@ class JwtVerifier:
     async def _fetch(self, url: str) -> list[dict[str, Any]]:
         try:
             response = await self._http.get(
-                url, headers={"Accept": "application/json"}, follow_redirects=False, timeout=_JWKS_TIMEOUT
+                url, headers={"Accept": "application/json"}, follow_redirects=False, timeout=self._jwks_timeout
             )
             response.raise_for_status()
             document = response.json()
@@ -213,6 +223,24 @@ class JwtVerifier:
             _log.warning("JWKS document has no keys array", extra={"jwks_url": url})
             raise HookAuthError("issuer keys unavailable")
         return [key for key in keys if isinstance(key, dict)]
+
+
+def bearer_check(
+    verifier: JwtVerifier | None, api_token: str | None, audience: str
+) -> Callable[[str | None], Awaitable[None]]:
+    """A check of an Authorization header for a non-hook endpoint: the service's API token (for scripts), or an
+    EHR's JWT for `audience` (checked like a hook call's) when JWT checks are on. Raises :class:`HookAuthError`."""
+    expected = api_token.encode() if api_token else None
+
+    async def check(authorization_header: str | None) -> None:
+        token = _bearer_token(authorization_header)
+        if expected is not None and hmac.compare_digest(token.encode(), expected):
+            return
+        if verifier is None:
+            raise HookAuthError("invalid bearer token")
+        await verifier.verify(authorization_header, audience)
+
+    return check
 
 
 def _bearer_token(authorization_header: str | None) -> str:

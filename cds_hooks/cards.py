@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from cds_hooks import markdown
 from cds_hooks.models import Action, Card, Coding, Link, Source, Suggestion
 from service.screening.contract import CriterionKind, CriterionReport, CriterionResult, Status, TrialReport
 from service.screening.prescreen import TrialRuledOut, TrialToShow
@@ -36,9 +37,10 @@ def _relevant(trial: TrialReport) -> list[CriterionReport]:
 
 
 def _label(criterion: CriterionReport, trial: TrialReport, limit: int = 110) -> str:
+    """The criterion's wording (with its arm), clipped, as markdown text."""
     arm = trial.cohort_title(criterion.cohort)
     prefix = f"[{arm}] " if arm else ""
-    return clip(f"{prefix}{criterion.text}", limit)
+    return markdown.text(clip(f"{prefix}{criterion.text}", limit))
 
 
 def _contact_line(site: TrialSite | None) -> list[str]:
@@ -46,7 +48,9 @@ def _contact_line(site: TrialSite | None) -> list[str]:
     if contact is None:
         return []
     ways = [w for w in (contact.phone, contact.email) if w]
-    return ["", f"**Trial team:** {contact.name}" + (f" ({', '.join(ways)})" if ways else "")]
+    # the site file is the operator's, checked at start: the name is escaped like any text, the phone and the
+    # e-mail address are left for the EHR to make callable and mailable
+    return ["", f"**Trial team:** {markdown.text(contact.name)}" + (f" ({', '.join(ways)})" if ways else "")]
 
 
 def _detail(trial: TrialReport, site: TrialSite | None = None) -> str:
@@ -56,18 +60,20 @@ def _detail(trial: TrialReport, site: TrialSite | None = None) -> str:
     manual = [c for c in criteria if c.result is CriterionResult.MANUAL]
     lines = [f"**Status:** {trial.status.replace('-', ' ')}"]
     open_arms = [
-        f"{c.title} ({c.status.replace('-', ' ')})" for c in trial.cohorts if c.status is not Status.INELIGIBLE
+        f"{markdown.text(c.title)} ({c.status.replace('-', ' ')})"
+        for c in trial.cohorts
+        if c.status is not Status.INELIGIBLE
     ]
     if open_arms:
         lines.append(f"**Arms:** {', '.join(open_arms)}")
     if unknown:
         lines += ["", f"**Still needed ({len(unknown)})**"]
-        lines += [f"- **{'; '.join(c.missing)}**, for: {_label(c, trial, 90)}" for c in unknown]
+        lines += [f"- **{markdown.text('; '.join(c.missing))}**, for: {_label(c, trial, 90)}" for c in unknown]
     met = [c for c in favourable if c.kind is CriterionKind.INCLUSION]
     if met:
         lines += ["", f"**Met ({len(met)})**"]
         for c in met:
-            shown = "; ".join(e.display for e in c.evidence)
+            shown = markdown.text("; ".join(e.display for e in c.evidence))
             lines.append(f"- {_label(c, trial)}" + (f" ({shown})" if shown else ""))
     clear = [c for c in favourable if c.kind is CriterionKind.EXCLUSION]
     if clear:
@@ -181,7 +187,7 @@ def ruled_out_card(ruled_out: TrialRuledOut, site: TrialSite | None = None) -> C
         [
             "The record rules this patient out of the trial:",
             "",
-            *[f"- {reason(c, trial, 110)}" for c in deciding],
+            *[f"- {markdown.text(reason(c, trial, 110))}" for c in deciding],
             "",
             "If the record is wrong, correct it and reopen the chart.",
         ]
@@ -201,7 +207,7 @@ def warning_card(problems: list[str]) -> Card:
         [
             "Some of the record could not be read, so these results may be incomplete:",
             "",
-            *[f"- {p}" for p in problems],
+            *[f"- {markdown.text(p)}" for p in problems],
             "",
             "Criteria that depend on the unread data are reported as unknown, never as met.",
         ]

@@ -23,7 +23,7 @@ from cds_hooks.models import (
 from service.audit.store import AuditStore
 from service.fhir_access.client import FhirClient
 from service.fhir_access.record import PatientRecord
-from service.request_body import is_json, read_capped
+from service.request_body import BodyLimits, is_json, read_capped
 from service.screening.screen import Screener
 from service.screening.sites import Sites
 
@@ -42,7 +42,7 @@ class HookServices:
     audit: AuditStore
     hook_url: str
     budget_seconds: float
-    max_request_bytes: int
+    body_limits: BodyLimits
     embedded: Mapping[str, PatientRecord]  # demo patients served without a FHIR server
     report_link: Callable[[str], str]  # card uuid → absolute URL of its report page
     sites: Sites  # recruiting status, trial team, referral recipient per trial
@@ -67,7 +67,7 @@ async def _authenticated_json(
         await services.verifier.verify(request.headers.get("authorization"), audience)
     if not is_json(request):
         raise HookRequestError("Content-Type must be application/json")
-    return await read_capped(request, services.max_request_bytes)
+    return await read_capped(request, services.body_limits)
 
 
 async def hook_call(service_id: str, request: Request, services: Services) -> HookRequest:

@@ -25,6 +25,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from service.fhir_access.json_text import has_escaped_nul
+
 __all__ = [
     "Action",
     "Card",
@@ -128,6 +130,12 @@ def _check_absolute_url(value: str) -> str:
 
 NonBlankStr = Annotated[str, AfterValidator(_check_not_blank)]
 AbsoluteUrl = Annotated[str, AfterValidator(_check_absolute_url)]
+# The audit trail stores these: the limits are its columns' (service/audit/tables.py), checked here so that the
+# caller gets a 400 naming the field instead of a card that can never be recorded.
+HOOK_INSTANCE_MAX_CHARS = 128
+USER_ID_MAX_CHARS = 256
+FHIR_SERVER_MAX_CHARS = 2048
+OVERRIDE_CODE_MAX_CHARS = 256
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -187,7 +195,7 @@ class PatientViewContext(BaseModel):
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow")
 
-    user_id: NonBlankStr
+    user_id: Annotated[NonBlankStr, Field(max_length=USER_ID_MAX_CHARS)]
     patient_id: str
     encounter_id: str | None = None
 
@@ -206,8 +214,8 @@ class HookRequest(_Request):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="allow", hide_input_in_errors=True)
 
     hook: NonBlankStr
-    hook_instance: NonBlankStr
-    fhir_server: AbsoluteUrl | None = None
+    hook_instance: Annotated[NonBlankStr, Field(max_length=HOOK_INSTANCE_MAX_CHARS)]
+    fhir_server: Annotated[AbsoluteUrl, Field(max_length=FHIR_SERVER_MAX_CHARS)] | None = None
     fhir_authorization: FhirAuthorization | None = None
     context: dict[str, Any]
     prefetch: dict[str, dict[str, Any] | None] | None = None
@@ -363,7 +371,7 @@ class FeedbackCoding(_Request):
     """A Coding as a client echoes it back in feedback (tolerates extra fields, unlike response Codings)."""
 
     system: NonBlankStr
-    code: NonBlankStr
+    code: Annotated[NonBlankStr, Field(max_length=OVERRIDE_CODE_MAX_CHARS)]
     display: str | None = None
 
 
@@ -385,7 +393,10 @@ class FeedbackItem(_Request):
         # The spec says "ISO timestamp in UTC"; a timestamp without offset is read as UTC.
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # e.g. 9999-12-31T23:59:59-05:00 is past the last representable instant
+            raise ValueError("must be a timestamp within the years 1 to 9999 in UTC") from None
 
     @model_validator(mode="after")
     def _accepted_needs_suggestions(self) -> FeedbackItem:
@@ -455,7 +466,9 @@ def _describe(exc: ValidationError, *, prefix: str | None = None) -> str:
         if message.startswith("must"):
             return f"{path} {message}" if path else f"request body {message}"
         return f"{path}: {message}" if path else message
-    if kind == "literal_error":
+    if kind in ("string_too_long", "too_long"):
+        phrase = f"must be at most {err.get('ctx', {}).get('max_length')} characters"
+    elif kind == "literal_error":
         expected = err.get("ctx", {}).get("expected")
         phrase = f"must be {expected}" if expected else "has a value that is not allowed"
     else:
@@ -472,6 +485,8 @@ def _load_object(body: bytes) -> dict[str, Any]:
         raise HookRequestError("request body is not valid JSON") from None
     if not isinstance(data, dict):
         raise HookRequestError("request body must be a JSON object")
+    if has_escaped_nul(body):  # no audit row could keep it
+        raise HookRequestError("request body must not contain NUL characters")
     return data
 
 

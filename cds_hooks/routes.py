@@ -28,7 +28,7 @@ from cds_hooks.models import (
 )
 from cds_hooks.prefetch import gather_record
 from service.audit.store import AuditStore, FeedbackRecord
-from service.json_response import JsonResponse
+from service.json_response import JsonResponse, error_responses
 from service.screening.prescreen import CardRecord, ChartOpened, prescreen
 
 log = logging.getLogger("trial_screen.hooks")
@@ -36,7 +36,7 @@ AUDIT_ROOM_WAIT_SECONDS = 2.0
 FEEDBACK_RETRY_SECONDS = (0.1, 0.3, 0.6)
 
 
-def _body_schema(request_model: str, response_model: str | None) -> dict[str, Any]:
+def _body_schema(request_model: str, response_model: str | None, *errors: int) -> dict[str, Any]:
     """The bodies are read raw (to authenticate first and to word 400s ourselves); OpenAPI still shows them."""
     extra: dict[str, Any] = {
         "requestBody": {
@@ -44,9 +44,11 @@ def _body_schema(request_model: str, response_model: str | None) -> dict[str, An
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{request_model}"}}},
         }
     }
+    responses: dict[int | str, Any] = {str(status): answer for status, answer in error_responses(*errors).items()}
     if response_model:
         schema = {"$ref": f"#/components/schemas/{response_model}"}
-        extra["responses"] = {"200": {"description": "Cards", "content": {"application/json": {"schema": schema}}}}
+        responses["200"] = {"description": "Cards", "content": {"application/json": {"schema": schema}}}
+    extra["responses"] = responses
     return extra
 
 
@@ -73,7 +75,7 @@ async def get_discovery() -> JsonResponse:
 @router.post(
     "/cds-services/{service_id}",
     summary="Call the patient-view pre-screening service",
-    openapi_extra=_body_schema("HookRequest", "CdsResponse"),
+    openapi_extra=_body_schema("HookRequest", "CdsResponse", 400, 401, 403, 404, 408, 413, 503),
 )
 async def call_service(hook: HookCall, services: Services) -> JsonResponse:
     gathered = await gather_record(
@@ -107,7 +109,7 @@ async def call_service(hook: HookCall, services: Services) -> JsonResponse:
 @router.post(
     "/cds-services/{service_id}/feedback",
     summary="Record what the clinician did with cards",
-    openapi_extra=_body_schema("FeedbackRequest", None),
+    openapi_extra=_body_schema("FeedbackRequest", None, 400, 401, 404, 408, 413, 503),
 )
 async def feedback(parsed: FeedbackCall, services: Services) -> JsonResponse:
     items = [feedback_record(item) for item in parsed.feedback]

@@ -21,22 +21,24 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cds_hooks.auth import HookAuthError, JwtVerifier
+from cds_hooks.auth import HookAuthError, JwtVerifier, bearer_check
 from cds_hooks.deps import HookServices
 from cds_hooks.models import HookRequestError, ServiceNotFoundError, UnknownCardError
 from cds_hooks.routes import openapi_components
 from cds_hooks.routes import router as hooks_router
 from mappings import units
+from service.audit.errors import AuditError, AuditRequestError
 from service.audit.store import AuditStore
 from service.demo.patients import load_demo_patients
 from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import BundleError, FhirServerNotAllowed
 from service.gc_tuning import tune_for_serving
 from service.json_response import JsonResponse
-from service.request_body import RequestTooLargeError
+from service.request_body import BodyLimits, RequestTimeoutError, RequestTooLargeError
 from service.screening.screen import Screener, load_screener
 from service.screening.sites import load_sites
 from service.settings import Settings, sqlite_file
@@ -52,6 +54,7 @@ from service.web.errors import (
     BadAuditRequestError,
     CardNotFoundError,
     StaticFileNotFoundError,
+    TooManyLoginsError,
     WebError,
     render,
 )
@@ -94,10 +97,26 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def too_large(_: Request, exc: Exception) -> Response:
         return _error(413, "too-large", "the request body is larger than this service accepts")
 
+    async def body_timeout(_: Request, exc: Exception) -> Response:
+        log.info("request body stopped arriving: answered 408")
+        headers = {"Connection": "close"}
+        return _error(408, "request-timeout", "the request body did not arrive in time", headers)
+
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # nobody reads this answer: one line at info level, no trace (a stalled client is not our failure)
+        log.info("client disconnected before sending its whole request: %s %s", request.method, request.url.path)
+        return _error(400, "client-disconnected", "the client disconnected")
+
+    async def audit_refused(_: Request, exc: Exception) -> Response:
+        return _error(400, "bad-request", str(exc))
+
+    async def audit_unavailable(_: Request, exc: Exception) -> Response:
+        log.error("audit store failure: %s", exc)
+        return _error(503, "audit-unavailable", "the audit store is unavailable; try again later")
+
     async def validation(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        where = ", ".join(".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()[:3])
-        return _error(400, "bad-request", f"invalid request: {where}")
+        return _error(400, "bad-request", "invalid request: " + ", ".join(_invalid(e) for e in exc.errors()[:3]))
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -117,11 +136,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceNotFoundError, not_found)
     app.add_exception_handler(UnknownCardError, unknown_card)
     app.add_exception_handler(RequestTooLargeError, too_large)
+    app.add_exception_handler(RequestTimeoutError, body_timeout)
+    app.add_exception_handler(ClientDisconnect, client_gone)
+    app.add_exception_handler(AuditRequestError, audit_refused)
+    app.add_exception_handler(AuditError, audit_unavailable)
     web_statuses: dict[type[WebError], int] = {
         BadAuditRequestError: 400,
         AccessDeniedError: 401,
         CardNotFoundError: 404,
         StaticFileNotFoundError: 404,
+        TooManyLoginsError: 429,
         AuditUnavailableError: 503,
     }
 
@@ -134,6 +158,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, internal)
+
+
+_SAYS_NO_VALUE = frozenset({"value_error", "greater_than_equal", "less_than_equal", "string_too_long", "enum"})
+
+
+def _invalid(error: Any) -> str:
+    """Where a request was invalid, and why when the message cannot quote the value (ours, or a bound's)."""
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    return f"{where} ({error['msg']})" if error.get("type") in _SAYS_NO_VALUE else where
 
 
 class SecurityHeaders:
@@ -173,8 +206,18 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
     audit = AuditStore(settings.database_url)
     secret = settings.link_secret.get_secret_value().encode() if settings.link_secret else secrets.token_bytes(32)
     links = LinkSigner(secret, settings.public_url)
+    body_limits = BodyLimits(settings.max_request_bytes, settings.body_timeout_seconds)
     demo = load_demo_patients(dt.date.today()) if settings.demo else []
-    verifier = None if not settings.require_jwt else JwtVerifier(settings.trusted_issuers, http)
+    verifier = (
+        JwtVerifier(
+            settings.trusted_issuers,
+            http,
+            audit.seen_tokens,
+            max_lifetime_seconds=settings.jwt_max_lifetime_seconds,
+        )
+        if settings.require_jwt
+        else None
+    )
     hooks = HookServices(
         screener=screener,
         fhir=FhirClient(
@@ -187,7 +230,7 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         audit=audit,
         hook_url=settings.hook_url,
         budget_seconds=settings.hook_budget_seconds,
-        max_request_bytes=settings.max_request_bytes,
+        body_limits=body_limits,
         embedded={p.key: p.record for p in demo},
         report_link=links.report_url,
         sites=sites,
@@ -232,9 +275,18 @@ def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
         max_age=600,
     )
     app.include_router(hooks_router)
+
+    @app.get("/health", tags=["Operations"], summary="Liveness, and the audit queue's state")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "audit": audit.health()}
+
     _document_hook_bodies(app)
     _serve_api_docs(app)
-    app.include_router(screening_router(screener, settings.max_request_bytes))
+    api_token = settings.api_token.get_secret_value() if settings.api_token else None
+    # open only in the demo, or when an operator turned JWT checks off and set no API token either
+    open_screening = settings.demo or (verifier is None and api_token is None)
+    screening_auth = None if open_screening else bearer_check(verifier, api_token, f"{settings.public_url}/screening")
+    app.include_router(screening_router(screener, body_limits, screening_auth))
     app.include_router(audit_api_router)
     app.include_router(audit_pages_router)
     if settings.demo:

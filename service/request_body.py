@@ -1,7 +1,10 @@
-"""Reading request bodies at the HTTP edge: capped while streaming, JSON content types only."""
+"""Reading request bodies at the HTTP edge: capped in size and in time while streaming, JSON content types only."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import anyio
 from starlette.requests import Request
 
 JSON_CONTENT_TYPES = ("application/json", "application/fhir+json")
@@ -11,16 +14,30 @@ class RequestTooLargeError(Exception):
     """The request body is over the configured cap (413 at the edge)."""
 
 
-async def read_capped(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it (declared or streamed) exceeds ``limit`` bytes."""
+class RequestTimeoutError(Exception):
+    """The request body stopped arriving (a client that declared more than it sends, or stalls): 408 at the edge."""
+
+
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    max_bytes: int
+    timeout_seconds: float  # for the whole body, from the first read
+
+
+async def read_capped(request: Request, limits: BodyLimits) -> bytes:
+    """The body, refused as soon as it (declared or streamed) exceeds the size limit, or takes longer than the
+    time limit to arrive."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes:
         raise RequestTooLargeError
     body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise RequestTooLargeError
+    with anyio.move_on_after(limits.timeout_seconds) as scope:
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limits.max_bytes:
+                raise RequestTooLargeError
+    if scope.cancelled_caught:
+        raise RequestTimeoutError
     return bytes(body)
 
 

@@ -34,13 +34,16 @@ class Settings(BaseSettings):
     allowed_fhir_servers: Annotated[list[str], NoDecode] = Field(default_factory=list)
     require_jwt: bool = True
     trusted_issuers: dict[str, str] = Field(default_factory=dict)
+    jwt_max_lifetime_seconds: float = 300  # a hook JWT valid longer (exp - iat) is refused; the spec recommends 5 min
     public_url: str = "http://127.0.0.1:8000"
     audit_token: SecretStr | None = None
+    api_token: SecretStr | None = None  # bearer token for POST /screening from scripts (an EHR may use its JWT)
     trials_dir: Path | None = None
     hook_budget_seconds: float = 4.0
     fhir_request_timeout_seconds: float = 3.0
     fhir_page_cap: int = 20
     max_request_bytes: int = 5_000_000
+    body_timeout_seconds: float = 10.0  # a request body that takes longer to arrive is answered 408
     link_secret: SecretStr | None = None  # signs report links in cards; random per process when unset
     demo: bool = False
     sites_file: Path | None = None  # site configuration per trial (YAML); None: the bundled demo values

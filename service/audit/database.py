@@ -23,10 +23,10 @@ from typing import Any, Final, TypeVar
 
 import orjson
 from sqlalchemy import Connection, create_engine, event, make_url, text
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
-from service.audit.errors import AuditConflictError, AuditError
+from service.audit.errors import AuditConflictError, AuditError, AuditRejectedError
 
 log = logging.getLogger("service.audit.store")
 
@@ -111,6 +111,10 @@ class AuditDatabase:
                         return work(conn)
             except IntegrityError as exc:
                 raise AuditConflictError(f"could not {what}: constraint violated (duplicate card uuid?)") from exc
+            except DataError as exc:  # too long for its column, a NUL byte, …: retrying cannot help
+                raise AuditRejectedError(
+                    f"could not {what}: the database refused a value ({type(exc.orig).__name__})"
+                ) from exc
             except DBAPIError as exc:
                 if attempt < _MAX_ATTEMPTS and _retryable(exc):
                     delay = min(0.02 * 2**attempt, 1.0) * (0.5 + random.random())  # noqa: S311

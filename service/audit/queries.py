@@ -10,16 +10,18 @@ import json
 from collections.abc import Sequence
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, FromClause, Row, select
+import orjson
+from sqlalchemy import ColumnElement, Connection, FromClause, Row, Table, select
 from sqlalchemy.sql.selectable import NamedFromClause
 
-from service.audit.errors import AuditRequestError
+from service.audit.errors import AuditRejectedError, AuditRequestError
 from service.audit.records import NO_FEEDBACK, AuditedCard, CardFilter, FeedbackRecord
 from service.audit.tables import FeedbackOutcome, audit_card, audit_feedback
 from service.screening.prescreen import CardRecord
 
 _FEEDBACK_OUTCOMES: Final = frozenset(o.value for o in FeedbackOutcome)
 _OUTCOME_FILTERS: Final = _FEEDBACK_OUTCOMES | {NO_FEEDBACK}
+_MAX_ROW_ID: Final = 2**63  # a row id is a signed 64-bit integer on both backends
 
 
 def aware(value: dt.datetime, name: str) -> dt.datetime:
@@ -28,9 +30,29 @@ def aware(value: dt.datetime, name: str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+def storable(row: dict[str, Any], table: Table) -> dict[str, Any]:
+    """The row, if every backend will take it: no text longer than its column, no NUL byte anywhere (PostgreSQL
+    refuses both, SQLite would take them; checking here makes the two behave alike)."""
+    for name, value in row.items():
+        if isinstance(value, str):
+            limit = getattr(table.c[name].type, "length", None)
+            if limit is not None and len(value) > limit:
+                raise AuditRejectedError(f"{name} is longer than {limit} characters")
+            if "\x00" in value:
+                raise AuditRejectedError(f"{name} holds a NUL character")
+        elif isinstance(value, dict | list) and b"\\u0000" in orjson.dumps(value):
+            raise AuditRejectedError(f"{name} holds a NUL character")
+    return row
+
+
 def card_row(card: CardRecord) -> dict[str, Any]:
     if not card.card_uuid:
         raise AuditRequestError("card without uuid")
+    return storable({**card_fields(card), "created_at": aware(card.created_at, "created_at")}, audit_card)
+
+
+def card_fields(card: CardRecord) -> dict[str, Any]:
+    """The card as a row, unchecked (a dead letter keeps whatever it held)."""
     return {
         "card_uuid": card.card_uuid,
         "hook_instance": card.hook_instance,
@@ -43,7 +65,7 @@ def card_row(card: CardRecord) -> dict[str, Any]:
         "service_version": card.service_version,
         "report": card.trial.to_json(),
         "summary": card.summary,
-        "created_at": aware(card.created_at, "created_at"),
+        "created_at": card.created_at,
     }
 
 
@@ -52,7 +74,7 @@ def feedback_row(item: FeedbackRecord, received_at: dt.datetime) -> dict[str, An
         raise AuditRequestError("feedback outcome must be 'accepted' or 'overridden'")
     if not isinstance(item.accepted_suggestions, list):
         raise AuditRequestError("accepted_suggestions must be a list")
-    return {
+    row = {
         "card_uuid": item.card_uuid,
         "outcome": item.outcome,
         "override_reason_code": item.override_reason_code,
@@ -62,6 +84,7 @@ def feedback_row(item: FeedbackRecord, received_at: dt.datetime) -> dict[str, An
         "outcome_timestamp": aware(item.outcome_timestamp, "outcome_timestamp"),
         "received_at": received_at,
     }
+    return storable(row, audit_feedback)
 
 
 def filtered(flt: CardFilter) -> tuple[FromClause, NamedFromClause, list[ColumnElement[bool]]]:
@@ -147,8 +170,8 @@ def decode_cursor(cursor: str) -> tuple[dt.datetime, int]:
         data = json.loads(raw)
         created_at = dt.datetime.fromisoformat(data["t"])
         row_id = data["i"]
-        if data.get("v") != 1 or type(row_id) is not int or created_at.tzinfo is None:
+        if data.get("v") != 1 or type(row_id) is not int or not 0 < row_id < _MAX_ROW_ID or created_at.tzinfo is None:
             raise ValueError("bad cursor")
-    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+        return created_at.astimezone(dt.UTC), row_id
+    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError, OverflowError) as exc:
         raise AuditRequestError("invalid cursor") from exc
-    return created_at.astimezone(dt.UTC), row_id

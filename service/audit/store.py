@@ -16,13 +16,16 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from typing import Final, TypeVar
 
+import orjson
 from sqlalchemy import Connection, and_, delete, func, insert, or_, select
+from sqlalchemy.exc import DataError, IntegrityError
 
 from service.audit.csv_export import csv_lines, export_statement
 from service.audit.database import AuditDatabase
-from service.audit.errors import AuditConflictError, AuditError, AuditRequestError
+from service.audit.errors import AuditError, AuditRejectedError, AuditRequestError
 from service.audit.queries import (
     aware,
+    card_fields,
     card_row,
     decode_cursor,
     encode_cursor,
@@ -31,7 +34,8 @@ from service.audit.queries import (
     with_feedback,
 )
 from service.audit.records import NO_FEEDBACK, AuditedCard, CardFilter, FeedbackRecord, Page
-from service.audit.tables import FeedbackOutcome, audit_card, audit_feedback
+from service.audit.seen_tokens import SeenTokens
+from service.audit.tables import FeedbackOutcome, audit_card, audit_dead_letter, audit_feedback
 from service.audit.write_behind import WriteBehind
 from service.screening.prescreen import CardRecord
 
@@ -61,6 +65,8 @@ class AuditStore:
     def __init__(self, database_url: str) -> None:
         self._db = AuditDatabase(database_url)
         self._queue: WriteBehind[CardRecord] = WriteBehind(self._write_queued)
+        self._dead_letters = 0  # cards this process moved to the dead-letter table
+        self.seen_tokens = SeenTokens(self._db)  # the JWT ids already used, for every worker and restart
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -79,6 +85,10 @@ class AuditStore:
         """Wait until every submitted card is written; False if `timeout` ran out first."""
         return self._queue.flush(timeout)
 
+    def health(self) -> dict[str, int]:
+        """What `/health` shows: cards waiting to be written, and cards this process had to dead-letter."""
+        return {"pending": self._queue.pending, "deadLetters": self._dead_letters}
+
     # -- writes ------------------------------------------------------------------------------------
 
     def submit_cards(self, cards: Sequence[CardRecord], timeout: float = 0.0) -> bool:
@@ -87,17 +97,17 @@ class AuditStore:
         return self._queue.put(cards, timeout)
 
     def _write_queued(self, cards: Sequence[CardRecord]) -> None:
-        """One batch from the queue. A card that can never be stored (its uuid is already there, or it is
-        malformed) is logged and skipped, so that it cannot hold up the cards behind it; any other failure is
-        retried."""
+        """One batch from the queue. If the database refuses a row for good (too long, a NUL byte, a uuid that
+        is already stored), each card is tried on its own and the refused ones go to the dead-letter table with
+        the reason, all in one transaction: they never hold up the cards behind them, and an outage in the
+        middle (which raises, so the queue retries the batch) cannot store a card twice."""
         try:
             self.record_cards(cards)
-        except (AuditConflictError, AuditRequestError):
-            for card in cards:
-                try:
-                    self.record_cards([card])
-                except (AuditConflictError, AuditRequestError) as exc:
-                    log.error("audit: a card that can never be stored was skipped: %s", exc)
+        except AuditRequestError:
+            refused = self._db.write(lambda conn: _insert_each(conn, cards), what="record cards one by one")
+            for reason in refused:
+                log.error("audit: a card the database will never take was moved to the dead letters: %s", reason)
+            self._dead_letters += len(refused)
 
     def record_cards(self, cards: Sequence[CardRecord]) -> None:
         """Store all cards in one transaction. A card uuid that is already stored raises AuditError
@@ -106,7 +116,7 @@ class AuditStore:
             return
         rows = [card_row(card) for card in cards]
         if len({row["card_uuid"] for row in rows}) != len(rows):
-            raise AuditConflictError("duplicate card uuid in one batch")
+            raise AuditRejectedError("duplicate card uuid in one batch")
 
         def write(conn: Connection) -> None:
             conn.execute(insert(audit_card), rows)
@@ -225,3 +235,24 @@ class AuditStore:
     def _read(self, work: Callable[[Connection], T], *, what: str) -> T:
         self.flush(_QUEUE_WAIT_SECONDS)
         return self._db.read(work, what=what)
+
+
+def _insert_each(conn: Connection, cards: Sequence[CardRecord]) -> list[str]:
+    """Insert the cards one by one (a savepoint each); move each refused one to the dead letters. Returns the
+    reasons of the refused ones."""
+    refused = []
+    for card in cards:
+        try:
+            row = card_row(card)
+            with conn.begin_nested():
+                conn.execute(insert(audit_card), [row])
+        except (AuditRequestError, IntegrityError, DataError) as exc:
+            reason = str(exc) if isinstance(exc, AuditError) else f"the database refused it ({type(exc.orig).__name__})"
+            payload = orjson.dumps(card_fields(card), option=orjson.OPT_NAIVE_UTC).decode()
+            failed_at = dt.datetime.now(dt.UTC)
+            conn.execute(
+                insert(audit_dead_letter),
+                [{"kind": "card", "reason": reason, "payload": payload, "failed_at": failed_at}],
+            )
+            refused.append(reason)
+    return refused

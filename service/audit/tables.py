@@ -119,3 +119,22 @@ audit_feedback = Table(
     CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome"),
     Index("ix_audit_feedback_card_uuid_outcome_timestamp", "card_uuid", "outcome_timestamp"),
 )
+
+audit_dead_letter = Table(
+    "audit_dead_letter",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),  # "card"
+    Column("reason", Text, nullable=False),
+    # the row as JSON text, with NUL bytes and every other character escaped, so that the database takes it
+    Column("payload", Text, nullable=False),
+    Column("failed_at", UtcDateTime(), nullable=False),
+)
+
+audit_jti_seen = Table(
+    "audit_jti_seen",
+    metadata,
+    Column("token_key", String(64), primary_key=True),  # sha256 of (issuer, jti): fixed width, any jti
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Index("ix_audit_jti_seen_expires_at", "expires_at"),
+)

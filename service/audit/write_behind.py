@@ -1,9 +1,11 @@
 """A write-behind queue: the hook hands its audit rows over and answers; one thread writes them in batches.
 
 Nothing handed over is dropped: a failed batch is retried (with backoff) until it is written or the queue is
-closed, `flush()` waits until everything handed over so far is written (reads and feedback call it, so a
-coordinator or a feedback call always sees every card that was returned), and `close()` drains the queue
-before the process exits. Memory is bounded: once `max_pending` items wait (the database is down or cannot
+closed. The `write` callable decides what is worth retrying: the audit store moves a row the database will never
+take to its dead letters instead of raising, so one bad row cannot stall the queue. `flush()` waits until
+everything handed over so far is written (reads and feedback call it, so a coordinator or a feedback call always
+sees every card that was returned), and `close()` drains the queue before the process exits.
+Memory is bounded: once `max_pending` items wait (the database is down or cannot
 keep up), `put()` waits for room at most `timeout` and then refuses, so the caller can decline to show what
 it cannot record.
 """

@@ -30,10 +30,10 @@ def _date_range(text: str) -> tuple[dt.date, dt.date] | None:
     if "T" in text:
         try:
             moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(dt.UTC)
+        except (ValueError, OverflowError):  # OverflowError: 0001-01-01T00:00:00+05:00 is before year 1 in UTC
             return None
-        if moment.tzinfo is not None:
-            moment = moment.astimezone(dt.UTC)
         day = moment.date()
         return day, day
     match = _DATE.match(text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,11 +27,13 @@ from service.fhir_access.errors import (
     FhirServerNotAllowed,
     FhirUnavailable,
 )
+from service.fhir_access.json_text import has_escaped_nul
 from service.fhir_access.record import PatientRecord
 
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 """Per response (one page); a larger body is a :class:`FhirResponseError`."""
 
+_INFLATE_STEP = 1024 * 1024
 FHIR_JSON = "application/fhir+json"
 _RESOURCE_TYPE = re.compile(r"[A-Z][A-Za-z]{1,63}")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -217,7 +220,7 @@ class FhirClient:
     # -- HTTP -----------------------------------------------------------------------------------------------
 
     def _headers(self, token: str | None) -> dict[str, str]:
-        headers = {"Accept": FHIR_JSON}
+        headers = {"Accept": FHIR_JSON, "Accept-Encoding": "gzip"}  # the one encoding _read_capped inflates
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return headers
@@ -245,6 +248,10 @@ class FhirClient:
             raise _to_fhir_error(exc, base_url=base_url, what=what) from exc
         if response.status_code != 200:
             raise _to_fhir_error(response, base_url=base_url, what=what, body=body)
+        if has_escaped_nul(body):  # the audit trail could not keep a card resting on it: unreadable
+            raise FhirResponseError(
+                f"{what} at {base_url}: the response holds a NUL character", base_url=base_url, status=200
+            )
         try:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
@@ -265,6 +272,8 @@ class FhirClient:
 
     @staticmethod
     async def _read_capped(response: httpx.Response, *, base_url: str, what: str) -> bytes:
+        """The body, decompressed by us with the size cap applied to the *output*: a gzip bomb (kilobytes that
+        inflate to gigabytes) costs at most the cap in memory, where httpx would inflate each chunk whole."""
         too_large = FhirResponseError(
             f"{what} at {base_url}: the response exceeds {MAX_RESPONSE_BYTES // (1024 * 1024)} MB",
             base_url=base_url,
@@ -273,13 +282,35 @@ class FhirClient:
         declared = response.headers.get("Content-Length")
         if declared is not None and declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
             raise too_large
+        if response.is_stream_consumed:  # built in memory (a mock transport), so nothing left to inflate
+            if len(response.content) > MAX_RESPONSE_BYTES:
+                raise too_large
+            return response.content
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip"):
+            raise FhirResponseError(
+                f"{what} at {base_url}: unsupported Content-Encoding", base_url=base_url, status=response.status_code
+            )
+        inflate = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16) if encoding == "gzip" else None
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_bytes():
-            size += len(chunk)
-            if size > MAX_RESPONSE_BYTES:
-                raise too_large
-            chunks.append(chunk)
+        try:
+            async for raw in response.aiter_raw():
+                pending = raw
+                while pending:  # inflated a step at a time: memory never holds much more than the cap
+                    chunk, pending = (
+                        (inflate.decompress(pending, _INFLATE_STEP), inflate.unconsumed_tail)
+                        if inflate is not None
+                        else (pending, b"")
+                    )
+                    size += len(chunk)
+                    if size > MAX_RESPONSE_BYTES:
+                        raise too_large
+                    chunks.append(chunk)
+        except zlib.error as exc:
+            raise FhirResponseError(
+                f"{what} at {base_url}: the response is not valid gzip", base_url=base_url, status=response.status_code
+            ) from exc
         return b"".join(chunks)
 
     # -- REST -----------------------------------------------------------------------------------------------

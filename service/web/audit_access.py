@@ -8,7 +8,12 @@ cookie in the browser, and a copied cookie stays valid until it expires (8 hours
 from __future__ import annotations
 
 import hmac
+import math
 import secrets
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Final
 
@@ -20,6 +25,9 @@ SESSION_COOKIE: Final = "trial_screen_audit"
 SESSION_SECONDS: Final = 8 * 60 * 60
 _SESSION_SALT: Final = "trial-screen/audit-session/v1"
 _MAX_COOKIE_CHARS: Final = 200
+LOGIN_FAILURES_ALLOWED: Final = 5  # per client address within LOGIN_WINDOW_SECONDS; then locked out as long
+LOGIN_WINDOW_SECONDS: Final = 15 * 60
+_ADDRESSES_TRACKED: Final = 10_000  # memory bound: the oldest address is forgotten first
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,11 +37,52 @@ class Access:
     token_given: bool  # a bearer token was presented (a refusal then says invalid_token)
 
 
+class LoginThrottle:
+    """Failed logins per client address: after `allowed` failures within `window` seconds, that address may not
+    try again until the oldest of them is `window` seconds old. Per process (each worker counts its own)."""
+
+    def __init__(
+        self,
+        allowed: int = LOGIN_FAILURES_ALLOWED,
+        window: float = LOGIN_WINDOW_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._allowed, self._window, self._clock = allowed, window, clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def wait_seconds(self, address: str) -> int:
+        """0 if the address may try now; otherwise how many seconds until it may."""
+        with self._lock:
+            failures = self._recent(address)
+            if len(failures) < self._allowed:
+                return 0
+            return max(1, math.ceil(failures[0] + self._window - self._clock()))
+
+    def failed(self, address: str) -> None:
+        with self._lock:
+            self._recent(address).append(self._clock())
+            self._failures.move_to_end(address)
+            while len(self._failures) > _ADDRESSES_TRACKED:
+                self._failures.popitem(last=False)
+
+    def succeeded(self, address: str) -> None:
+        with self._lock:
+            self._failures.pop(address, None)
+
+    def _recent(self, address: str) -> deque[float]:
+        failures = self._failures.setdefault(address, deque())
+        while failures and failures[0] <= self._clock() - self._window:
+            failures.popleft()
+        return failures
+
+
 class AuditGuard:
-    def __init__(self, token: str | None, *, secure_cookie: bool) -> None:
+    def __init__(self, token: str | None, *, secure_cookie: bool, throttle: LoginThrottle | None = None) -> None:
         self._token = token.encode() if token else None
         self._sessions = URLSafeTimedSerializer(token, salt=_SESSION_SALT) if token else None
         self.secure_cookie = secure_cookie
+        self.logins = throttle or LoginThrottle()
 
     @property
     def configured(self) -> bool:

@@ -8,25 +8,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import AsyncIterator, Generator, Iterator
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from service.audit.store import AuditError
+from service.json_response import error_responses
 from service.web.audit_filters import Filters, api_filters
-from service.web.audit_schemas import CardDetailOut, CardPageOut, ErrorOut, card_detail_out, card_out
+from service.web.audit_schemas import CardDetailOut, CardPageOut, card_detail_out, card_out
 from service.web.deps import AuditWebDep, api_auth, load_card, store_failure
 
 PAGE_SIZE: Final = 50
 _MAX_LIMIT: Final = 200
 _CSV_CHUNK: Final = 64 * 1024
-_UNAUTHORIZED: Final[dict[int | str, dict[str, Any]]] = {
-    401: {"model": ErrorOut, "description": "No valid bearer token or audit session"}
-}
-
-router = APIRouter(tags=["Audit"], dependencies=[Depends(api_auth)], responses=_UNAUTHORIZED)
+router = APIRouter(tags=["Audit"], dependencies=[Depends(api_auth)], responses=error_responses(400, 401, 503))
 ApiFilters = Annotated[Filters, Depends(api_filters)]
 
 
@@ -35,7 +32,9 @@ def list_cards(
     web: AuditWebDep,
     filters: ApiFilters,
     limit: Annotated[int, Query(ge=1, le=_MAX_LIMIT, description="Page size")] = PAGE_SIZE,
-    cursor: Annotated[str | None, Query(max_length=512, description="nextCursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, pattern="^[A-Za-z0-9_-]+$", description="nextCursor of the previous page")
+    ] = None,
 ) -> CardPageOut:
     try:
         page = web.store.list_cards(filters.flt, limit=limit, cursor=cursor or None)
@@ -68,7 +67,7 @@ def export_csv(web: AuditWebDep, filters: ApiFilters) -> StreamingResponse:
     "/audit/cards/{card_uuid}",
     summary="One audited card with its feedback and screening report",
     response_model=CardDetailOut,
-    responses={404: {"model": ErrorOut, "description": "No card with this uuid"}},
+    responses=error_responses(404),
 )
 def get_card(web: AuditWebDep, card_uuid: str) -> CardDetailOut:
     return card_detail_out(load_card(web.store, card_uuid, html=False))

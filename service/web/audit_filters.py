@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 from urllib.parse import urlencode
 
 from fastapi import Query
@@ -26,6 +26,9 @@ class OutcomeFilter(StrEnum):
 
 
 STATUSES: Final = tuple(s.value for s in Status)
+DATE_OR_DATE_TIME: Final[dict[str, Any]] = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
+}
 OUTCOME_FILTERS: Final = tuple(o.value for o in OutcomeFilter)
 
 
@@ -43,7 +46,8 @@ class Filters:
 
 
 def _bound(raw: str, *, end: bool) -> dt.datetime:
-    """A date means the whole day (UTC); a datetime without offset is UTC. ``end`` is exclusive."""
+    """A date means the whole day (UTC); a datetime without offset is UTC. ``end`` is exclusive. OverflowError:
+    the bound lies beyond the years 1 to 9999 in UTC."""
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
         moment = dt.datetime.combine(dt.date.fromisoformat(raw), dt.time(), dt.UTC)
         return moment + dt.timedelta(days=1) if end else moment
@@ -84,9 +88,9 @@ def parse_filters(
                 bounds[name] = _bound(raw[name], end=name == "to")
             except ValueError:
                 errors.append((name, f"{name} must be an ISO date (YYYY-MM-DD) or date-time"))
+            except OverflowError:  # 9999-12-31 as an end (the next day), 0001-01-01T00:00+05:00 in UTC: a bound
+                pass  # beyond the calendar leaves that side open (every card lies within it)
     start, end = bounds["from"], bounds["to"]
-    if start is not None and end is not None and start >= end:
-        errors.append(("to", "to must be after from"))
     flt = CardFilter(
         patient=_patient_ref(raw["patient"]) if raw["patient"] else None,
         trial=raw["trial"] or None,
@@ -105,16 +109,27 @@ def api_filters(
     outcome: Annotated[OutcomeFilter | None, Query(description="Latest feedback outcome; none: no feedback")] = None,
     from_: Annotated[
         str | None,
-        Query(alias="from", max_length=64, description="Created at or after: ISO date (UTC day start) or date-time"),
+        Query(
+            alias="from",
+            max_length=64,
+            description="Created at or after: ISO date (UTC day start) or date-time",
+            json_schema_extra=DATE_OR_DATE_TIME,
+        ),
     ] = None,
     to: Annotated[
         str | None,
-        Query(max_length=64, description="Created before: ISO date-time (exclusive), or a date (that whole UTC day)"),
+        Query(
+            max_length=64,
+            description="Created before: ISO date-time (exclusive), or a date (that whole UTC day)",
+            json_schema_extra=DATE_OR_DATE_TIME,
+        ),
     ] = None,
 ) -> Filters:
     parsed = parse_filters(patient, trial, status, outcome, from_, to)
-    if parsed.errors:
+    # the page's form sends empty fields for "any"; the API documents a date, so an empty one is an error
+    empty = [(name, f"{name} must be an ISO date or date-time") for name, v in (("from", from_), ("to", to)) if v == ""]
+    if errors := parsed.errors + empty:
         raise RequestValidationError(
-            [{"type": "value_error", "loc": ("query", name), "msg": message} for name, message in parsed.errors]
+            [{"type": "value_error", "loc": ("query", name), "msg": message} for name, message in errors]
         )
     return parsed

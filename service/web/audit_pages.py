@@ -21,7 +21,7 @@ from service.web.audit_api import PAGE_SIZE
 from service.web.audit_filters import OUTCOME_FILTERS, STATUSES, parse_filters
 from service.web.audit_schemas import latest_outcome
 from service.web.deps import AuditWebDep, here, load_card, page_auth, store_failure
-from service.web.errors import AccessDeniedError, BadAuditRequestError, render_page, safe_next
+from service.web.errors import AccessDeniedError, BadAuditRequestError, TooManyLoginsError, render_page, safe_next
 from service.web.report_view import report_view
 
 log = logging.getLogger("trial_screen.audit_web")
@@ -55,15 +55,22 @@ def login_form(
 @router.post("/audit/login")
 def login(
     web: AuditWebDep,
+    request: Request,
     token: Annotated[str, Form(max_length=1024)] = "",
     next_url: Annotated[str, Form(alias="next", max_length=2048)] = "/audit",
 ) -> Response:
     guard = web.guard
     if not guard.configured:
         raise AccessDeniedError("The audit trail is disabled: no audit token is configured.", html=True)
+    address = request.client.host if request.client else "unknown"
+    if wait := guard.logins.wait_seconds(address):
+        log.warning("audit: login refused, too many failures from one address")
+        raise TooManyLoginsError(wait)
     if not guard.token_ok(token):
+        guard.logins.failed(address)
         log.warning("audit: failed login")
         raise AccessDeniedError("That token is not valid.", html=True, next_url=next_url, token_given=True)
+    guard.logins.succeeded(address)
     response = RedirectResponse(safe_next(next_url), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,

@@ -66,11 +66,6 @@ class CardPageOut(_Body):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last page")
 
 
-class ErrorOut(BaseModel):
-    error: str
-    reason: str
-
-
 def criterion_out(criterion: CriterionReport) -> CriterionOut:
     return CriterionOut(
         id=criterion.id,

@@ -55,6 +55,16 @@ class BadAuditRequestError(WebError):
     code = "bad-request"
 
 
+class TooManyLoginsError(WebError):
+    """Too many failed logins from this address: it may try again in `retry_after` seconds."""
+
+    code = "too-many-attempts"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"Too many failed logins; try again in {retry_after} seconds.", html=True)
+        self.retry_after = retry_after
+
+
 class AuditUnavailableError(WebError):
     code = "audit-unavailable"
 
@@ -69,6 +79,9 @@ def render_page(name: str, status: int = 200, headers: dict[str, str] | None = N
 def render(exc: WebError, status: int) -> Response:
     if isinstance(exc, AccessDeniedError):
         return _denied(exc, status)
+    if isinstance(exc, TooManyLoginsError):
+        headers = {"Retry-After": str(exc.retry_after)}
+        return render_page("audit_error.html", status, headers, title=exc.reason, reason=exc.reason, logged_in=False)
     if exc.html:
         return render_page("audit_error.html", status, title=exc.reason, reason=exc.reason, logged_in=False)
     return JsonResponse({"error": exc.code, "reason": exc.reason}, status_code=status)

@@ -4,10 +4,14 @@ Each client calls the hook with a full prefetch (a mix of the bundled demo patie
 feedback (accepted / overridden, alternating) for about half the trial cards it receives while the calls go on.
 Afterwards the server is stopped with SIGTERM and the audit store is opened directly: every card uuid returned to
 a client is stored exactly once, no other rows exist, every feedback that was answered 200 is attached to its
-card, and no call was answered 5xx. Runs on SQLite and on a throwaway PostgreSQL database.
+card, and no call was answered 5xx. Runs on SQLite and on a throwaway PostgreSQL database. Halfway through, one
+client sends a poisoned call (a 200-character hookInstance, a NUL in userId: values no audit row can hold): it is
+answered 400 and the cards behind it are stored as usual, with nothing in the dead letters.
 
-LOAD_SECONDS (default 20) is the duration per backend; `LOAD_SECONDS=60` is the load the service is
-sized for (8 clients for 60 s). Run with `-s` to see the figures (calls, cards, feedback, p50/p99).
+LOAD_SECONDS (default 5, to keep CI short) is the duration per backend; `LOAD_SECONDS=60` is the load the service
+is sized for (8 clients for 60 s). LOAD_WORKERS=2 runs `serve --workers 2`. LOAD_SIGTERM_AT=0.8 sends SIGTERM at
+80 % of the duration while the clients are still calling: every card answered before the stop must be stored
+(calls refused by the stopping server are not cards). Run with `-s` to see the figures.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from service.audit.store import AuditStore, CardFilter
-from service.audit.tables import audit_card, audit_feedback
+from service.audit.tables import audit_card, audit_dead_letter, audit_feedback
 from service.demo.patients import load_demo_patients
 from tests.integration.hook_support import FEEDBACK_PATH, HOOK_PATH, free_port, hook_body, prefetch_for, trial_cards
 from tests.unit.audit.audit_helpers import fresh_database
@@ -40,7 +44,9 @@ from tests.unit.audit.audit_helpers import fresh_database
 pytestmark = pytest.mark.integration
 
 CLIENTS = 8
-LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "20"))
+LOAD_SECONDS = float(os.environ.get("LOAD_SECONDS", "5"))
+LOAD_WORKERS = int(os.environ.get("LOAD_WORKERS", "1"))
+SIGTERM_AT = float(os.environ["LOAD_SIGTERM_AT"]) if os.environ.get("LOAD_SIGTERM_AT") else None
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 20.0
 TRIAL_SCREEN = Path(sys.executable).parent / "trial-screen"
@@ -65,6 +71,11 @@ class Tally:
     feedback: dict[str, str] = field(default_factory=dict)  # card uuid → outcome, for feedback answered 200
     feedback_statuses: Counter[int] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    poisoned: list[int] = field(default_factory=list)  # statuses of the poisoned calls
+    after_stop: Counter[str] = field(default_factory=Counter)  # calls that failed once SIGTERM was sent
+
+
+POISON = {"hookInstance": "h" * 200}
 
 
 def _feedback_body(card: dict[str, Any], outcome: str) -> dict[str, Any]:
@@ -79,9 +90,13 @@ def _feedback_body(card: dict[str, Any], outcome: str) -> dict[str, Any]:
     return {"feedback": [item]}
 
 
-async def _drive(base: str, seconds: float) -> Tally:
+async def _drive(base: str, seconds: float, stop: Any = None) -> Tally:
+    """`stop`: called once at SIGTERM_AT of the duration (sends SIGTERM); the clients go on until the deadline."""
     tally = Tally()
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()
+    deadline = started + seconds
+    stopped_at: list[float] = []
+    poison_at = started + seconds / 2
     pick = itertools.count()  # shared: the clients walk the demo patients together, so each sees a mix
 
     async def client(number: int) -> None:
@@ -95,7 +110,10 @@ async def _drive(base: str, seconds: float) -> Tally:
                 try:
                     response = await http.post(FEEDBACK_PATH, json=_feedback_body(card, outcome))
                 except httpx.HTTPError as exc:
-                    tally.errors.append(f"feedback: {type(exc).__name__}")
+                    if stopped_at:
+                        tally.after_stop[f"feedback {type(exc).__name__}"] += 1
+                    else:
+                        tally.errors.append(f"feedback: {type(exc).__name__}")
                     return
                 tally.feedback_statuses[response.status_code] += 1
                 if response.status_code == 200:
@@ -105,14 +123,29 @@ async def _drive(base: str, seconds: float) -> Tally:
 
             flip = number % 2
             while time.monotonic() < deadline:
+                stop_due = SIGTERM_AT is not None and time.monotonic() >= started + seconds * SIGTERM_AT
+                if stop is not None and stop_due and not stopped_at:
+                    stopped_at.append(time.monotonic())
+                    stop()
                 patient_id, prefetch = PREFETCHES[next(pick) % len(PREFETCHES)]
-                started = time.perf_counter()
-                try:
-                    response = await http.post(HOOK_PATH, json=hook_body(patient_id, prefetch=prefetch))
-                except httpx.HTTPError as exc:
-                    tally.errors.append(f"hook: {type(exc).__name__}")
+                body = hook_body(patient_id, prefetch=prefetch)
+                if number == 0 and not tally.poisoned and time.monotonic() >= poison_at:
+                    body.update(POISON)
+                    body["context"]["userId"] = "Practitioner/\x00"
+                    response = await http.post(HOOK_PATH, json=body)
+                    tally.poisoned.append(response.status_code)
                     continue
-                tally.latencies.append(time.perf_counter() - started)
+                began = time.perf_counter()
+                try:
+                    response = await http.post(HOOK_PATH, json=body)
+                except httpx.HTTPError as exc:
+                    if stopped_at:
+                        tally.after_stop[type(exc).__name__] += 1
+                        await asyncio.sleep(0.05)
+                    else:
+                        tally.errors.append(f"hook: {type(exc).__name__}")
+                    continue
+                tally.latencies.append(time.perf_counter() - began)
                 tally.statuses[response.status_code] += 1
                 if response.status_code != 200:
                     tally.errors.append(f"hook {response.status_code}: {response.text[:200]}")
@@ -141,7 +174,7 @@ def _start_server(database_url: str, workdir: Path) -> tuple[subprocess.Popen[by
     log_path = workdir / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [str(TRIAL_SCREEN), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(TRIAL_SCREEN), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(LOAD_WORKERS)],
             env=env,
             cwd=workdir,
             stdout=log,
@@ -185,7 +218,8 @@ def test_load_with_nothing_lost(database_url: str, tmp_path: Path) -> None:
     process, base, log_path = _start_server(database_url, tmp_path)
     try:
         started = time.monotonic()
-        tally = asyncio.run(_drive(base, LOAD_SECONDS))
+        stop = (lambda: process.send_signal(signal.SIGTERM)) if SIGTERM_AT is not None else None
+        tally = asyncio.run(_drive(base, LOAD_SECONDS, stop))
         elapsed = time.monotonic() - started
     finally:
         code = _stop_server(process)
@@ -194,10 +228,12 @@ def test_load_with_nothing_lost(database_url: str, tmp_path: Path) -> None:
     backend = database_url.split(":", 1)[0]
     calls = len(tally.latencies)
     print(
-        f"\n[load {backend}] {CLIENTS} clients, {elapsed:.1f} s: {calls} hook calls ({calls / elapsed:.1f}/s), "
+        f"\n[load {backend}, {LOAD_WORKERS} worker(s)] {CLIENTS} clients, {elapsed:.1f} s: "
+        f"{calls} hook calls ({calls / elapsed:.1f}/s), "
         f"{len(tally.returned)} trial cards, {len(tally.feedback)} feedback posted and answered 200 "
         f"({Counter(tally.feedback.values())}), hook latency p50 {_percentile(tally.latencies, 50) * 1000:.0f} ms "
-        f"p99 {_percentile(tally.latencies, 99) * 1000:.0f} ms, statuses {dict(tally.statuses)}"
+        f"p99 {_percentile(tally.latencies, 99) * 1000:.0f} ms, statuses {dict(tally.statuses)}, "
+        f"poisoned call answered {tally.poisoned}, after SIGTERM {dict(tally.after_stop)}"
     )
 
     # uvicorn shuts down gracefully, then re-raises the signal it caught: exit -15 is a clean stop.
@@ -205,6 +241,7 @@ def test_load_with_nothing_lost(database_url: str, tmp_path: Path) -> None:
     assert "Application shutdown complete" in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
     assert tally.errors == [], tally.errors[:10]
+    assert tally.poisoned == [400], tally.poisoned
     assert not [s for s in tally.statuses if s >= 500], tally.statuses
     assert not [s for s in tally.feedback_statuses if s >= 500], tally.feedback_statuses
     assert set(tally.statuses) == {200}, tally.statuses
@@ -220,6 +257,7 @@ def test_load_with_nothing_lost(database_url: str, tmp_path: Path) -> None:
             card_rows = dict(
                 conn.execute(select(audit_card.c.card_uuid, func.count()).group_by(audit_card.c.card_uuid)).all()
             )
+            dead_letters = conn.scalar(select(func.count()).select_from(audit_dead_letter))
             feedback_rows = dict(
                 conn.execute(
                     select(audit_feedback.c.card_uuid, func.count()).group_by(audit_feedback.c.card_uuid)
@@ -230,6 +268,7 @@ def test_load_with_nothing_lost(database_url: str, tmp_path: Path) -> None:
     assert sum(card_rows.values()) == len(tally.returned), "stored card rows differ in number from cards returned"
     assert set(card_rows) == set(tally.returned), "stored cards differ from the cards returned"
     assert set(card_rows.values()) == {1}
+    assert dead_letters == 0
     assert set(feedback_rows) == set(tally.feedback), "feedback rows differ from the feedback answered 200"
     assert set(feedback_rows.values()) == {1}
 
@@ -253,6 +292,7 @@ def test_load_with_nothing_lost(database_url: str, tmp_path: Path) -> None:
         expected = [tally.feedback[uuid]] if uuid in tally.feedback else []
         assert outcomes == expected, (uuid, outcomes, expected)
     print(
-        f"[load {backend}] rows checked: {len(card_rows)} cards, {sum(feedback_rows.values())} feedback; "
+        f"[load {backend}] rows checked: {len(card_rows)} cards stored for {len(tally.returned)} returned, "
+        f"{dead_letters} dead letters, {sum(feedback_rows.values())} feedback; "
         f"all {len(tally.feedback)} feedback attached; 0 5xx; server exit {code} on SIGTERM"
     )

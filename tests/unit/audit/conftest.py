@@ -34,7 +34,7 @@ def database_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     url = str(request.getfixturevalue("pg_url"))
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE audit_feedback, audit_card RESTART IDENTITY"))
+        conn.execute(text("TRUNCATE audit_feedback, audit_card, audit_dead_letter, audit_jti_seen RESTART IDENTITY"))
     engine.dispose()
     return url
 

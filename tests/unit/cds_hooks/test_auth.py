@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from cds_hooks.auth import HookAuthError, JwtVerifier
+from service.audit.database import AuditDatabase
+from service.audit.seen_tokens import SeenTokens
 from tests.jwt_keys import (
     JwksServer,
     KeyPair,
@@ -62,7 +63,14 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 def verifier(server: JwksServer, http: httpx.AsyncClient) -> JwtVerifier:
-    return JwtVerifier({ISSUER: server.url("/jwks.json")}, http)
+    return JwtVerifier({ISSUER: server.url("/jwks.json")}, http, token_ids())
+
+
+def token_ids() -> SeenTokens:
+    """The ids already used, in a private in-memory audit database (the service uses its audit database)."""
+    db = AuditDatabase("sqlite://")
+    db.migrate()
+    return SeenTokens(db)
 
 
 def bearer(token: str) -> str:
@@ -131,7 +139,7 @@ async def test_no_kid_uses_the_only_key_of_that_type(
     http: httpx.AsyncClient, rsa_key: KeyPair, ec_key: KeyPair
 ) -> None:
     with serve_jwks({"/k": jwks(rsa_key, ec_key)}) as srv:
-        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http)
+        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http, token_ids())
         token = sign_token(ec_key, hook_claims(ISSUER, AUD), include_kid=False)
         assert await verifier.verify(bearer(token), AUD)
 
@@ -265,7 +273,7 @@ async def test_rotation_refetches_on_unknown_kid_rate_limited(http: httpx.AsyncC
     clock = FakeClock(time.time())
     rotated = make_ec_keypair("ec-2", "ES384")
     with serve_jwks({"/k": jwks(rsa_key)}) as srv:
-        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http, clock=clock)
+        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http, token_ids(), clock=clock)
         await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
         srv.documents["/k"] = jwks(rsa_key, rotated)
         # Within 10 s of the last fetch an unknown kid does not trigger a refetch.
@@ -282,7 +290,7 @@ async def test_rotation_refetches_on_unknown_kid_rate_limited(http: httpx.AsyncC
 async def test_key_set_refreshed_after_ttl(http: httpx.AsyncClient, rsa_key: KeyPair) -> None:
     clock = FakeClock(time.time())
     with serve_jwks({"/k": jwks(rsa_key)}) as srv:
-        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http, jwks_ttl_seconds=60, clock=clock)
+        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http, token_ids(), jwks_ttl_seconds=60, clock=clock)
         await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
         clock.now += 61
         await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
@@ -298,7 +306,7 @@ async def test_key_set_refreshed_after_ttl(http: httpx.AsyncClient, rsa_key: Key
 async def test_key_set_unavailable(http: httpx.AsyncClient, rsa_key: KeyPair, status: int) -> None:
     with serve_jwks({"/k": jwks(rsa_key)}) as srv:
         srv.statuses["/k"] = status
-        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http)
+        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http, token_ids())
         token = sign_token(rsa_key, hook_claims(ISSUER, AUD))
         assert await refused(verifier, bearer(token)) == "issuer keys unavailable"
 
@@ -306,7 +314,7 @@ async def test_key_set_unavailable(http: httpx.AsyncClient, rsa_key: KeyPair, st
 async def test_key_set_server_down(http: httpx.AsyncClient, rsa_key: KeyPair) -> None:
     with serve_jwks() as srv:
         url = srv.url("/k")
-    verifier = JwtVerifier({ISSUER: url}, http)  # the server is stopped: connection refused
+    verifier = JwtVerifier({ISSUER: url}, http, token_ids())  # the server is stopped: connection refused
     token = sign_token(rsa_key, hook_claims(ISSUER, AUD))
     assert await refused(verifier, bearer(token)) == "issuer keys unavailable"
 
@@ -314,7 +322,7 @@ async def test_key_set_server_down(http: httpx.AsyncClient, rsa_key: KeyPair) ->
 async def test_concurrent_requests_share_one_failed_fetch(http: httpx.AsyncClient, rsa_key: KeyPair) -> None:
     with serve_jwks({"/k": jwks(rsa_key)}) as srv:
         srv.statuses["/k"] = 500
-        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http)
+        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http, token_ids())
         tokens = [sign_token(rsa_key, hook_claims(ISSUER, AUD)) for _ in range(5)]
         results = await asyncio.gather(*(verifier.verify(bearer(t), AUD) for t in tokens), return_exceptions=True)
         assert all(isinstance(r, HookAuthError) and r.reason == "issuer keys unavailable" for r in results)
@@ -323,18 +331,30 @@ async def test_concurrent_requests_share_one_failed_fetch(http: httpx.AsyncClien
 
 async def test_key_set_not_a_jwks(http: httpx.AsyncClient, rsa_key: KeyPair) -> None:
     with serve_jwks({"/k": {"hello": "world"}}) as srv:
-        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http)
+        verifier = JwtVerifier({ISSUER: srv.url("/k")}, http, token_ids())
         token = sign_token(rsa_key, hook_claims(ISSUER, AUD))
         assert await refused(verifier, bearer(token)) == "issuer keys unavailable"
 
 
 async def test_replay_cache_forgets_expired_tokens(verifier: JwtVerifier, rsa_key: KeyPair) -> None:
-    """Tokens are checked against the real time (PyJWT); the replay cache forgets by the verifier's clock."""
+    """Tokens are checked against the real time (PyJWT); the ids are forgotten by the verifier's clock."""
     clock = FakeClock(time.time())
     verifier._clock = clock
+    ids = verifier._token_ids
+    assert isinstance(ids, SeenTokens)
+    first = hook_claims(ISSUER, AUD)
+    await verifier.verify(bearer(sign_token(rsa_key, first)), AUD)
+    clock.now += 400  # past the first token's exp + leeway, and a sweep is due
     await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
-    seen: dict[Any, float] = verifier._seen
-    assert len(seen) == 1
-    clock.now += 400  # past the first token's exp + leeway
-    await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
-    assert len(seen) == 1
+    assert ids.first_use(ISSUER, first["jti"], expires_at=clock.now + 60, now=clock.now)  # forgotten
+
+
+@pytest.mark.parametrize(("lifetime", "accepted"), [(300, True), (301, False), (10 * 365 * 24 * 3600, False)])
+async def test_a_token_valid_longer_than_the_maximum_is_refused(
+    verifier: JwtVerifier, rsa_key: KeyPair, lifetime: int, accepted: bool
+) -> None:
+    token = bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD, lifetime=lifetime)))
+    if accepted:
+        await verifier.verify(token, AUD)
+    else:
+        assert await refused(verifier, token) == "token lifetime too long"

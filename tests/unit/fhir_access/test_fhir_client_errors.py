@@ -236,6 +236,26 @@ async def test_not_json(make_client: Callable[..., FhirClient]) -> None:
         await make_client(handler).read(BASE, "Patient", PATIENT_ID, TOKEN)
 
 
+async def test_a_nul_character_makes_the_response_unreadable(make_client: Callable[..., FhirClient]) -> None:
+    """No audit row can keep a NUL: a card resting on it could be shown but never recorded."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = b'{"resourceType": "Patient", "id": "pat-123", "name": [{"text": "J\\u0000"}]}'
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/fhir+json"})
+
+    with pytest.raises(FhirResponseError, match="NUL character"):
+        await make_client(handler).read(BASE, "Patient", PATIENT_ID, TOKEN)
+
+
+async def test_an_escaped_backslash_before_u0000_is_read(make_client: Callable[..., FhirClient]) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = b'{"resourceType": "Patient", "id": "pat-123", "name": [{"text": "J\\\\u0000"}]}'
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/fhir+json"})
+
+    patient = await make_client(handler).read(BASE, "Patient", PATIENT_ID, TOKEN)
+    assert patient["name"][0]["text"] == "J\\u0000"
+
+
 async def test_operation_outcome_with_200(make_client: Callable[..., FhirClient]) -> None:
     with pytest.raises(FhirResponseError, match="OperationOutcome") as info:
         await make_client(lambda r: fhir(outcome())).read(BASE, "Patient", PATIENT_ID, TOKEN)
