@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from service.criteria.ast import Cohort, Criterion, CriterionKind, Trial
 from service.criteria.checker import check_trial
-from service.criteria.errors import CriteriaError, Diagnostic, TrialCheckError, TrialSyntaxError
-from service.criteria.evaluator import CompiledTrial, CriterionOutcome, Evaluation, compile_trial
+from service.criteria.errors import CriteriaError, Diagnostic, EvaluationError, TrialCheckError, TrialSyntaxError
+from service.criteria.evaluator import CompiledTrial, CriterionOutcome, Evaluation, QueryTable, compile_trial
 from service.criteria.inputs import (
     Course,
+    Estimate,
     Event,
     EventQuery,
     EventStatus,
@@ -28,11 +29,11 @@ from service.criteria.truth import Truth
 from service.criteria.vocabulary import Vocabulary
 
 
-def load_trial(text: str, file: str, vocabulary: Vocabulary) -> CompiledTrial:
-    """Parse, check and compile one trial; raises CriteriaError with every file:line:col problem."""
-    trial = parse_trial(text, file)
-    checked = check_trial(trial, vocabulary, text)
-    return compile_trial(trial, checked, vocabulary)
+def load_trial(text: str, file: str, vocabulary: Vocabulary, queries: QueryTable | None = None) -> CompiledTrial:
+    """Parse, check and compile one trial; raises CriteriaError with every file:line:col problem. Pass one
+    `queries` table to every trial of a registry so that they share their queries."""
+    checked = check_trial(parse_trial(text, file), vocabulary, text)
+    return compile_trial(checked, vocabulary, queries)
 
 
 __all__ = [
@@ -44,7 +45,9 @@ __all__ = [
     "CriterionKind",
     "CriterionOutcome",
     "Diagnostic",
+    "Estimate",
     "Evaluation",
+    "EvaluationError",
     "Event",
     "EventQuery",
     "EventStatus",
@@ -54,6 +57,7 @@ __all__ = [
     "Missing",
     "PatientData",
     "Polarity",
+    "QueryTable",
     "Trial",
     "TrialCheckError",
     "TrialSyntaxError",

@@ -102,6 +102,7 @@ class Call:
     function: str
     args: tuple[Expr, ...]
     span: Span
+    unit: str | None = None  # Latest / Highest after checking: the unit its value is read in (or "ULN")
 
 
 @dataclass(frozen=True, slots=True)

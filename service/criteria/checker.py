@@ -1,12 +1,13 @@
 """Static checks of a parsed trial: names, concepts, units and types, every problem at once.
 
 The checker also decides, for each `Latest(...)` / `Highest(...)`, the unit its value must be read in (the unit
-of the literal it is compared with), so the evaluator never guesses a unit.
+of the literal it is compared with), and returns the trial with that unit written on the call (`ast.Call.unit`),
+so the evaluator never guesses a unit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields, replace
 from enum import Enum
 
 from service.criteria import ast
@@ -52,6 +53,7 @@ DIMENSIONLESS_UNITS = frozenset({None, "1", "{score}", "%", "{titer}", "{INR}", 
 class Signature:
     params: tuple[str, ...]  # "records:Observation" / "records" / nothing
     result: Type
+    derived: str | None = None  # served by the patient data (`PatientData.derived`) under this id
 
 
 FUNCTIONS: dict[str, Signature] = {
@@ -67,17 +69,10 @@ FUNCTIONS: dict[str, Signature] = {
     "IsFemale": Signature((), BOOLEAN),
     "IsMale": Signature((), BOOLEAN),
     "Today": Signature((), DATE),
-    "CreatinineClearance": Signature((), Type(Kind.QUANTITY, unit="mL/min")),
+    "CreatinineClearance": Signature((), Type(Kind.QUANTITY, unit="mL/min"), derived="creatinine-clearance"),
 }
 
 ACTIVE_RESOURCES = frozenset({"Condition", "Medication"})
-
-
-@dataclass(slots=True)
-class CheckResult:
-    """What later passes need: the read unit of each Latest call, keyed by the call's span."""
-
-    latest_units: dict[Span, str] = field(default_factory=dict)
 
 
 class _Checker:
@@ -90,7 +85,7 @@ class _Checker:
         self.define_types: dict[str, Type] = {}
         self.in_progress: list[str] = []
         self.used: set[str] = set()
-        self.result = CheckResult()
+        self.read_units: dict[int, str] = {}  # id(Latest call) -> unit, written onto the call by `annotated`
 
     def error(self, span: Span, message: str) -> Type:
         self.diagnostics.append(
@@ -254,7 +249,7 @@ class _Checker:
             if unit is not None and not isinstance(left_expr, ast.Call):
                 self.error(span, "compare Latest(...) where it is written: its unit comes from that comparison")
             elif unit is not None:
-                self.result.latest_units[left_expr.span] = unit
+                self.read_units[id(left_expr)] = unit
             return BOOLEAN
         if left.kind is Kind.QUANTITY and right.kind is Kind.QUANTITY:
             if left.unit != right.unit:
@@ -303,12 +298,34 @@ class _Checker:
             return left
         return self.error(node.span, f"cannot compute {left} {node.op} {right}")
 
+    # ---- annotation ----
+    def annotated(self, expr: ast.Expr) -> ast.Expr:
+        """`expr` with each Latest / Highest call carrying its read unit (unchanged nodes are kept, not copied)."""
+        if isinstance(expr, ast.Call):
+            unit = self.read_units.get(id(expr))
+            return expr if unit is None else replace(expr, unit=unit)
+        changes = {
+            f.name: self.annotated(value)
+            for f in fields(expr)
+            if isinstance(value := getattr(expr, f.name), _COMPOSITE)
+        }
+        changed = {name: value for name, value in changes.items() if value is not getattr(expr, name)}
+        return replace(expr, **changed) if changed else expr  # type: ignore[arg-type]
 
-def check_trial(trial: ast.Trial, vocabulary: Vocabulary, source: str = "") -> CheckResult:
-    """Every problem of the trial at once, or the facts the evaluator needs."""
+
+# nodes that may hold a Latest call below them (Exists holds a Retrieve only)
+_COMPOSITE = (ast.Call, ast.Not, ast.And, ast.Or, ast.Compare, ast.Between, ast.Arithmetic)
+
+
+def check_trial(trial: ast.Trial, vocabulary: Vocabulary, source: str = "") -> ast.Trial:
+    """Every problem of the trial at once, or the trial annotated for the evaluator (`ast.Call.unit`)."""
     checker = _Checker(trial, vocabulary, source)
     checker.run()
     if checker.diagnostics:
         ordered = sorted(checker.diagnostics, key=lambda d: (d.line, d.column))
         raise TrialCheckError(ordered)
-    return checker.result
+    return replace(
+        trial,
+        defines=tuple(replace(d, expr=checker.annotated(d.expr)) for d in trial.defines),
+        criteria=tuple(c if c.expr is None else replace(c, expr=checker.annotated(c.expr)) for c in trial.criteria),
+    )

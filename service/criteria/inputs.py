@@ -138,6 +138,18 @@ class Measurement:
     doubt: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A quantity the patient data derives from several records (creatinine clearance from creatinine, weight, age
+    and sex): surely in [low, high]; None on both when it cannot be derived. `missing` says what would give it or
+    make it exact."""
+
+    low: float | None
+    high: float | None
+    evidence: tuple[Evidence, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
 class PatientData(Protocol):
     """A patient as the evaluator sees it; evaluation date is passed in, never read from a clock."""
 
@@ -154,3 +166,7 @@ class PatientData(Protocol):
         ...
 
     def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing: ...
+
+    def derived(self, quantity: str, on: dt.date) -> Estimate:
+        """A derived quantity by its id (the checker's `Signature.derived`, e.g. "creatinine-clearance")."""
+        ...

@@ -11,6 +11,7 @@ from dataclasses import replace
 from mappings.catalog import Catalog
 from mappings.units import NotConvertible, convert
 from service.criteria.inputs import (
+    Estimate,
     Event,
     EventQuery,
     Evidence,
@@ -22,6 +23,7 @@ from service.criteria.inputs import (
 )
 from service.facts import derived
 from service.facts.counting import tentative
+from service.facts.estimates import ESTIMATES
 from service.facts.history import counts_for_status, medication_course, place
 from service.facts.index import KIND_TYPES, MEDICATION_TYPES, ConceptIndex, Entry
 from service.facts.measurements import Analyte, in_window, measure, on_supplemental_oxygen, window_text
@@ -235,6 +237,15 @@ class PatientFacts:
         if not unread:
             return replace(best, high=None, doubt=None)
         return replace(best, high=math.inf, doubt="; ".join(unread))
+
+    # --- derived from several records ---------------------------------------------------------------
+    def derived(self, quantity: str, on: dt.date) -> Estimate:
+        if on != self._memo_on:
+            self._start_memo(on)
+        found = self._memo.get(quantity)
+        if found is None:
+            found = self._memo[quantity] = ESTIMATES[quantity](self, on)
+        return found  # type: ignore[return-value]
 
     # --- helpers -------------------------------------------------------------------------------------
     def _start_memo(self, on: dt.date) -> None:
