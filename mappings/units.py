@@ -39,7 +39,7 @@ __all__ = ["NotConvertible", "convert", "is_commensurable", "warm_up"]
 _ANALYTES_FILE = Path(__file__).resolve().parent / "analytes.yaml"
 # Parsed units (base magnitude, dimensionality) as the registry gives them, precomputed for the units the
 # bundled catalog and trials use: checking trials at start then needs no registry (built lazily, ~2-6 s).
-# Written by `python -m mappings.units --write-seed`; ignored unless made by the installed ucumvert and pint;
+# Written by `python scripts/write_unit_seed.py`; ignored unless made by the installed ucumvert and pint;
 # tests/unit/mappings/test_mappings_units.py checks every entry against the live registry.
 _SEED_FILE = Path(__file__).resolve().parent / "ucum_seed.json"
 
@@ -130,16 +130,13 @@ def _seed() -> dict[str, _Parsed]:
         return {}
 
 
-def write_seed(extra_units: set[str] | None = None) -> int:
-    """(Re)write the seed from the live registry: the catalog's units, alias targets and `extra_units`."""
-    from mappings.catalog import load_catalog
-
+def write_seed(units: set[str]) -> int:
+    """(Re)write the seed from the live registry: `units` (the catalog's, from scripts/write_unit_seed.py), the
+    alias targets and the mass / molar references."""
     tables = _tables()
-    wanted = {_MASS_REFERENCE, _MOLAR_REFERENCE, *tables.global_aliases.values(), *(extra_units or ())}
+    wanted = {_MASS_REFERENCE, _MOLAR_REFERENCE, *tables.global_aliases.values(), *units}
     for aliases in tables.analyte_aliases.values():
         wanted.update(aliases.values())
-    catalog = load_catalog()
-    wanted.update(unit for c in catalog.concept_ids() if (unit := catalog.concept(c).unit) is not None)
     parsed: dict[str, list[Any]] = {}
     for unit in sorted(wanted):
         bare = _strip_annotations(_canonical(unit, None))
@@ -299,11 +296,3 @@ def convert(value: float, from_unit: str, to_unit: str, analyte: str | None = No
 def is_commensurable(from_unit: str, to_unit: str, analyte: str | None = None) -> bool:
     """Whether values in `from_unit` can be converted to `to_unit` (for that analyte)."""
     return not isinstance(_factor(from_unit, to_unit, analyte), NotConvertible)
-
-
-if __name__ == "__main__":  # python -m mappings.units --write-seed [UNIT ...]
-    import sys
-
-    if len(sys.argv) < 2 or sys.argv[1] != "--write-seed":
-        raise SystemExit("usage: python -m mappings.units --write-seed [EXTRA_UNIT ...]")
-    print(f"{write_seed(set(sys.argv[2:]))} unit(s) written to {_SEED_FILE}")
