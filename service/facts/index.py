@@ -28,7 +28,7 @@ _CODE_FIELD: Mapping[str, str] = {
 }
 
 
-# Resource type -> the code kind its codes are (mappings.catalog CODE_KINDS).
+# Resource type -> the code kind its codes are (mappings.catalog CodeKind).
 _CODE_KIND: Mapping[str, str] = {
     "Condition": "condition",
     "Procedure": "procedure",
