@@ -22,6 +22,7 @@ from service.criteria.inputs import (
     Missing,
     PatientData,
     Polarity,
+    RecordKind,
     Window,
 )
 from service.criteria.parser import parse_trial
@@ -58,6 +59,7 @@ __all__ = [
     "PatientData",
     "Polarity",
     "QueryTable",
+    "RecordKind",
     "Trial",
     "TrialCheckError",
     "TrialSyntaxError",

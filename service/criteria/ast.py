@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from service.criteria.errors import Span
+from service.criteria.inputs import RecordKind
 
 
 class CriterionKind(Enum):
@@ -80,7 +81,7 @@ class UnknownLiteral:
 
 @dataclass(frozen=True, slots=True)
 class Retrieve:
-    resource: str  # Condition | Observation | Medication | Procedure | Immunization
+    resource: RecordKind
     concepts: tuple[str, ...]
     active: bool
     polarity: str | None  # "positive" | "negative"

@@ -12,6 +12,7 @@ from enum import Enum
 
 from service.criteria import ast
 from service.criteria.errors import Diagnostic, Span, TrialCheckError, caret_context
+from service.criteria.inputs import RecordKind
 from service.criteria.vocabulary import Vocabulary
 
 
@@ -32,7 +33,7 @@ class Type:
     kind: Kind
     unit: str | None = None  # QUANTITY: its UCUM unit
     concepts: tuple[str, ...] = ()  # MEASUREMENT / RECORDS: what was retrieved
-    resource: str | None = None  # RECORDS: the resource word
+    resource: RecordKind | None = None  # RECORDS: the kind of record
 
     def __str__(self) -> str:
         if self.kind is Kind.QUANTITY:
@@ -51,20 +52,20 @@ DIMENSIONLESS_UNITS = frozenset({None, "1", "{score}", "%", "{titer}", "{INR}", 
 
 @dataclass(frozen=True, slots=True)
 class Signature:
-    params: tuple[str, ...]  # "records:Observation" / "records" / nothing
+    params: tuple[RecordKind | None, ...]  # each argument a retrieve of records of this kind (None: any kind)
     result: Type
     derived: str | None = None  # served by the patient data (`PatientData.derived`) under this id
 
 
 FUNCTIONS: dict[str, Signature] = {
-    "Latest": Signature(("records:Observation",), Type(Kind.MEASUREMENT)),
-    "Highest": Signature(("records:Observation",), Type(Kind.MEASUREMENT)),
-    "Positive": Signature(("records:Observation",), BOOLEAN),
-    "Count": Signature(("records",), NUMBER),
-    "Earliest": Signature(("records",), DATE),
-    "MostRecent": Signature(("records",), DATE),
-    "Exposure": Signature(("records:Medication",), DURATION),
-    "LongestExposure": Signature(("records:Medication",), DURATION),
+    "Latest": Signature((RecordKind.OBSERVATION,), Type(Kind.MEASUREMENT)),
+    "Highest": Signature((RecordKind.OBSERVATION,), Type(Kind.MEASUREMENT)),
+    "Positive": Signature((RecordKind.OBSERVATION,), BOOLEAN),
+    "Count": Signature((None,), NUMBER),
+    "Earliest": Signature((None,), DATE),
+    "MostRecent": Signature((None,), DATE),
+    "Exposure": Signature((RecordKind.MEDICATION,), DURATION),
+    "LongestExposure": Signature((RecordKind.MEDICATION,), DURATION),
     "AgeInYears": Signature((), NUMBER),
     "IsFemale": Signature((), BOOLEAN),
     "IsMale": Signature((), BOOLEAN),
@@ -72,7 +73,7 @@ FUNCTIONS: dict[str, Signature] = {
     "CreatinineClearance": Signature((), Type(Kind.QUANTITY, unit="mL/min"), derived="creatinine-clearance"),
 }
 
-ACTIVE_RESOURCES = frozenset({"Condition", "Medication"})
+ACTIVE_RESOURCES = frozenset({RecordKind.CONDITION, RecordKind.MEDICATION})
 
 
 class _Checker:
@@ -201,10 +202,10 @@ class _Checker:
                 known = False
         if node.active and node.resource not in ACTIVE_RESOURCES:
             self.error(node.span, f"'active' applies to Condition and Medication, not {node.resource}")
-        if node.polarity is not None and node.resource != "Observation":
+        if node.polarity is not None and node.resource is not RecordKind.OBSERVATION:
             self.error(node.span, f"'{node.polarity}' applies to Observation results only")
         if node.within_half_lives is not None:
-            if node.resource != "Medication":
+            if node.resource is not RecordKind.MEDICATION:
                 self.error(node.span, f"'half-lives' applies to Medication records, not {node.resource}")
             elif node.within is not None:
                 self.error(node.span, "write either 'within N half-lives' or a 'within' duration, not both")
@@ -231,9 +232,8 @@ class _Checker:
             found = self.retrieve(arg)
             if found.kind is Kind.ERROR:
                 return ERROR
-            _, _, resource = param.partition(":")
-            if resource and found.resource != resource:
-                self.error(arg.span, f"{node.function} reads {resource} records, not {found.resource}")
+            if param is not None and found.resource is not param:
+                self.error(arg.span, f"{node.function} reads {param} records, not {found.resource}")
             concepts = found.concepts
         if signature.result.kind is Kind.MEASUREMENT:
             return Type(Kind.MEASUREMENT, concepts=concepts)

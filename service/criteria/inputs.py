@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Protocol
 
 
@@ -42,6 +42,16 @@ class Window:
     before_days: int | None = None
 
 
+class RecordKind(StrEnum):
+    """The kinds of record the language reads (its resource words); the facts layer maps each to FHIR types."""
+
+    CONDITION = "Condition"
+    OBSERVATION = "Observation"
+    MEDICATION = "Medication"
+    PROCEDURE = "Procedure"
+    IMMUNIZATION = "Immunization"
+
+
 class EventStatus(Enum):
     """Which clinical statuses count for a closed-world retrieve."""
 
@@ -56,7 +66,7 @@ class Polarity(Enum):
 
 @dataclass(frozen=True, slots=True)
 class EventQuery:
-    kind: str  # "Condition" | "Medication" | "Procedure" | "Immunization" | "Observation"
+    kind: RecordKind
     concepts: frozenset[str]
     window: Window = Window()
     status: EventStatus = EventStatus.ANY
