@@ -68,6 +68,7 @@ class CatalogError(ValueError):
 
 
 def read_document(path: Path) -> tuple[str, Any]:
+    """The file's name (for error messages) and its parsed YAML, or a CatalogError."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
