@@ -1,8 +1,8 @@
 """The concept catalog: codes -> concepts, and what the checker and the facts layer need about each concept.
 
 Loaded once from the package's YAML files (`concepts.yaml`, `rxnorm_products.yaml`, `analytes.yaml`),
-validated strictly (a bad file fails loudly with file and key), and indexed so that the hot path,
-`concepts_for(system, code)`, is a dict lookup (plus a few prefix lookups for ICD-10-CM families).
+validated strictly by the models of `schema.py` (a bad file fails loudly with file and key), and indexed so
+that the hot path, `concepts_for(system, code)`, is a dict lookup (plus a few prefix lookups for ICD-10-CM families).
 
 `Catalog` implements `service.criteria.vocabulary.Vocabulary` structurally.
 """
@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from mappings import units
-from mappings.disk_cache import load_yaml
+from mappings import schema, units
+from mappings.schema import CVX, ICD10CM, RXNORM, CatalogError
 
 __all__ = [
     "RESOURCE_KINDS",
@@ -33,38 +31,7 @@ __all__ = [
     "normalize_system",
 ]
 
-_DIR = Path(__file__).resolve().parent
-CONCEPTS_FILE = "concepts.yaml"
-PRODUCTS_FILE = "rxnorm_products.yaml"
-ANALYTES_FILE = "analytes.yaml"
 
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
-SNOMED = "http://snomed.info/sct"
-LOINC = "http://loinc.org"
-ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
-CVX = "http://hl7.org/fhir/sid/cvx"
-CPT = "http://www.ama-assn.org/go/cpt"
-SCORE = "urn:trial-screen:score"
-
-# Spellings of the same code system seen in FHIR data (canonical URI and HL7 OIDs).
-_SYSTEM_ALIASES: dict[str, str] = {
-    RXNORM: RXNORM,
-    "urn:oid:2.16.840.1.113883.6.88": RXNORM,
-    SNOMED: SNOMED,
-    "urn:oid:2.16.840.1.113883.6.96": SNOMED,
-    LOINC: LOINC,
-    "urn:oid:2.16.840.1.113883.6.1": LOINC,
-    ICD10CM: ICD10CM,
-    "urn:oid:2.16.840.1.113883.6.90": ICD10CM,
-    CVX: CVX,
-    "urn:oid:2.16.840.1.113883.12.292": CVX,
-    CPT: CPT,
-    "urn:oid:2.16.840.1.113883.6.12": CPT,
-    SCORE: SCORE,
-}
-_SYSTEMS = frozenset(_SYSTEM_ALIASES.values())
-
-CODE_KINDS = frozenset({"condition", "observation", "score", "medication", "procedure", "immunization"})
 # The criteria language's resource words -> code kinds that can be read from that resource.
 RESOURCE_KINDS: Mapping[str, frozenset[str]] = {
     "Condition": frozenset({"condition"}),
@@ -74,18 +41,7 @@ RESOURCE_KINDS: Mapping[str, frozenset[str]] = {
     "Immunization": frozenset({"immunization"}),
 }
 MEASURED_KINDS = frozenset({"observation", "score"})
-ROUTES = frozenset({"oral", "injection", "subcutaneous", "local", "unspecified"})
-RESULT_TYPES = frozenset({"quantitative", "qualitative", "either"})
-# analytes.yaml `positivity`: reference range / coded (default), nucleic acid detected, yes/no answer
-POSITIVITY_READS = frozenset({"reference", "detected", "answer"})
-POSITIVE_STANDS = frozenset({"until-negative", "ever"})
-_ID = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_ICD_CATEGORY = re.compile(r"^[A-Z][0-9][0-9A-Z]$")
 ULN = "ULN"
-
-
-class CatalogError(ValueError):
-    """Bad mapping data: the message names the file and the key."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +78,7 @@ class Analyte:
     uln_source: str | None
     uln_verified: bool
     molar_factor: float | None
-    positivity: str = "reference"  # how a result reads as positive: POSITIVITY_READS
+    positivity: str = "reference"  # how a result reads positive: reference range / coded, "detected", yes/no "answer"
     positive_stands: str = "until-negative"  # "ever": a later negative does not erase a positive
     positive_lapses_days: int | None = None  # a positive older than this says nothing about now
     room_air_only: bool = False  # a reading on supplemental oxygen does not answer (SpO2)
@@ -149,7 +105,7 @@ class _PrefixRule:
 
 def normalize_system(system: str) -> str | None:
     """The canonical URI of a code system we know, or None."""
-    return _SYSTEM_ALIASES.get(system.strip())
+    return schema.SYSTEM_ALIASES.get(system.strip())
 
 
 def _normalize_code(system: str, code: str) -> str:
@@ -221,18 +177,22 @@ class Catalog:
     @classmethod
     def load(cls, directory: Path | None = None) -> Catalog:
         """Load and validate the YAML files of the package (or of `directory`, for tests)."""
-        base = directory if directory is not None else _DIR
+        base = directory if directory is not None else schema.DIRECTORY
+        if directory is None:
+            analytes = schema.bundled_analytes()  # read once, shared with units.py
+        else:
+            analytes = schema.validated(schema.AnalytesFile, schema.read_document(base / schema.ANALYTES_FILE))
         return _build(
-            _read(base / CONCEPTS_FILE),
-            _read(base / PRODUCTS_FILE),
-            _read(base / ANALYTES_FILE),
+            schema.read_document(base / schema.CONCEPTS_FILE),
+            schema.read_document(base / schema.PRODUCTS_FILE),
+            (schema.ANALYTES_FILE, analytes),
         )
 
     # ---- lookups ----
 
     def concepts_for(self, system: str, code: str) -> frozenset[str]:
         """Concept ids of a coding; RxNorm products resolve to their ingredients' concepts."""
-        canonical = _SYSTEM_ALIASES.get(system.strip())
+        canonical = schema.SYSTEM_ALIASES.get(system.strip())
         if canonical is None:
             return frozenset()
         key = _normalize_code(canonical, code)
@@ -354,77 +314,6 @@ def load_catalog() -> Catalog:
 # ---------------------------------------------------------------- loading and validation
 
 
-def _read(path: Path) -> tuple[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise CatalogError(f"{path.name}: cannot read ({exc.strerror})") from exc
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{path.name}: not valid YAML: {exc}") from exc
-    return path.name, data
-
-
-class _Checker:
-    """Typed access to one YAML file that reports `file: key.path: problem`."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-
-    def fail(self, where: str, problem: str) -> CatalogError:
-        return CatalogError(f"{self.file}: {where}: {problem}")
-
-    def mapping(self, value: Any, where: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
-        for key in value:
-            if not isinstance(key, str):
-                raise self.fail(where, f"key {key!r} is not a string")
-        return value
-
-    def seq(self, value: Any, where: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(where, f"expected a list, got {type(value).__name__}")
-        return value
-
-    def text(self, value: Any, where: str, *, empty: bool = False) -> str:
-        if not isinstance(value, str) or (not empty and not value.strip()):
-            raise self.fail(where, f"expected a non-empty string, got {value!r}")
-        return value
-
-    def opt_text(self, value: Any, where: str) -> str | None:
-        return None if value is None else self.text(value, where)
-
-    def flag(self, value: Any, where: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(where, f"expected true or false, got {value!r}")
-        return value
-
-    def number(self, value: Any, where: str) -> float | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self.fail(where, f"expected a positive number, got {value!r}")
-        return float(value)
-
-    def days(self, value: Any, where: str) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise self.fail(where, f"expected a positive whole number of days or null, got {value!r}")
-        return value
-
-    def only(self, spec: Mapping[str, Any], allowed: Iterable[str], where: str) -> None:
-        extra = set(spec) - set(allowed)
-        if extra:
-            raise self.fail(where, f"unknown key(s) {', '.join(sorted(extra))}")
-
-    def version(self, data: Mapping[str, Any]) -> None:
-        if data.get("version") != 1:
-            raise self.fail("version", f"expected 1, got {data.get('version')!r}")
-
-
 @dataclass(slots=True)
 class _RawConcept:
     label: str
@@ -442,280 +331,144 @@ _NOT_THE_PATIENTS = re.compile(
 )
 
 
-def _text_net(c: _Checker, spec: Mapping[str, Any], where: str) -> re.Pattern[str] | None:
-    """`text_net`: words (regular expressions) any of which names the concept; matched case-insensitively."""
-    if "text_net" not in spec:
+def _fail(file: str, where: str, problem: str) -> CatalogError:
+    return CatalogError(f"{file}: {where}: {problem}")
+
+
+def _text_net(file: str, words: list[str] | None, where: str) -> re.Pattern[str] | None:
+    if words is None:
         return None
-    words = [c.text(w, f"{where}.text_net") for w in c.seq(spec["text_net"], f"{where}.text_net")]
     try:
-        named = "|".join(f"(?:{w})" for w in words)
-        return re.compile(named, re.IGNORECASE)
+        return re.compile("|".join(f"(?:{w})" for w in words), re.IGNORECASE)
     except re.error as exc:
-        raise c.fail(f"{where}.text_net", f"not a regular expression: {exc}") from exc
+        raise _fail(file, f"{where}.text_net", f"not a regular expression: {exc}") from exc
 
 
-_CODE_KEYS = frozenset(
-    {"kind", "system", "code", "display", "source", "verified", "notes", "half_life_hours", "half_life_source"}
-)
-
-
-def _parse_concepts(file: str, data: Any) -> tuple[dict[str, _RawConcept], list[dict[str, Any]]]:
-    c = _Checker(file)
-    root = c.mapping(data, "(top level)")
-    c.version(root)
-    c.only(root, {"version", "concepts", "prefix_rules"}, "(top level)")
+def _raw_concepts(file: str, doc: schema.ConceptsFile) -> dict[str, _RawConcept]:
     concepts: dict[str, _RawConcept] = {}
-    for cid, spec in c.mapping(root.get("concepts"), "concepts").items():
+    for cid, spec in doc.concepts.items():
         where = f"concepts.{cid}"
-        if not _ID.match(cid):
-            raise c.fail(where, "concept ids are kebab-case (a-z, 0-9, '-')")
-        spec = c.mapping(spec, where)
-        c.only(spec, {"label", "notes", "excluded_routes", "codes", "text_net", "every_record", "except_codes"}, where)
-        label = c.text(spec.get("label"), f"{where}.label")
-        if spec.get("notes") is not None:
-            c.text(spec["notes"], f"{where}.notes")
-        routes = frozenset(c.seq(spec.get("excluded_routes", []), f"{where}.excluded_routes"))
-        if not routes <= ROUTES:
-            raise c.fail(f"{where}.excluded_routes", f"unknown route(s) {sorted(routes - ROUTES)}")
-        codes: list[tuple[str, str, str]] = []
-        half_lives: dict[str, float] = {}
-        seen: set[tuple[str, str, str]] = set()
-        for i, entry in enumerate(c.seq(spec.get("codes"), f"{where}.codes")):
-            at = f"{where}.codes[{i}]"
-            entry = c.mapping(entry, at)
-            c.only(entry, _CODE_KEYS, at)
-            kind = c.text(entry.get("kind"), f"{at}.kind")
-            if kind not in CODE_KINDS:
-                raise c.fail(f"{at}.kind", f"{kind!r} is not one of {sorted(CODE_KINDS)}")
-            system = c.text(entry.get("system"), f"{at}.system")
-            if system not in _SYSTEMS:
-                raise c.fail(f"{at}.system", f"unknown code system {system!r}")
-            code = entry.get("code")
-            if not isinstance(code, str) or not code.strip() or code != code.strip():
-                raise c.fail(f"{at}.code", f"expected a code string without spaces around it, got {code!r}")
-            c.text(entry.get("display"), f"{at}.display")
-            c.opt_text(entry.get("source"), f"{at}.source")
-            c.flag(entry.get("verified"), f"{at}.verified")
-            hours = c.number(entry.get("half_life_hours"), f"{at}.half_life_hours")
-            if hours is not None:
-                if kind != "medication" or system != RXNORM:
-                    raise c.fail(f"{at}.half_life_hours", "half-lives are for RxNorm medication codes")
-                c.text(entry.get("half_life_source"), f"{at}.half_life_source")
-                half_lives[code] = hours
-            if (kind, system, code) in seen:
-                raise c.fail(at, f"duplicate code {system}|{code}")
-            seen.add((kind, system, code))
-            codes.append((kind, system, code))
-        if not codes:
-            raise c.fail(f"{where}.codes", "a concept needs at least one code")
-        every = frozenset(c.seq(spec.get("every_record", []), f"{where}.every_record"))
-        if not every <= CODE_KINDS:
-            raise c.fail(f"{where}.every_record", f"unknown code kind(s) {sorted(every - CODE_KINDS)}")
         excepted: set[tuple[str, str]] = set()
-        for i, entry in enumerate(c.seq(spec.get("except_codes", []), f"{where}.except_codes")):
-            system, _, code = c.text(entry, f"{where}.except_codes[{i}]").rpartition("|")
-            if system not in _SYSTEMS:
-                raise c.fail(f"{where}.except_codes[{i}]", "expected 'system|code' with a known system")
+        for i, entry in enumerate(spec.except_codes):
+            system, _, code = entry.rpartition("|")
+            if system not in schema.SYSTEMS:
+                raise _fail(file, f"{where}.except_codes[{i}]", "expected 'system|code' with a known system")
             excepted.add((system, _normalize_code(system, code)))
         concepts[cid] = _RawConcept(
-            label, routes, codes, half_lives, _text_net(c, spec, where), every, frozenset(excepted)
+            spec.label,
+            frozenset(spec.excluded_routes),
+            [(c.kind, c.system, c.code) for c in spec.codes],
+            {c.code: c.half_life_hours for c in spec.codes if c.half_life_hours is not None},
+            _text_net(file, spec.text_net, where),
+            frozenset(spec.every_record),
+            frozenset(excepted),
         )
-    rules = c.seq(root.get("prefix_rules", []), "prefix_rules")
-    return concepts, rules
+    return concepts
 
 
-def _expand_range(c: _Checker, where: str, bounds: Any) -> list[str]:
-    pair = c.seq(bounds, where)
-    if len(pair) != 2 or not all(isinstance(b, str) and _ICD_CATEGORY.match(b) for b in pair):
-        raise c.fail(where, f"expected two ICD-10-CM categories like [C00, C96], got {bounds!r}")
-    low, high = pair
+def _expand_range(low: str, high: str, file: str, where: str) -> list[str]:
     if low[0] != high[0] or low > high:
-        raise c.fail(where, f"range {low}-{high} must stay within one letter and be ascending")
+        raise _fail(file, where, f"range {low}-{high} must stay within one letter and be ascending")
     alphabet = string.digits + string.ascii_uppercase
     return [f"{low[0]}{d}{x}" for d in string.digits for x in alphabet if low <= f"{low[0]}{d}{x}" <= high]
 
 
-def _parse_prefix_rules(
-    file: str, rules: list[Any], concepts: Mapping[str, _RawConcept]
+def _prefix_rules(
+    file: str, rules: list[schema.PrefixRuleSpec], concepts: Mapping[str, _RawConcept]
 ) -> dict[str, tuple[_PrefixRule, ...]]:
-    c = _Checker(file)
     table: dict[str, list[_PrefixRule]] = {}
     for i, rule in enumerate(rules):
         where = f"prefix_rules[{i}]"
-        rule = c.mapping(rule, where)
-        c.only(rule, {"concept", "system", "prefixes", "range", "except", "note"}, where)
-        concept = c.text(rule.get("concept"), f"{where}.concept")
-        if concept not in concepts:
-            raise c.fail(f"{where}.concept", f"unknown concept {concept!r}")
-        if not any(kind == "condition" for kind, _, _ in concepts[concept].codes):
-            raise c.fail(f"{where}.concept", f"{concept!r} has no condition codes")
-        if rule.get("system", ICD10CM) != ICD10CM:
-            raise c.fail(f"{where}.system", "prefix rules are supported for ICD-10-CM only")
-        prefixes = [
-            _normalize_code(ICD10CM, c.text(p, f"{where}.prefixes"))
-            for p in c.seq(rule.get("prefixes", []), f"{where}.prefixes")
-        ]
-        if "range" in rule:
-            prefixes.extend(_expand_range(c, f"{where}.range", rule["range"]))
+        if rule.concept not in concepts:
+            raise _fail(file, f"{where}.concept", f"unknown concept {rule.concept!r}")
+        if not any(kind == "condition" for kind, _, _ in concepts[rule.concept].codes):
+            raise _fail(file, f"{where}.concept", f"{rule.concept!r} has no condition codes")
+        prefixes = [_normalize_code(ICD10CM, p) for p in rule.prefixes]
+        if rule.range is not None:
+            prefixes.extend(_expand_range(*rule.range, file, f"{where}.range"))
         if not prefixes:
-            raise c.fail(where, "needs prefixes or a range")
+            raise _fail(file, where, "needs prefixes or a range")
         for p in prefixes:
             if len(p) < 3:
-                raise c.fail(f"{where}.prefixes", f"prefix {p!r} is shorter than an ICD-10-CM category")
-        excepts = tuple(
-            _normalize_code(ICD10CM, c.text(e, f"{where}.except"))
-            for e in c.seq(rule.get("except", []), f"{where}.except")
-        )
-        entry = _PrefixRule(concept, excepts)
+                raise _fail(file, f"{where}.prefixes", f"prefix {p!r} is shorter than an ICD-10-CM category")
+        entry = _PrefixRule(rule.concept, tuple(_normalize_code(ICD10CM, e) for e in rule.excepts))
         for p in prefixes:
             table.setdefault(p, []).append(entry)
     return {p: tuple(rs) for p, rs in table.items()}
 
 
-def _parse_products(file: str, data: Any, ingredient_codes: frozenset[str]) -> dict[str, Product]:
-    c = _Checker(file)
-    root = c.mapping(data, "(top level)")
-    c.version(root)
-    c.only(root, {"version", "products"}, "(top level)")
+def _products(file: str, doc: schema.ProductsFile, ingredient_codes: frozenset[str]) -> dict[str, Product]:
     products: dict[str, Product] = {}
-    for rxcui, spec in c.mapping(root.get("products"), "products").items():
-        where = f"products.{rxcui}"
-        if not rxcui.isdigit():
-            raise c.fail(where, "an RxCUI is a string of digits")
-        spec = c.mapping(spec, where)
-        c.only(spec, {"name", "tty", "route", "ingredients", "source", "verified"}, where)
-        route = c.text(spec.get("route"), f"{where}.route")
-        if route not in ROUTES:
-            raise c.fail(f"{where}.route", f"{route!r} is not one of {sorted(ROUTES)}")
-        ingredients = tuple(c.text(i, f"{where}.ingredients") for i in c.seq(spec.get("ingredients"), where))
-        if not ingredients:
-            raise c.fail(f"{where}.ingredients", "a product needs at least one ingredient")
-        for ing in ingredients:
-            if ing not in ingredient_codes:
-                raise c.fail(f"{where}.ingredients", f"{ing} is not an RxNorm medication code in concepts.yaml")
+    for rxcui, spec in doc.products.items():
+        for ingredient in spec.ingredients:
+            if ingredient not in ingredient_codes:
+                raise _fail(
+                    file,
+                    f"products.{rxcui}.ingredients",
+                    f"{ingredient} is not an RxNorm medication code in concepts.yaml",
+                )
         products[rxcui] = Product(
-            rxcui=rxcui,
-            name=c.text(spec.get("name"), f"{where}.name"),
-            tty=c.opt_text(spec.get("tty"), f"{where}.tty"),
-            route=route,
-            ingredients=ingredients,
-            source=c.text(spec.get("source"), f"{where}.source"),
-            verified=c.flag(spec.get("verified"), f"{where}.verified"),
+            rxcui, spec.name, spec.tty, spec.route, tuple(spec.ingredients), spec.source, spec.verified
         )
     return products
 
 
-_ANALYTE_KEYS = {
-    "unit",
-    "lookback_days",
-    "lookback_note",
-    "result",
-    "reference_range",
-    "default_uln",
-    "uln_source",
-    "uln_verified",
-    "molar_factor",
-    "molar_note",
-    "unit_aliases",
-    "note",
-    "positivity",
-    "positive_stands",
-    "positive_lapses_days",
-    "positivity_note",
-    "room_air_only",
-    "room_air_note",
-}
-
-
-def _parse_analytes(
-    file: str, data: Any, concepts: Mapping[str, _RawConcept]
+def _analytes(
+    file: str, doc: schema.AnalytesFile, concepts: Mapping[str, _RawConcept]
 ) -> tuple[
     dict[str, Analyte],
     frozenset[tuple[str, str]],
     frozenset[tuple[str, str]],
     dict[tuple[str, str], Literal["positive", "negative"]],
 ]:
-    c = _Checker(file)
-    root = c.mapping(data, "(top level)")
-    c.version(root)
-    c.only(root, {"version", "unit_aliases", "unit_identities", "qualitative", "analytes"}, "(top level)")
-    aliases = c.mapping(root.get("unit_aliases", {}), "unit_aliases")
-    for key, value in aliases.items():
-        c.text(value, f"unit_aliases.{key}")
     analytes: dict[str, Analyte] = {}
-    for cid, spec in c.mapping(root.get("analytes"), "analytes").items():
+    for cid, spec in doc.analytes.items():
         where = f"analytes.{cid}"
         if cid not in concepts:
-            raise c.fail(where, "unknown concept")
+            raise _fail(file, where, "unknown concept")
         if not any(kind in MEASURED_KINDS for kind, _, _ in concepts[cid].codes):
-            raise c.fail(where, "only observation/score concepts have analyte data")
-        spec = c.mapping(spec, where)
-        c.only(spec, _ANALYTE_KEYS, where)
-        result = c.text(spec.get("result"), f"{where}.result")
-        if result not in RESULT_TYPES:
-            raise c.fail(f"{where}.result", f"{result!r} is not one of {sorted(RESULT_TYPES)}")
-        if "lookback_days" not in spec:
-            raise c.fail(f"{where}.lookback_days", "missing (write null for 'any time')")
-        default_uln = c.number(spec.get("default_uln"), f"{where}.default_uln")
-        if default_uln is not None:
-            c.text(spec.get("uln_source"), f"{where}.uln_source")
-            c.flag(spec.get("uln_verified"), f"{where}.uln_verified")
-        unit = c.opt_text(spec.get("unit"), f"{where}.unit")
-        if default_uln is not None and unit is None:
-            raise c.fail(f"{where}.default_uln", "a default ULN needs a unit")
-        for key, value in c.mapping(spec.get("unit_aliases", {}), f"{where}.unit_aliases").items():
-            c.text(value, f"{where}.unit_aliases.{key}")
-        reads = c.text(spec.get("positivity", "reference"), f"{where}.positivity")
-        if reads not in POSITIVITY_READS:
-            raise c.fail(f"{where}.positivity", f"{reads!r} is not one of {sorted(POSITIVITY_READS)}")
-        stands = c.text(spec.get("positive_stands", "until-negative"), f"{where}.positive_stands")
-        if stands not in POSITIVE_STANDS:
-            raise c.fail(f"{where}.positive_stands", f"{stands!r} is not one of {sorted(POSITIVE_STANDS)}")
+            raise _fail(file, where, "only observation/score concepts have analyte data")
         analytes[cid] = Analyte(
             concept=cid,
-            unit=unit,
-            lookback_days=c.days(spec.get("lookback_days"), f"{where}.lookback_days"),
-            lookback_note=c.text(spec.get("lookback_note"), f"{where}.lookback_note"),
-            result=result,
-            reference_range=c.flag(spec.get("reference_range"), f"{where}.reference_range"),
-            default_uln=default_uln,
-            uln_source=c.opt_text(spec.get("uln_source"), f"{where}.uln_source"),
-            uln_verified=bool(spec.get("uln_verified", False)),
-            molar_factor=c.number(spec.get("molar_factor"), f"{where}.molar_factor"),
-            positivity=reads,
-            positive_stands=stands,
-            positive_lapses_days=c.days(spec.get("positive_lapses_days"), f"{where}.positive_lapses_days"),
-            room_air_only=c.flag(spec.get("room_air_only", False), f"{where}.room_air_only"),
+            unit=spec.unit,
+            lookback_days=spec.lookback_days,
+            lookback_note=spec.lookback_note,
+            result=spec.result,
+            reference_range=spec.reference_range,
+            default_uln=spec.default_uln,
+            uln_source=spec.uln_source,
+            uln_verified=spec.uln_verified,
+            molar_factor=spec.molar_factor,
+            positivity=spec.positivity,
+            positive_stands=spec.positive_stands,
+            positive_lapses_days=spec.positive_lapses_days,
+            room_air_only=spec.room_air_only,
         )
     for cid, raw in concepts.items():
         if any(kind in MEASURED_KINDS for kind, _, _ in raw.codes) and cid not in analytes:
-            raise c.fail(f"analytes.{cid}", "missing: every observation/score concept needs a unit and look-back")
-    qual = c.mapping(root.get("qualitative"), "qualitative")
-    polarity: dict[str, frozenset[tuple[str, str]]] = {}
-    for side in ("positive_codes", "negative_codes", "answer_yes_codes", "answer_no_codes"):
-        found: set[tuple[str, str]] = set()
-        for i, item in enumerate(c.seq(qual.get(side), f"qualitative.{side}")):
-            item = c.mapping(item, f"qualitative.{side}[{i}]")
-            system = c.text(item.get("system"), f"qualitative.{side}[{i}].system")
-            found.add((system, c.text(item.get("code"), f"qualitative.{side}[{i}].code")))
-        polarity[side] = frozenset(found)
-    if (
-        polarity["positive_codes"] & polarity["negative_codes"]
-        or polarity["answer_yes_codes"] & polarity["answer_no_codes"]
-    ):
-        raise c.fail("qualitative", "a code is both positive and negative")
-    answers: dict[tuple[str, str], Literal["positive", "negative"]] = dict.fromkeys(
-        polarity["answer_yes_codes"], "positive"
-    )
-    answers.update(dict.fromkeys(polarity["answer_no_codes"], "negative"))
-    return analytes, polarity["positive_codes"], polarity["negative_codes"], answers
+            raise _fail(file, f"analytes.{cid}", "missing: every observation/score concept needs a unit and look-back")
+    qualitative = doc.qualitative
+
+    def codes(items: list[schema.Coding]) -> frozenset[tuple[str, str]]:
+        return frozenset((item.system, item.code) for item in items)
+
+    positive, negative = codes(qualitative.positive_codes), codes(qualitative.negative_codes)
+    yes, no = codes(qualitative.answer_yes_codes), codes(qualitative.answer_no_codes)
+    if positive & negative or yes & no:
+        raise _fail(file, "qualitative", "a code is both positive and negative")
+    answers: dict[tuple[str, str], Literal["positive", "negative"]] = dict.fromkeys(yes, "positive")
+    answers.update(dict.fromkeys(no, "negative"))
+    return analytes, positive, negative, answers
 
 
-def _build(concepts_doc: tuple[str, Any], products_doc: tuple[str, Any], analytes_doc: tuple[str, Any]) -> Catalog:
-    concepts_file, concepts_data = concepts_doc
-    raw, rules = _parse_concepts(concepts_file, concepts_data)
-    prefix = _parse_prefix_rules(concepts_file, rules, raw)
-    analytes, positive, negative, answers = _parse_analytes(analytes_doc[0], analytes_doc[1], raw)
+def _build(
+    concepts_doc: tuple[str, Any], products_doc: tuple[str, Any], analytes_doc: tuple[str, schema.AnalytesFile]
+) -> Catalog:
+    concepts_file = concepts_doc[0]
+    concepts_spec = schema.validated(schema.ConceptsFile, concepts_doc)
+    raw = _raw_concepts(concepts_file, concepts_spec)
+    prefix = _prefix_rules(concepts_file, concepts_spec.prefix_rules, raw)
+    analytes, positive, negative, answers = _analytes(*analytes_doc, raw)
 
     index: dict[tuple[str, str], set[str]] = {}
     medication_codes: dict[str, set[str]] = {}  # RxCUI -> concepts with that medication code
@@ -724,7 +477,9 @@ def _build(concepts_doc: tuple[str, Any], products_doc: tuple[str, Any], analyte
             index.setdefault((system, _normalize_code(system, code)), set()).add(cid)
             if system == RXNORM and kind == "medication":
                 medication_codes.setdefault(code, set()).add(cid)
-    products = _parse_products(products_doc[0], products_doc[1], frozenset(medication_codes))
+    products = _products(
+        products_doc[0], schema.validated(schema.ProductsFile, products_doc), frozenset(medication_codes)
+    )
     for rxcui, product in products.items():
         resolved = {
             cid

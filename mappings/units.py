@@ -32,14 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mappings.disk_cache import cache_dir, load_yaml
+from mappings import schema
+from mappings.disk_cache import cache_dir
 
 __all__ = ["NotConvertible", "convert", "is_commensurable", "warm_up"]
 
-_ANALYTES_FILE = Path(__file__).resolve().parent / "analytes.yaml"
 # Parsed units (base magnitude, dimensionality) as the registry gives them, precomputed for the units the
 # bundled catalog and trials use: checking trials at start then needs no registry (built lazily, ~2-6 s).
-# Written by `python -m mappings.units --write-seed`; ignored unless made by the installed ucumvert and pint;
+# Written by `python scripts/write_unit_seed.py`; ignored unless made by the installed ucumvert and pint;
 # tests/unit/mappings/test_mappings_units.py checks every entry against the live registry.
 _SEED_FILE = Path(__file__).resolve().parent / "ucum_seed.json"
 
@@ -130,16 +130,13 @@ def _seed() -> dict[str, _Parsed]:
         return {}
 
 
-def write_seed(extra_units: set[str] | None = None) -> int:
-    """(Re)write the seed from the live registry: the catalog's units, alias targets and `extra_units`."""
-    from mappings.catalog import load_catalog
-
+def write_seed(units: set[str]) -> int:
+    """(Re)write the seed from the live registry: `units` (the catalog's, from scripts/write_unit_seed.py), the
+    alias targets and the mass / molar references."""
     tables = _tables()
-    wanted = {_MASS_REFERENCE, _MOLAR_REFERENCE, *tables.global_aliases.values(), *(extra_units or ())}
+    wanted = {_MASS_REFERENCE, _MOLAR_REFERENCE, *tables.global_aliases.values(), *units}
     for aliases in tables.analyte_aliases.values():
         wanted.update(aliases.values())
-    catalog = load_catalog()
-    wanted.update(unit for c in catalog.concept_ids() if (unit := catalog.concept(c).unit) is not None)
     parsed: dict[str, list[Any]] = {}
     for unit in sorted(wanted):
         bare = _strip_annotations(_canonical(unit, None))
@@ -154,37 +151,13 @@ def write_seed(extra_units: set[str] | None = None) -> int:
 
 @functools.cache
 def _tables() -> _Tables:
-    data = load_yaml(_ANALYTES_FILE.read_text(encoding="utf-8"))  # the catalog's parse, from the cache
-    where = _ANALYTES_FILE.name
-    global_aliases = _str_map(data.get("unit_aliases") or {}, f"{where}: unit_aliases")
-    analyte_aliases: dict[str, dict[str, str]] = {}
-    molar: dict[str, float] = {}
-    for name, spec in (data.get("analytes") or {}).items():
-        if not isinstance(spec, dict):
-            raise ValueError(f"{where}: analytes.{name}: expected a mapping")
-        if spec.get("unit_aliases"):
-            analyte_aliases[name] = _str_map(spec["unit_aliases"], f"{where}: analytes.{name}.unit_aliases")
-        factor = spec.get("molar_factor")
-        if factor is not None:
-            if not isinstance(factor, int | float) or isinstance(factor, bool) or factor <= 0:
-                raise ValueError(f"{where}: analytes.{name}.molar_factor: expected a positive number")
-            molar[name] = float(factor)
-    identities: dict[str, tuple[float, str]] = {}
-    for unit, spec in (data.get("unit_identities") or {}).items():
-        factor, base = (
-            spec.get("equals") if isinstance(spec, dict) else None,
-            spec.get("unit") if isinstance(spec, dict) else None,
-        )
-        if not isinstance(factor, int | float) or isinstance(factor, bool) or factor <= 0 or not isinstance(base, str):
-            raise ValueError(f"{where}: unit_identities.{unit}: expected equals (a positive number) and unit")
-        identities[unit] = (float(factor), base)
-    return _Tables(global_aliases, analyte_aliases, molar, identities)
-
-
-def _str_map(value: Any, where: str) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise ValueError(f"{where}: expected a mapping of strings to strings")
-    return dict(value)
+    data = schema.bundled_analytes()  # validated once, shared with the catalog
+    return _Tables(
+        dict(data.unit_aliases),
+        {name: dict(spec.unit_aliases) for name, spec in data.analytes.items() if spec.unit_aliases},
+        {name: spec.molar_factor for name, spec in data.analytes.items() if spec.molar_factor is not None},
+        {unit: (identity.equals, identity.unit) for unit, identity in data.unit_identities.items()},
+    )
 
 
 def _canonical(unit: str, analyte: str | None) -> str:
@@ -299,11 +272,3 @@ def convert(value: float, from_unit: str, to_unit: str, analyte: str | None = No
 def is_commensurable(from_unit: str, to_unit: str, analyte: str | None = None) -> bool:
     """Whether values in `from_unit` can be converted to `to_unit` (for that analyte)."""
     return not isinstance(_factor(from_unit, to_unit, analyte), NotConvertible)
-
-
-if __name__ == "__main__":  # python -m mappings.units --write-seed [UNIT ...]
-    import sys
-
-    if len(sys.argv) < 2 or sys.argv[1] != "--write-seed":
-        raise SystemExit("usage: python -m mappings.units --write-seed [EXTRA_UNIT ...]")
-    print(f"{write_seed(set(sys.argv[2:]))} unit(s) written to {_SEED_FILE}")

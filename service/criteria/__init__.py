@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from service.criteria.ast import Cohort, Criterion, CriterionKind, Trial
 from service.criteria.checker import check_trial
-from service.criteria.errors import CriteriaError, Diagnostic, TrialCheckError, TrialSyntaxError
-from service.criteria.evaluator import CompiledTrial, CriterionOutcome, Evaluation, compile_trial
+from service.criteria.errors import CriteriaError, Diagnostic, EvaluationError, TrialCheckError, TrialSyntaxError
+from service.criteria.evaluator import CompiledTrial, CriterionOutcome, Evaluation, QueryTable, compile_trial
 from service.criteria.inputs import (
     Course,
+    Estimate,
     Event,
     EventQuery,
     EventStatus,
@@ -21,6 +22,7 @@ from service.criteria.inputs import (
     Missing,
     PatientData,
     Polarity,
+    RecordKind,
     Window,
 )
 from service.criteria.parser import parse_trial
@@ -28,11 +30,11 @@ from service.criteria.truth import Truth
 from service.criteria.vocabulary import Vocabulary
 
 
-def load_trial(text: str, file: str, vocabulary: Vocabulary) -> CompiledTrial:
-    """Parse, check and compile one trial; raises CriteriaError with every file:line:col problem."""
-    trial = parse_trial(text, file)
-    checked = check_trial(trial, vocabulary, text)
-    return compile_trial(trial, checked, vocabulary)
+def load_trial(text: str, file: str, vocabulary: Vocabulary, queries: QueryTable | None = None) -> CompiledTrial:
+    """Parse, check and compile one trial; raises CriteriaError with every file:line:col problem. Pass one
+    `queries` table to every trial of a registry so that they share their queries."""
+    checked = check_trial(parse_trial(text, file), vocabulary, text)
+    return compile_trial(checked, vocabulary, queries)
 
 
 __all__ = [
@@ -44,7 +46,9 @@ __all__ = [
     "CriterionKind",
     "CriterionOutcome",
     "Diagnostic",
+    "Estimate",
     "Evaluation",
+    "EvaluationError",
     "Event",
     "EventQuery",
     "EventStatus",
@@ -54,6 +58,8 @@ __all__ = [
     "Missing",
     "PatientData",
     "Polarity",
+    "QueryTable",
+    "RecordKind",
     "Trial",
     "TrialCheckError",
     "TrialSyntaxError",

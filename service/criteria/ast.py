@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from service.criteria.errors import Span
+from service.criteria.inputs import RecordKind
 
 
 class CriterionKind(Enum):
@@ -80,7 +81,7 @@ class UnknownLiteral:
 
 @dataclass(frozen=True, slots=True)
 class Retrieve:
-    resource: str  # Condition | Observation | Medication | Procedure | Immunization
+    resource: RecordKind
     concepts: tuple[str, ...]
     active: bool
     polarity: str | None  # "positive" | "negative"
@@ -102,6 +103,7 @@ class Call:
     function: str
     args: tuple[Expr, ...]
     span: Span
+    unit: str | None = None  # Latest / Highest after checking: the unit its value is read in (or "ULN")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,18 @@
 """Static checks of a parsed trial: names, concepts, units and types, every problem at once.
 
 The checker also decides, for each `Latest(...)` / `Highest(...)`, the unit its value must be read in (the unit
-of the literal it is compared with), so the evaluator never guesses a unit.
+of the literal it is compared with), and returns the trial with that unit written on the call (`ast.Call.unit`),
+so the evaluator never guesses a unit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields, replace
 from enum import Enum
 
 from service.criteria import ast
 from service.criteria.errors import Diagnostic, Span, TrialCheckError, caret_context
+from service.criteria.inputs import RecordKind
 from service.criteria.vocabulary import Vocabulary
 
 
@@ -31,7 +33,7 @@ class Type:
     kind: Kind
     unit: str | None = None  # QUANTITY: its UCUM unit
     concepts: tuple[str, ...] = ()  # MEASUREMENT / RECORDS: what was retrieved
-    resource: str | None = None  # RECORDS: the resource word
+    resource: RecordKind | None = None  # RECORDS: the kind of record
 
     def __str__(self) -> str:
         if self.kind is Kind.QUANTITY:
@@ -50,34 +52,28 @@ DIMENSIONLESS_UNITS = frozenset({None, "1", "{score}", "%", "{titer}", "{INR}", 
 
 @dataclass(frozen=True, slots=True)
 class Signature:
-    params: tuple[str, ...]  # "records:Observation" / "records" / nothing
+    params: tuple[RecordKind | None, ...]  # each argument a retrieve of records of this kind (None: any kind)
     result: Type
+    derived: str | None = None  # served by the patient data (`PatientData.derived`) under this id
 
 
 FUNCTIONS: dict[str, Signature] = {
-    "Latest": Signature(("records:Observation",), Type(Kind.MEASUREMENT)),
-    "Highest": Signature(("records:Observation",), Type(Kind.MEASUREMENT)),
-    "Positive": Signature(("records:Observation",), BOOLEAN),
-    "Count": Signature(("records",), NUMBER),
-    "Earliest": Signature(("records",), DATE),
-    "MostRecent": Signature(("records",), DATE),
-    "Exposure": Signature(("records:Medication",), DURATION),
-    "LongestExposure": Signature(("records:Medication",), DURATION),
+    "Latest": Signature((RecordKind.OBSERVATION,), Type(Kind.MEASUREMENT)),
+    "Highest": Signature((RecordKind.OBSERVATION,), Type(Kind.MEASUREMENT)),
+    "Positive": Signature((RecordKind.OBSERVATION,), BOOLEAN),
+    "Count": Signature((None,), NUMBER),
+    "Earliest": Signature((None,), DATE),
+    "MostRecent": Signature((None,), DATE),
+    "Exposure": Signature((RecordKind.MEDICATION,), DURATION),
+    "LongestExposure": Signature((RecordKind.MEDICATION,), DURATION),
     "AgeInYears": Signature((), NUMBER),
     "IsFemale": Signature((), BOOLEAN),
     "IsMale": Signature((), BOOLEAN),
     "Today": Signature((), DATE),
-    "CreatinineClearance": Signature((), Type(Kind.QUANTITY, unit="mL/min")),
+    "CreatinineClearance": Signature((), Type(Kind.QUANTITY, unit="mL/min"), derived="creatinine-clearance"),
 }
 
-ACTIVE_RESOURCES = frozenset({"Condition", "Medication"})
-
-
-@dataclass(slots=True)
-class CheckResult:
-    """What later passes need: the read unit of each Latest call, keyed by the call's span."""
-
-    latest_units: dict[Span, str] = field(default_factory=dict)
+ACTIVE_RESOURCES = frozenset({RecordKind.CONDITION, RecordKind.MEDICATION})
 
 
 class _Checker:
@@ -90,7 +86,7 @@ class _Checker:
         self.define_types: dict[str, Type] = {}
         self.in_progress: list[str] = []
         self.used: set[str] = set()
-        self.result = CheckResult()
+        self.read_units: dict[int, str] = {}  # id(Latest call) -> unit, written onto the call by `annotated`
 
     def error(self, span: Span, message: str) -> Type:
         self.diagnostics.append(
@@ -206,10 +202,10 @@ class _Checker:
                 known = False
         if node.active and node.resource not in ACTIVE_RESOURCES:
             self.error(node.span, f"'active' applies to Condition and Medication, not {node.resource}")
-        if node.polarity is not None and node.resource != "Observation":
+        if node.polarity is not None and node.resource is not RecordKind.OBSERVATION:
             self.error(node.span, f"'{node.polarity}' applies to Observation results only")
         if node.within_half_lives is not None:
-            if node.resource != "Medication":
+            if node.resource is not RecordKind.MEDICATION:
                 self.error(node.span, f"'half-lives' applies to Medication records, not {node.resource}")
             elif node.within is not None:
                 self.error(node.span, "write either 'within N half-lives' or a 'within' duration, not both")
@@ -236,9 +232,8 @@ class _Checker:
             found = self.retrieve(arg)
             if found.kind is Kind.ERROR:
                 return ERROR
-            _, _, resource = param.partition(":")
-            if resource and found.resource != resource:
-                self.error(arg.span, f"{node.function} reads {resource} records, not {found.resource}")
+            if param is not None and found.resource is not param:
+                self.error(arg.span, f"{node.function} reads {param} records, not {found.resource}")
             concepts = found.concepts
         if signature.result.kind is Kind.MEASUREMENT:
             return Type(Kind.MEASUREMENT, concepts=concepts)
@@ -254,7 +249,7 @@ class _Checker:
             if unit is not None and not isinstance(left_expr, ast.Call):
                 self.error(span, "compare Latest(...) where it is written: its unit comes from that comparison")
             elif unit is not None:
-                self.result.latest_units[left_expr.span] = unit
+                self.read_units[id(left_expr)] = unit
             return BOOLEAN
         if left.kind is Kind.QUANTITY and right.kind is Kind.QUANTITY:
             if left.unit != right.unit:
@@ -303,12 +298,34 @@ class _Checker:
             return left
         return self.error(node.span, f"cannot compute {left} {node.op} {right}")
 
+    # ---- annotation ----
+    def annotated(self, expr: ast.Expr) -> ast.Expr:
+        """`expr` with each Latest / Highest call carrying its read unit (unchanged nodes are kept, not copied)."""
+        if isinstance(expr, ast.Call):
+            unit = self.read_units.get(id(expr))
+            return expr if unit is None else replace(expr, unit=unit)
+        changes = {
+            f.name: self.annotated(value)
+            for f in fields(expr)
+            if isinstance(value := getattr(expr, f.name), _COMPOSITE)
+        }
+        changed = {name: value for name, value in changes.items() if value is not getattr(expr, name)}
+        return replace(expr, **changed) if changed else expr  # type: ignore[arg-type]
 
-def check_trial(trial: ast.Trial, vocabulary: Vocabulary, source: str = "") -> CheckResult:
-    """Every problem of the trial at once, or the facts the evaluator needs."""
+
+# nodes that may hold a Latest call below them (Exists holds a Retrieve only)
+_COMPOSITE = (ast.Call, ast.Not, ast.And, ast.Or, ast.Compare, ast.Between, ast.Arithmetic)
+
+
+def check_trial(trial: ast.Trial, vocabulary: Vocabulary, source: str = "") -> ast.Trial:
+    """Every problem of the trial at once, or the trial annotated for the evaluator (`ast.Call.unit`)."""
     checker = _Checker(trial, vocabulary, source)
     checker.run()
     if checker.diagnostics:
         ordered = sorted(checker.diagnostics, key=lambda d: (d.line, d.column))
         raise TrialCheckError(ordered)
-    return checker.result
+    return replace(
+        trial,
+        defines=tuple(replace(d, expr=checker.annotated(d.expr)) for d in trial.defines),
+        criteria=tuple(c if c.expr is None else replace(c, expr=checker.annotated(c.expr)) for c in trial.criteria),
+    )

@@ -3,6 +3,7 @@
     CriteriaError
      ├─ TrialSyntaxError   the text does not parse (one Diagnostic, with a caret line)
      └─ TrialCheckError    it parses but does not type-check (every Diagnostic, not just the first)
+    EvaluationError        a checked criterion failed on one patient (a defect, never missing data)
 
 Missing patient data is never an error: it is a value that evaluates to "unknown".
 """
@@ -56,3 +57,17 @@ class TrialSyntaxError(CriteriaError):
 
 class TrialCheckError(CriteriaError):
     """The trial parses but refers to unknown names, concepts or mixes types."""
+
+
+class EvaluationError(Exception):
+    """A criterion raised while evaluating one patient, located like cql-execution's annotated errors: the trial,
+    the criterion and the source position of the innermost expression that failed; the cause is `__cause__`."""
+
+    def __init__(self, file: str, trial: str, criterion: str, span: Span, cause: BaseException) -> None:
+        self.file = file
+        self.trial = trial
+        self.criterion = criterion
+        self.span = span
+        super().__init__(
+            f"{file}:{span.line}:{span.column}: trial {trial}, criterion {criterion}: {type(cause).__name__}: {cause}"
+        )

@@ -10,12 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from service.criteria import ast
-from service.criteria.checker import CheckResult
+from service.criteria.checker import FUNCTIONS
+from service.criteria.errors import EvaluationError, Span
 from service.criteria.inputs import (
+    Estimate,
     Event,
     EventQuery,
     EventStatus,
@@ -60,23 +62,52 @@ class Env:
     def __init__(self, data: PatientData, on: dt.date) -> None:
         self.data = data
         self.on = on
-        self.defines: dict[str, Any] = {}
+        self.defines: dict[str, Outcome | Scalar] = {}
 
     def find(self, query: EventQuery) -> Sequence[Event] | Missing:
         return self.data.events(query, self.on)
 
 
-Compiled = Callable[[Env], Any]
-_UNSET: Any = object()
+Rule = Callable[[Env], Outcome]  # a compiled true / false / unknown expression
+Value = Callable[[Env], Scalar]  # a compiled number, quantity, date or duration
 Q = TypeVar("Q", EventQuery, MeasurementQuery)
-_QUERIES: dict[object, Any] = {}
+T = TypeVar("T", Outcome, Scalar)
 
 
-def _interned(query: Q) -> Q:
-    """One instance per distinct query across all trials: the per-patient memo then finds a trial's query by
-    identity instead of comparing field by field."""
-    found: Q = _QUERIES.setdefault(query, query)
-    return found
+class QueryTable:
+    """One instance per distinct query among the trials compiled with one table: the per-patient memo then finds
+    a trial's query by identity instead of comparing it field by field. Owned by whoever loads the trials."""
+
+    __slots__ = ("_queries",)
+
+    def __init__(self) -> None:
+        self._queries: dict[object, object] = {}
+
+    def intern(self, query: Q) -> Q:
+        found: Q = self._queries.setdefault(query, query)  # type: ignore[assignment]
+        return found
+
+
+class _LocatedError(Exception):
+    """An expression of a criterion failed at `span` (the cause is `__cause__`); made an EvaluationError above."""
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        super().__init__(span)
+
+
+def _located(span: Span, body: Callable[[Env], T]) -> Callable[[Env], T]:
+    """`body` with the source position attached to whatever it raises (around each read of patient data)."""
+
+    def run(env: Env) -> T:
+        try:
+            return body(env)
+        except _LocatedError:
+            raise
+        except Exception as error:
+            raise _LocatedError(span) from error
+
+    return run
 
 
 MAX_EVIDENCE = 3
@@ -181,85 +212,76 @@ def _latest_evidence(events: Sequence[Event]) -> tuple[Evidence, ...]:
 
 
 class _Compiler:
-    def __init__(self, trial: ast.Trial, checked: CheckResult, vocabulary: Vocabulary) -> None:
-        self.checked = checked
+    """Compiles expressions the checker typed: `rule` for true/false/unknown ones, `value` for the others."""
+
+    def __init__(self, trial: ast.Trial, vocabulary: Vocabulary, queries: QueryTable) -> None:
         self.vocabulary = vocabulary
-        self.defines: dict[str, Compiled] = {}
+        self.queries = queries
         self.define_nodes = {d.name: d for d in trial.defines}
+        self.define_rules: dict[str, Rule] = {}
+        self.define_values: dict[str, Value] = {}
 
     def label(self, concepts: tuple[str, ...]) -> str:
         return " or ".join(self.vocabulary.label(c) for c in concepts)
 
-    def compile(self, expr: ast.Expr) -> Compiled:
-        if isinstance(expr, ast.Number):
-            constant = _exact(expr.value)
-            return lambda env: constant
-        if isinstance(expr, ast.Quantity):
-            quantity = _exact(expr.value)
-            return lambda env: quantity
-        if isinstance(expr, ast.DurationLiteral):
-            duration = _exact(expr.duration.days)
-            return lambda env: duration
-        if isinstance(expr, ast.UlnMultiple):
-            factor = _exact(expr.factor)
-            return lambda env: factor
+    def rule(self, expr: ast.Expr) -> Rule:
         if isinstance(expr, ast.UnknownLiteral):
             unknown = Outcome(Truth.UNKNOWN, (), (expr.missing,))
             return lambda env: unknown
-        if isinstance(expr, ast.Retrieve):
-            raise AssertionError("a bare retrieve is only valid as an argument")  # pragma: no cover
         if isinstance(expr, ast.Exists):
-            return self.exists(expr.source)
+            return _located(expr.span, self.exists(expr.source))
         if isinstance(expr, ast.Ref):
-            return self.ref(expr.name)
+            if expr.name not in self.define_rules:
+                self.define_rules[expr.name] = _defined(expr.name, self.rule(self.define_nodes[expr.name].expr))
+            return self.define_rules[expr.name]
         if isinstance(expr, ast.Call):
-            return self.call(expr)
+            return _located(expr.span, self.boolean_call(expr))
         if isinstance(expr, ast.Not):
-            operand = self.compile(expr.operand)
+            operand = self.rule(expr.operand)
 
             def negate(env: Env) -> Outcome:
-                inner: Outcome = operand(env)
+                inner = operand(env)
                 return Outcome(not_(inner.truth), inner.evidence, inner.missing)
 
             return negate
         if isinstance(expr, ast.And | ast.Or):
             return self.logical(expr)
         if isinstance(expr, ast.Compare):
-            left, right, op = self.compile(expr.left), self.compile(expr.right), expr.op
+            left, right, op = self.value(expr.left), self.value(expr.right), expr.op
             return lambda env: _compare(op, left(env), right(env))
         if isinstance(expr, ast.Between):
-            return self.between(expr)
-        if isinstance(expr, ast.Arithmetic):
-            left, right, op = self.compile(expr.left), self.compile(expr.right), expr.op
-            return lambda env: _arithmetic(op, left(env), right(env))
-        raise AssertionError(f"unhandled node {expr!r}")  # pragma: no cover
+            value, low, high = self.value(expr.value), self.value(expr.low), self.value(expr.high)
+            return lambda env: _between(value(env), low(env), high(env))
+        raise AssertionError(f"not a true/false expression: {expr!r}")  # pragma: no cover
 
-    def logical(self, expr: ast.And | ast.Or) -> Compiled:
-        left, right = self.compile(expr.left), self.compile(expr.right)
+    def value(self, expr: ast.Expr) -> Value:
+        if isinstance(expr, ast.Number | ast.Quantity):
+            constant = _exact(expr.value)
+            return lambda env: constant
+        if isinstance(expr, ast.DurationLiteral):
+            duration = _exact(expr.duration.days)
+            return lambda env: duration
+        if isinstance(expr, ast.UlnMultiple):
+            factor = _exact(expr.factor)
+            return lambda env: factor
+        if isinstance(expr, ast.Ref):
+            if expr.name not in self.define_values:
+                self.define_values[expr.name] = _defined(expr.name, self.value(self.define_nodes[expr.name].expr))
+            return self.define_values[expr.name]
+        if isinstance(expr, ast.Call):
+            return _located(expr.span, self.value_call(expr))
+        if isinstance(expr, ast.Arithmetic):
+            left, right, op = self.value(expr.left), self.value(expr.right), expr.op
+            return lambda env: _arithmetic(op, left(env), right(env))
+        raise AssertionError(f"not a value: {expr!r}")  # pragma: no cover
+
+    def logical(self, expr: ast.And | ast.Or) -> Rule:
+        left, right = self.rule(expr.left), self.rule(expr.right)
         combine = and_ if isinstance(expr, ast.And) else or_
 
         def run(env: Env) -> Outcome:
-            a: Outcome = left(env)
-            b: Outcome = right(env)
+            a, b = left(env), right(env)
             return _combine(combine(a.truth, b.truth), a, b)
-
-        return run
-
-    def between(self, expr: ast.Between) -> Compiled:
-        value, low, high = self.compile(expr.value), self.compile(expr.low), self.compile(expr.high)
-
-        return lambda env: _between(value(env), low(env), high(env))
-
-    def ref(self, name: str) -> Compiled:
-        if name not in self.defines:
-            self.defines[name] = self.compile(self.define_nodes[name].expr)
-        body = self.defines[name]
-
-        def run(env: Env) -> Any:
-            value = env.defines.get(name, _UNSET)
-            if value is _UNSET:
-                value = env.defines[name] = body(env)
-            return value
 
         return run
 
@@ -271,9 +293,9 @@ class _Compiler:
         polarity = Polarity(node.polarity) if node.polarity else None
         status = EventStatus.ACTIVE if node.active else EventStatus.ANY
         query = EventQuery(node.resource, frozenset(node.concepts), window, status, polarity, node.within_half_lives)
-        return _interned(query)
+        return self.queries.intern(query)
 
-    def exists(self, node: ast.Retrieve) -> Compiled:
+    def exists(self, node: ast.Retrieve) -> Rule:
         query = self.query(node)
         what = self.label(node.concepts)
         if node.polarity:
@@ -298,35 +320,40 @@ class _Compiler:
 
         return run
 
-    def call(self, node: ast.Call) -> Compiled:
+    def boolean_call(self, node: ast.Call) -> Rule:
+        name = node.function
+        if name == "Positive":
+            return self.positive(node)
+        if name in ("IsFemale", "IsMale"):
+            wanted = "female" if name == "IsFemale" else "male"
+            return lambda env: _is_sex(env, wanted)
+        raise AssertionError(f"unchecked function {name}")  # pragma: no cover
+
+    def value_call(self, node: ast.Call) -> Value:
         name = node.function
         if name in ("Latest", "Highest"):
             return self.latest(node)
-        if name == "Positive":
-            return self.positive(node)
         if name in ("Count", "Earliest", "MostRecent"):
             return self.over_records(node)
         if name in ("Exposure", "LongestExposure"):
             return self.exposure(node)
         if name == "AgeInYears":
             return _age
-        if name in ("IsFemale", "IsMale"):
-            wanted = "female" if name == "IsFemale" else "male"
-            return lambda env: _is_sex(env, wanted)
         if name == "Today":
             return lambda env: _exact(float(env.on.toordinal()))
-        if name == "CreatinineClearance":
-            return _creatinine_clearance
+        derived = FUNCTIONS[name].derived
+        if derived is not None:
+            return lambda env: _estimated(env.data.derived(derived, env.on))
         raise AssertionError(f"unchecked function {name}")  # pragma: no cover
 
-    def latest(self, node: ast.Call) -> Compiled:
+    def latest(self, node: ast.Call) -> Value:
         retrieve = node.args[0]
         assert isinstance(retrieve, ast.Retrieve)
-        unit = self.checked.latest_units.get(node.span)
-        if unit is None:  # a Latest that is never compared is reported by the checker
+        if node.unit is None:  # a Latest that is never compared is reported by the checker
             raise AssertionError(f"Latest at {node.span} has no unit")
         highest = node.function == "Highest"
-        query = _interned(MeasurementQuery(frozenset(retrieve.concepts), unit, self.query(retrieve).window, highest))
+        window = self.query(retrieve).window
+        query = self.queries.intern(MeasurementQuery(frozenset(retrieve.concepts), node.unit, window, highest))
 
         def run(env: Env) -> Scalar:
             found = env.data.latest(query, env.on)
@@ -341,12 +368,12 @@ class _Compiler:
 
         return run
 
-    def positive(self, node: ast.Call) -> Compiled:
+    def positive(self, node: ast.Call) -> Rule:
         retrieve = node.args[0]
         assert isinstance(retrieve, ast.Retrieve)
         base = self.query(retrieve)
-        positives = _interned(EventQuery(base.kind, base.concepts, base.window, base.status, Polarity.POSITIVE))
-        negatives = _interned(EventQuery(base.kind, base.concepts, base.window, base.status, Polarity.NEGATIVE))
+        positives = self.queries.intern(replace(base, polarity=Polarity.POSITIVE))
+        negatives = self.queries.intern(replace(base, polarity=Polarity.NEGATIVE))
         wanted = f"{self.label(retrieve.concepts)} result{_window_text(base)}"
 
         def run(env: Env) -> Outcome:
@@ -364,7 +391,7 @@ class _Compiler:
 
         return run
 
-    def over_records(self, node: ast.Call) -> Compiled:
+    def over_records(self, node: ast.Call) -> Value:
         retrieve = node.args[0]
         assert isinstance(retrieve, ast.Retrieve)
         query = self.query(retrieve)
@@ -389,7 +416,7 @@ class _Compiler:
 
         return run
 
-    def exposure(self, node: ast.Call) -> Compiled:
+    def exposure(self, node: ast.Call) -> Value:
         """Exposure: days covered by any listed drug; LongestExposure: by the one listed drug covered longest.
 
         Overlapping records are merged and gaps not counted. A record that does not say how long the drug was
@@ -403,10 +430,7 @@ class _Compiler:
             groups = ((base, self.label(retrieve.concepts)),)
         else:
             groups = tuple(
-                (
-                    _interned(EventQuery(base.kind, frozenset({c}), base.window, base.status, None, base.half_lives)),
-                    self.label((c,)),
-                )
+                (self.queries.intern(replace(base, concepts=frozenset({c}), polarity=None)), self.label((c,)))
                 for c in retrieve.concepts
             )
 
@@ -419,6 +443,22 @@ class _Compiler:
             return Scalar(low, high, evidence, missing)
 
         return run
+
+
+def _defined(name: str, body: Callable[[Env], T]) -> Callable[[Env], T]:
+    """A definition's body, evaluated once per evaluation however many criteria refer to it."""
+
+    def run(env: Env) -> T:
+        found: Any = env.defines.get(name)
+        if found is None:
+            found = env.defines[name] = body(env)
+        return found  # type: ignore[no-any-return]
+
+    return run
+
+
+def _estimated(estimate: Estimate) -> Scalar:
+    return Scalar(estimate.low, estimate.high, estimate.evidence, estimate.missing)
 
 
 def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
@@ -479,36 +519,6 @@ def _is_sex(env: Env, wanted: str) -> Outcome:
     return Outcome(Truth.MET if sex == wanted else Truth.NOT_MET)
 
 
-CREATININE = _interned(MeasurementQuery(frozenset({"serum-creatinine"}), "mg/dL"))
-WEIGHT = _interned(MeasurementQuery(frozenset({"body-weight"}), "kg"))
-
-
-def _creatinine_clearance(env: Env) -> Scalar:
-    """Cockcroft-Gault in mL/min from the latest serum creatinine, weight, age and sex (×0.85 female)."""
-    creatinine = env.data.latest(CREATININE, env.on)
-    weight = env.data.latest(WEIGHT, env.on)
-    age = _age(env)
-    sex = env.data.sex()
-    missing = [m.reason for m in (creatinine, weight) if isinstance(m, Missing)]
-    missing.extend(age.missing if age.low is None else ())
-    if isinstance(sex, Missing) or sex not in ("female", "male"):
-        factors = (0.85, 1.0)
-        missing.append("Administrative sex")
-    else:
-        factors = (0.85, 0.85) if sex == "female" else (1.0, 1.0)
-    if isinstance(creatinine, Missing) or isinstance(weight, Missing) or age.low is None or age.high is None:
-        return Scalar(None, None, (), tuple(missing))
-    if creatinine.value <= 0:
-        return Scalar(None, None, (creatinine.evidence,), ("A positive serum creatinine value",))
-    # same-day results that disagree give ranges: the clearance spans their extremes
-    creatinine_high, weight_high = creatinine.high or creatinine.value, weight.high or weight.value
-    missing.extend(m.doubt for m in (creatinine, weight) if m.doubt)
-    low = (140 - age.high) * weight.value / (72 * creatinine_high) * factors[0]
-    high = (140 - age.low) * weight_high / (72 * creatinine.value) * factors[1]
-    evidence = (creatinine.evidence, weight.evidence)
-    return Scalar(low, high, evidence, (*tuple(missing), *age.missing))
-
-
 @dataclass(frozen=True, slots=True)
 class CriterionOutcome:
     criterion: ast.Criterion
@@ -521,14 +531,16 @@ class Evaluation:
     """One patient's criteria of one trial, each evaluated at most once and only when asked for: a caller that
     only needs a status can stop early, and one that then needs the whole report loses nothing."""
 
-    __slots__ = ("_env", "_outcomes", "_rules")
+    __slots__ = ("_env", "_outcomes", "_rules", "_trial")
 
-    def __init__(self, rules: tuple[tuple[ast.Criterion, Compiled | None], ...], env: Env) -> None:
+    def __init__(self, trial: ast.Trial, rules: tuple[tuple[ast.Criterion, Rule | None], ...], env: Env) -> None:
+        self._trial = trial
         self._rules = rules
         self._env = env
         self._outcomes: list[CriterionOutcome | None] = [None] * len(rules)
 
     def outcome(self, index: int) -> CriterionOutcome:
+        """Raises EvaluationError (trial, criterion, source position) when the criterion fails: a defect."""
         found = self._outcomes[index]
         if found is None:
             found = self._outcomes[index] = self._evaluate(*self._rules[index])
@@ -537,30 +549,40 @@ class Evaluation:
     def all(self) -> list[CriterionOutcome]:
         return [self.outcome(i) for i in range(len(self._rules))]
 
-    def _evaluate(self, criterion: ast.Criterion, rule: Compiled | None) -> CriterionOutcome:
+    def _evaluate(self, criterion: ast.Criterion, rule: Rule | None) -> CriterionOutcome:
         if rule is None:
             return CriterionOutcome(criterion, "manual", (), ())
-        outcome: Outcome = rule(self._env)
+        try:
+            outcome = rule(self._env)
+        except _LocatedError as located:
+            raise self._error(criterion, located.span, located.__cause__ or located) from located.__cause__
+        except Exception as error:
+            raise self._error(criterion, criterion.span, error) from error
         missing = outcome.missing
         if outcome.truth is Truth.UNKNOWN and not missing:
             missing = (f"Data to decide: {criterion.text}",)
         return CriterionOutcome(criterion, outcome.truth.value, outcome.evidence, missing)
 
+    def _error(self, criterion: ast.Criterion, span: Span, cause: BaseException) -> EvaluationError:
+        return EvaluationError(self._trial.file, self._trial.id, criterion.id, span, cause)
+
 
 @dataclass(frozen=True, slots=True)
 class CompiledTrial:
     trial: ast.Trial
-    _rules: tuple[tuple[ast.Criterion, Compiled | None], ...]
+    _rules: tuple[tuple[ast.Criterion, Rule | None], ...]
 
     def start(self, data: PatientData, on: dt.date) -> Evaluation:
         """Criteria in file order, evaluated on demand (`Evaluation.outcome(i)` for `trial.criteria[i]`)."""
-        return Evaluation(self._rules, Env(data, on))
+        return Evaluation(self.trial, self._rules, Env(data, on))
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()
 
 
-def compile_trial(trial: ast.Trial, checked: CheckResult, vocabulary: Vocabulary) -> CompiledTrial:
-    compiler = _Compiler(trial, checked, vocabulary)
-    rules = tuple((c, None if c.expr is None else compiler.compile(c.expr)) for c in trial.criteria)
-    return CompiledTrial(trial, rules)
+def compile_trial(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable | None = None) -> CompiledTrial:
+    """Compile a trial the checker returned (its Latest calls carry their units). Trials compiled with one
+    `queries` table share their query objects, so a patient's memo answers them by identity."""
+    compiler = _Compiler(checked, vocabulary, queries or QueryTable())
+    rules = tuple((c, None if c.expr is None else compiler.rule(c.expr)) for c in checked.criteria)
+    return CompiledTrial(checked, rules)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Protocol
 
 
@@ -42,6 +42,16 @@ class Window:
     before_days: int | None = None
 
 
+class RecordKind(StrEnum):
+    """The kinds of record the language reads (its resource words); the facts layer maps each to FHIR types."""
+
+    CONDITION = "Condition"
+    OBSERVATION = "Observation"
+    MEDICATION = "Medication"
+    PROCEDURE = "Procedure"
+    IMMUNIZATION = "Immunization"
+
+
 class EventStatus(Enum):
     """Which clinical statuses count for a closed-world retrieve."""
 
@@ -56,7 +66,7 @@ class Polarity(Enum):
 
 @dataclass(frozen=True, slots=True)
 class EventQuery:
-    kind: str  # "Condition" | "Medication" | "Procedure" | "Immunization" | "Observation"
+    kind: RecordKind
     concepts: frozenset[str]
     window: Window = Window()
     status: EventStatus = EventStatus.ANY
@@ -138,6 +148,18 @@ class Measurement:
     doubt: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """A quantity the patient data derives from several records (creatinine clearance from creatinine, weight, age
+    and sex): surely in [low, high]; None on both when it cannot be derived. `missing` says what would give it or
+    make it exact."""
+
+    low: float | None
+    high: float | None
+    evidence: tuple[Evidence, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
 class PatientData(Protocol):
     """A patient as the evaluator sees it; evaluation date is passed in, never read from a clock."""
 
@@ -154,3 +176,7 @@ class PatientData(Protocol):
         ...
 
     def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing: ...
+
+    def derived(self, quantity: str, on: dt.date) -> Estimate:
+        """A derived quantity by its id (the checker's `Signature.derived`, e.g. "creatinine-clearance")."""
+        ...

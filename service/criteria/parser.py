@@ -11,6 +11,7 @@ from lark.tree import Meta
 
 from service.criteria import ast
 from service.criteria.errors import Diagnostic, Span, TrialSyntaxError, caret_context
+from service.criteria.inputs import RecordKind
 
 _TIME_UNITS = {
     "year": ast.TimeUnit.YEAR,
@@ -196,7 +197,7 @@ class _ToAst(Transformer[Token, Any]):
         return ast.Ref(str(children[0]), _span(meta))
 
     def retrieve(self, meta: Meta, children: list[Any]) -> ast.Retrieve:
-        resource = str(children[0])
+        resource = RecordKind(str(children[0]))
         concept_tokens = [c for c in children[1:] if isinstance(c, Token)]
         modifiers = [m for m in children[1:] if not isinstance(m, Token)]
         fields: dict[str, Any] = {

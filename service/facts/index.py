@@ -6,18 +6,19 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from service.criteria.inputs import RecordKind
 from service.facts.counting import counts
 from service.facts.history import Timing, timing_of
 from service.fhir_access.record import PatientRecord
 
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
-# EventQuery.kind → resource types read for it.
-KIND_TYPES: Mapping[str, tuple[str, ...]] = {
-    "Condition": ("Condition",),
-    "Observation": ("Observation",),
-    "Medication": MEDICATION_TYPES,
-    "Procedure": ("Procedure",),
-    "Immunization": ("Immunization",),
+# The language's kinds of record → the FHIR resource types read for each: the one table between them.
+KIND_TYPES: Mapping[RecordKind, tuple[str, ...]] = {
+    RecordKind.CONDITION: ("Condition",),
+    RecordKind.OBSERVATION: ("Observation",),
+    RecordKind.MEDICATION: MEDICATION_TYPES,
+    RecordKind.PROCEDURE: ("Procedure",),
+    RecordKind.IMMUNIZATION: ("Immunization",),
 }
 # Where each resource type keeps its code.
 _CODE_FIELD: Mapping[str, str] = {
@@ -28,7 +29,7 @@ _CODE_FIELD: Mapping[str, str] = {
 }
 
 
-# Resource type -> the code kind its codes are (mappings.catalog CODE_KINDS).
+# Resource type -> the code kind its codes are (mappings.catalog CodeKind).
 _CODE_KIND: Mapping[str, str] = {
     "Condition": "condition",
     "Procedure": "procedure",

@@ -45,7 +45,7 @@ class Analyte:
 
 
 # (value, from_unit, to_unit, analyte id) -> converted value, or the reason it cannot be
-Converter = Callable[[float, str, str, str], "float | str"]
+AnalyteConverter = Callable[[float, str, str, str], "float | str"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ def _same_occasion(a: Entry, b: Entry) -> bool:
     return isinstance(when, str) and when == b.resource.get("effectiveDateTime")
 
 
-def on_supplemental_oxygen(reading: Entry, oxygen: list[Entry], convert: Converter) -> bool | None:
+def on_supplemental_oxygen(reading: Entry, oxygen: list[Entry], convert: AnalyteConverter) -> bool | None:
     """Whether `reading` was taken on supplemental oxygen, from inhaled-oxygen results of the same occasion
     (a component of the reading, or an Observation of its encounter or time): a flow above 0 L/min or a
     concentration above 21 %. None when such a result is there but cannot be read; False when none is there."""
@@ -208,11 +208,18 @@ def in_window(entry: Entry, window: Window, on: dt.date) -> bool:
     return window.before_days is None or taken[1] <= on - dt.timedelta(days=window.before_days)
 
 
-def _reference_high(holder: Mapping[str, Any]) -> tuple[float, str | None] | None:
+def first_reference_range(holder: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The result's first referenceRange: the only one read (others are for other populations or contexts)."""
     ranges = holder.get("referenceRange")
     if not isinstance(ranges, list) or not ranges or not isinstance(ranges[0], Mapping):
         return None
-    high = ranges[0].get("high")
+    return ranges[0]
+
+
+def _upper_limit_of_normal(holder: Mapping[str, Any]) -> tuple[float, str | None] | None:
+    """The exact upper limit of the first reference range, with its unit (a `<`/`>` limit is not exact)."""
+    reference = first_reference_range(holder)
+    high = None if reference is None else reference.get("high")
     if not isinstance(high, Mapping):
         return None
     value = finite_number(high.get("value"))
@@ -225,7 +232,7 @@ def measure(
     entry: Entry,
     analyte: Analyte,
     unit: str,
-    convert: Converter,
+    convert: AnalyteConverter,
     lower_bounds: bool = False,
 ) -> Measurement | Missing | None:
     """The entry's value in `unit` (or as a multiple of the ULN); None if the entry carries no value.
@@ -267,7 +274,7 @@ def measure(
             return Measurement(value, unit, evidence, taken, high=math.inf, doubt=bound)
         return Measurement(value, unit, evidence, taken)
 
-    high = _reference_high(entry.holder)
+    high = _upper_limit_of_normal(entry.holder)
     if high is not None and reading.unit is not None:
         limit, limit_unit = high
         if limit_unit is not None and limit_unit != reading.unit:

@@ -11,6 +11,7 @@ from dataclasses import replace
 from mappings.catalog import Catalog
 from mappings.units import NotConvertible, convert
 from service.criteria.inputs import (
+    Estimate,
     Event,
     EventQuery,
     Evidence,
@@ -18,10 +19,12 @@ from service.criteria.inputs import (
     MeasurementQuery,
     Missing,
     Polarity,
+    RecordKind,
     Window,
 )
 from service.facts import derived
 from service.facts.counting import tentative
+from service.facts.estimates import ESTIMATES
 from service.facts.history import counts_for_status, medication_course, place
 from service.facts.index import KIND_TYPES, MEDICATION_TYPES, ConceptIndex, Entry
 from service.facts.measurements import Analyte, in_window, measure, on_supplemental_oxygen, window_text
@@ -81,15 +84,13 @@ class PatientFacts:
         return found  # type: ignore[return-value]
 
     def _events(self, query: EventQuery, on: dt.date) -> tuple[Event, ...] | Missing:
-        types = KIND_TYPES.get(query.kind)
-        if types is None:
-            raise ValueError(f"unknown event kind {query.kind!r}")
+        types = KIND_TYPES[query.kind]
         gap = self._gap(query.kind, types, query.concepts)
         if gap is not None:
             return gap
         if not self._index.has_any(query.concepts):  # most exclusions: the patient has none of it
             return ()
-        if query.kind == "Observation" and query.polarity is not None:
+        if query.kind == RecordKind.OBSERVATION and query.polarity is not None:
             return self._results(query, query.polarity, on)
         found: list[Event] = []
         for concept, entry in self._matches(query.concepts, types):
@@ -236,18 +237,27 @@ class PatientFacts:
             return replace(best, high=None, doubt=None)
         return replace(best, high=math.inf, doubt="; ".join(unread))
 
+    # --- derived from several records ---------------------------------------------------------------
+    def derived(self, quantity: str, on: dt.date) -> Estimate:
+        if on != self._memo_on:
+            self._start_memo(on)
+        found = self._memo.get(quantity)
+        if found is None:
+            found = self._memo[quantity] = ESTIMATES[quantity](self, on)
+        return found  # type: ignore[return-value]
+
     # --- helpers -------------------------------------------------------------------------------------
     def _start_memo(self, on: dt.date) -> None:
         """The memo holds the answers for one evaluation date at a time."""
         self._memo.clear()
         self._memo_on = on
 
-    def _gap(self, kind: str, types: tuple[str, ...], concepts: frozenset[str]) -> Missing | None:
+    def _gap(self, kind: RecordKind, types: tuple[str, ...], concepts: frozenset[str]) -> Missing | None:
         """Why records of `kind` cannot be trusted to be complete, if they cannot."""
         unread = [t for t in types if t in self._unreadable]
         if unread:
             return Missing(f"{self._labels(concepts)} ({', '.join(unread)} records could not be read)")
-        if kind == "Medication" and self._index.unresolved:
+        if kind == RecordKind.MEDICATION and self._index.unresolved:
             count = len(self._index.unresolved)
             return Missing(
                 f"{self._labels(concepts)} ({count} medication record(s) name a Medication that could not be read)"

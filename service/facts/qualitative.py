@@ -11,7 +11,7 @@ from typing import Any
 
 from service.criteria.inputs import Polarity, Window
 from service.facts.index import Entry
-from service.facts.measurements import TITER_TEXT, finite_number, in_window, read_titer
+from service.facts.measurements import TITER_TEXT, finite_number, first_reference_range, in_window, read_titer
 
 V3_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
 V2_INTERPRETATION = "http://terminology.hl7.org/CodeSystem/v2-0078"
@@ -51,7 +51,7 @@ STRINGS: Mapping[str, Polarity] = {
 _SPACES = re.compile(r"\s+")
 
 # (value, from_unit, to_unit) -> converted value or None
-Converter = Callable[[float, str, str], float | None]
+PlainConverter = Callable[[float, str, str], float | None]
 # (system, code) of a coded result value -> its polarity (mappings: analytes.yaml `qualitative`)
 CodedResult = Callable[[str, str], Polarity | None]
 
@@ -114,17 +114,10 @@ def _above_high(value: float, comparator: str | None, high: float, inclusive: bo
     return None
 
 
-def _reference_high(holder: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    ranges = holder.get("referenceRange")
-    if not isinstance(ranges, list) or not ranges or not isinstance(ranges[0], Mapping):
-        return None
-    return ranges[0]
-
-
 def _titer_polarity(comparator: str | None, dilution: float, holder: Mapping[str, Any]) -> Polarity | None:
     """A titer 1:N against the reference range: high 1:H (or high.value H) → positive above H;
     text "<1:H" → positive at H or above. Without a reference range a titer decides nothing."""
-    reference = _reference_high(holder)
+    reference = first_reference_range(holder)
     if reference is None:
         return None
     high = reference.get("high")
@@ -149,9 +142,11 @@ def _detected(quantity: Mapping[str, Any]) -> Polarity | None:
     return POS if value > 0 else NEG
 
 
-def _quantity_polarity(quantity: Mapping[str, Any], holder: Mapping[str, Any], convert: Converter) -> Polarity | None:
+def _quantity_polarity(
+    quantity: Mapping[str, Any], holder: Mapping[str, Any], convert: PlainConverter
+) -> Polarity | None:
     value = finite_number(quantity.get("value"))
-    reference = _reference_high(holder)
+    reference = first_reference_range(holder)
     if value is None or reference is None:
         return None
     high = reference.get("high")
@@ -173,7 +168,7 @@ def has_result(holder: Mapping[str, Any]) -> bool:
 
 
 def polarity(
-    holder: Mapping[str, Any], coded: CodedResult, convert: Converter, reading: Reading = Reading()
+    holder: Mapping[str, Any], coded: CodedResult, convert: PlainConverter, reading: Reading = Reading()
 ) -> Polarity | None:
     """Polarity of an Observation (or one of its components), read the way its analyte says.
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from service.criteria import CompiledTrial, CriteriaError, Diagnostic, Vocabulary, load_trial
+from service.criteria import CompiledTrial, CriteriaError, Diagnostic, QueryTable, Vocabulary, load_trial
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,10 +34,11 @@ def load_trials(paths: Iterable[Path], vocabulary: Vocabulary) -> tuple[LoadedTr
     """All trials, or a CriteriaError listing every problem of every file."""
     loaded: list[LoadedTrial] = []
     problems: list[Diagnostic] = []
+    queries = QueryTable()  # shared: a patient's memo answers the same question of two trials by identity
     for path in paths:
         text = path.read_text(encoding="utf-8")
         try:
-            compiled = load_trial(text, str(path), vocabulary)
+            compiled = load_trial(text, str(path), vocabulary, queries)
         except CriteriaError as exc:
             problems.extend(exc.diagnostics)
             continue

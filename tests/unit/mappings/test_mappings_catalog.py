@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from mappings.catalog import ICD10CM, RXNORM, SNOMED, Catalog, CatalogError, load_catalog
+from mappings.catalog import Catalog, CatalogError, load_catalog
+from mappings.schema import ICD10CM, RXNORM, SNOMED
 from service.criteria.vocabulary import Vocabulary
 from tests.paths import SHARED
 
@@ -257,3 +259,26 @@ def test_every_immunization_is_a_vaccination(
     catalog: Catalog, codings: list[tuple[str, str]], expected: set[str]
 ) -> None:
     assert catalog.every_record_concepts("immunization", codings) == frozenset(expected)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda spec: spec.update(colour="red"), "analytes.yaml: analytes.anc.colour: Extra inputs are not permitted"),
+        (
+            lambda spec: spec.update(reference_range="yes"),
+            "analytes.anc.reference_range: Input should be a valid boolean",
+        ),
+        (lambda spec: spec.update(lookback_days=0), "analytes.anc.lookback_days: Input should be greater than 0"),
+        (lambda spec: spec.update(default_uln=5, uln_source=None), "analytes.anc: a default ULN needs a uln_source"),
+    ],
+)
+def test_an_analyte_is_checked_key_by_key(tmp_path: Path, change: Any, expected: str) -> None:
+    directory = _copy(tmp_path)
+    path = directory / "analytes.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    change(data["analytes"]["anc"])
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    with pytest.raises(CatalogError) as err:
+        Catalog.load(directory)
+    assert expected in str(err.value)

@@ -12,6 +12,7 @@ import yaml
 
 from mappings import units
 from mappings.catalog import load_catalog
+from mappings.schema import bundled_analytes
 from mappings.units import NotConvertible, convert, is_commensurable
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "units" / "conversions.yaml"
@@ -66,10 +67,10 @@ def test_warm_up_is_safe_from_threads() -> None:
 
 def test_every_canonical_unit_and_alias_target_parses() -> None:
     catalog = load_catalog()
-    analytes = yaml.safe_load(units._ANALYTES_FILE.read_text(encoding="utf-8"))
-    targets = set(analytes["unit_aliases"].values())
-    for spec in analytes["analytes"].values():
-        targets.update((spec.get("unit_aliases") or {}).values())
+    analytes = bundled_analytes()
+    targets = set(analytes.unit_aliases.values())
+    for spec in analytes.analytes.values():
+        targets.update(spec.unit_aliases.values())
     for cid in catalog.concept_ids():
         unit = catalog.concept(cid).unit
         if unit is not None:

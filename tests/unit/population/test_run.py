@@ -265,3 +265,26 @@ def test_export_outputs_and_scratch_may_be_fsspec_urls(
 
         assert {row["patient"] for row in pq.read_table(source).to_pylist()} == set(expected)
     assert not memory.exists(f"/run-{id(folder)}/work") or not memory.ls(f"/run-{id(folder)}/work")
+
+
+def test_a_criterion_that_fails_is_recorded_with_its_trial_criterion_and_position(
+    executor: InProcess,
+    export: tuple[Path, dict[str, dict[str, str]]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from service.facts.patient_facts import PatientFacts
+
+    def broken(self: PatientFacts, *args: Any) -> Any:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(PatientFacts, "latest", broken)
+    folder, _ = export
+    summary = _run(executor, folder, tmp_path / "out")
+    assert summary.error_count == len(KEYS)
+    reference, error = summary.errors[0]
+    assert reference.startswith("Patient/")
+    assert error.startswith("EvaluationError: ")
+    assert ".trial:" in error
+    assert ", criterion " in error
+    assert error.endswith("ZeroDivisionError: float division by zero")

@@ -1,0 +1,90 @@
+"""The evaluator: intervals decide only when every value agrees; derived quantities come from the patient data;
+a failing criterion is reported with its trial, criterion and source position."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.criteria import (
+    CompiledTrial,
+    Estimate,
+    EvaluationError,
+    Evidence,
+    MeasurementQuery,
+    QueryTable,
+    load_trial,
+)
+from tests.unit.criteria.fakes import HEADER, ON, Patient, Vocabulary
+
+
+def _trial(body: str, queries: QueryTable | None = None) -> CompiledTrial:
+    return load_trial(f'{HEADER}inclusion "c" "case":\n  {body}\n', "unit.trial", Vocabulary(), queries)
+
+
+def _result(body: str, patient: Patient) -> str:
+    return _trial(body).evaluate(patient, ON)[0].result
+
+
+def test_latest_reads_the_value_in_the_annotated_unit() -> None:
+    patient = Patient(values={"creatinine": 100.0})
+    assert _result("Latest([Observation: \"creatinine\"]) <= 120 'umol/L'", patient) == "met"
+    (query,) = patient.asked
+    assert isinstance(query, MeasurementQuery)
+    assert query.unit == "umol/L"
+
+
+@pytest.mark.parametrize(
+    ("estimate", "result"),
+    [
+        (Estimate(50.0, 50.0, (Evidence("Observation/scr", "creatinine"),)), "met"),
+        (Estimate(20.0, 25.0), "not-met"),
+        (Estimate(25.0, 45.0, (), ("Administrative sex",)), "unknown"),  # the threshold lies inside the range
+        (Estimate(None, None, (), ("Serum creatinine",)), "unknown"),  # missing data: unknown, never not-met
+    ],
+)
+def test_a_derived_quantity_is_asked_of_the_patient_data(estimate: Estimate, result: str) -> None:
+    patient = Patient(derived_values={"creatinine-clearance": estimate})
+    outcome = _trial("CreatinineClearance() >= 30 'mL/min'").evaluate(patient, ON)[0]
+    assert outcome.result == result
+    assert patient.asked == ["creatinine-clearance"]
+    if result == "unknown":
+        assert outcome.missing == estimate.missing
+    else:
+        assert outcome.evidence == estimate.evidence
+
+
+def test_unknown_and_not_met_is_not_met_but_unknown_or_not_met_stays_unknown() -> None:
+    patient = Patient()  # no ANC: the comparison is unknown
+    low_anc = "Latest([Observation: \"anc\"]) < 1 '10*9/L'"
+    assert _result(f'{low_anc} and exists [Condition: "lupus"]', patient) == "not-met"
+    assert _result(f'{low_anc} or exists [Condition: "lupus"]', patient) == "unknown"
+    assert _result(f'{low_anc} or exists [Condition: "lupus"]', Patient(conditions=("lupus",))) == "met"
+
+
+def test_trials_loaded_with_one_query_table_share_their_queries() -> None:
+    queries = QueryTable()
+    body = 'exists [Condition: "lupus"]'
+    first, second = Patient(), Patient()
+    _trial(body, queries).evaluate(first, ON)
+    _trial(body, queries).evaluate(second, ON)
+    assert first.asked[0] is second.asked[0]
+    third = Patient()
+    _trial(body).evaluate(third, ON)  # its own table: an equal query, another object
+    assert third.asked[0] == first.asked[0]
+    assert third.asked[0] is not first.asked[0]
+
+
+class _Failing(Patient):
+    def latest(self, query: MeasurementQuery, on: object) -> object:  # type: ignore[override]
+        raise ZeroDivisionError("float division by zero")
+
+
+def test_a_failing_expression_is_located_by_trial_criterion_and_position() -> None:
+    trial = _trial('exists [Condition: "lupus"] or Latest([Observation: "anc"]) < 1 \'10*9/L\'')
+    with pytest.raises(EvaluationError) as caught:
+        trial.evaluate(_Failing(), ON)
+    error = caught.value
+    assert (error.file, error.trial, error.criterion) == ("unit.trial", "unit", "c")
+    assert (error.span.line, error.span.column) == (3, 34)  # the Latest call, not the start of the criterion
+    assert isinstance(error.__cause__, ZeroDivisionError)
+    assert str(error) == "unit.trial:3:34: trial unit, criterion c: ZeroDivisionError: float division by zero"
