@@ -123,6 +123,7 @@ class Catalog:
     __slots__ = (
         "_analytes",
         "_answers",
+        "_by_coding",
         "_concepts",
         "_every",
         "_half_lives",
@@ -169,6 +170,7 @@ class Catalog:
             for kind, found in nets.items()
         }
         self._named: dict[tuple[str, str], frozenset[str]] = {}  # texts repeat across records: answer each once
+        self._by_coding: dict[tuple[str, str], frozenset[str]] = {}  # codes repeat too: normalise each once
         self._every = {kind: tuple(found) for kind, found in every.items()}
         self._answers = dict(answers or {})
 
@@ -191,7 +193,18 @@ class Catalog:
     # ---- lookups ----
 
     def concepts_for(self, system: str, code: str) -> frozenset[str]:
-        """Concept ids of a coding; RxNorm products resolve to their ingredients' concepts."""
+        """Concept ids of a coding; RxNorm products resolve to their ingredients' concepts. Memoised per coding
+        as written (bounded): most records repeat a few codes, and normalising costs more than a dict read."""
+        key = (system, code)
+        found = self._by_coding.get(key)
+        if found is None:
+            found = self._concepts_for(system, code)
+            if len(self._by_coding) >= 65536:
+                self._by_coding.clear()
+            self._by_coding[key] = found
+        return found
+
+    def _concepts_for(self, system: str, code: str) -> frozenset[str]:
         canonical = schema.SYSTEM_ALIASES.get(system.strip())
         if canonical is None:
             return frozenset()

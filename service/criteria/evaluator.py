@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from service.criteria import ast
@@ -22,6 +22,7 @@ from service.criteria.inputs import (
     EventQuery,
     EventStatus,
     Evidence,
+    IndexedPatientData,
     MeasurementQuery,
     Missing,
     PatientData,
@@ -529,25 +530,39 @@ class CriterionOutcome:
 
 class Evaluation:
     """One patient's criteria of one trial, each evaluated at most once and only when asked for: a caller that
-    only needs a status can stop early, and one that then needs the whole report loses nothing."""
+    only needs a status can stop early, and one that then needs the whole report loses nothing.
 
-    __slots__ = ("_env", "_outcomes", "_rules", "_trial")
+    With `blank` (the same patient with no records), a criterion that reads no concept the patient has a record
+    of takes the blank's outcome: it is what walking its rule would give (`PatientData.events` and `latest` answer
+    absent concepts from the gaps alone), computed once per trial, gaps and day instead of once per patient.
+    """
 
-    def __init__(self, trial: ast.Trial, rules: tuple[tuple[ast.Criterion, Rule | None], ...], env: Env) -> None:
+    __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_trial")
+
+    def __init__(
+        self, trial: ast.Trial, plan: _Plan, env: Env, blank: tuple[IndexedPatientData, Evaluation] | None = None
+    ) -> None:
         self._trial = trial
-        self._rules = rules
+        self._plan = plan
         self._env = env
-        self._outcomes: list[CriterionOutcome | None] = [None] * len(rules)
+        self._blank = blank
+        self._outcomes: list[CriterionOutcome | None] = [None] * len(plan)
 
     def outcome(self, index: int) -> CriterionOutcome:
         """Raises EvaluationError (trial, criterion, source position) when the criterion fails: a defect."""
         found = self._outcomes[index]
         if found is None:
-            found = self._outcomes[index] = self._evaluate(*self._rules[index])
+            criterion, rule, reads = self._plan[index]
+            blank = self._blank
+            if blank is not None and reads is not None and not blank[0].has_records(reads):
+                found = blank[1].outcome(index)
+            else:
+                found = self._evaluate(criterion, rule)
+            self._outcomes[index] = found
         return found
 
     def all(self) -> list[CriterionOutcome]:
-        return [self.outcome(i) for i in range(len(self._rules))]
+        return [self.outcome(i) for i in range(len(self._plan))]
 
     def _evaluate(self, criterion: ast.Criterion, rule: Rule | None) -> CriterionOutcome:
         if rule is None:
@@ -567,22 +582,76 @@ class Evaluation:
         return EvaluationError(self._trial.file, self._trial.id, criterion.id, span, cause)
 
 
+# Per criterion: its compiled rule (None: manual, reads nothing) and the concepts it reads (None: it reads the
+# patient otherwise).
+_Plan = tuple[tuple[ast.Criterion, Rule | None, frozenset[str] | None], ...]
+_MAX_BLANKS = 64  # blank evaluations kept per trial: one per (day, gaps) seen, cleared when full
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledTrial:
     trial: ast.Trial
-    _rules: tuple[tuple[ast.Criterion, Rule | None], ...]
+    _plan: _Plan
+    _blanks: dict[tuple[dt.date, Hashable], Evaluation] = field(default_factory=dict, compare=False, repr=False)
 
     def start(self, data: PatientData, on: dt.date) -> Evaluation:
-        """Criteria in file order, evaluated on demand (`Evaluation.outcome(i)` for `trial.criteria[i]`)."""
-        return Evaluation(self.trial, self._rules, Env(data, on))
+        """Criteria in file order, evaluated on demand (`Evaluation.outcome(i)` for `trial.criteria[i]`), every
+        one by walking its rule: the reference `start_indexed` must agree with."""
+        return Evaluation(self.trial, self._plan, Env(data, on))
+
+    def start_indexed(self, data: IndexedPatientData, on: dt.date) -> Evaluation:
+        """As `start`, but criteria that read no concept the patient has records of take the outcome of a blank
+        patient with the same gaps (evaluated by `start`, once per gaps and day)."""
+        key = (on, data.gaps())
+        blank = self._blanks.get(key)
+        if blank is None:
+            if len(self._blanks) >= _MAX_BLANKS:
+                self._blanks.clear()
+            blank = self._blanks[key] = self.start(data.blank(), on)
+        return Evaluation(self.trial, self._plan, Env(data, on), (data, blank))
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()
+
+
+_PERSONAL = frozenset({"AgeInYears", "IsFemale", "IsMale"})  # read the patient's demographics, not records
+
+
+def _reads(expr: ast.Expr, defines: dict[str, ast.Expr]) -> frozenset[str] | None:
+    """The concepts an expression reads, through definitions; None when it also reads the patient otherwise
+    (demographics, a derived estimate): a record-free answer then cannot stand for the patient's."""
+    concepts: set[str] = set()
+    pending, seen = [expr], set()
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Retrieve):
+            concepts.update(node.concepts)
+        elif isinstance(node, ast.Exists):
+            pending.append(node.source)
+        elif isinstance(node, ast.Call):
+            if node.function in _PERSONAL or FUNCTIONS[node.function].derived is not None:
+                return None
+            pending.extend(node.args)
+        elif isinstance(node, ast.Ref):
+            if node.name not in seen:
+                seen.add(node.name)
+                pending.append(defines[node.name])
+        elif isinstance(node, ast.Not):
+            pending.append(node.operand)
+        elif isinstance(node, ast.And | ast.Or | ast.Compare | ast.Arithmetic):
+            pending.extend((node.left, node.right))
+        elif isinstance(node, ast.Between):
+            pending.extend((node.value, node.low, node.high))
+    return frozenset(concepts)
 
 
 def compile_trial(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable | None = None) -> CompiledTrial:
     """Compile a trial the checker returned (its Latest calls carry their units). Trials compiled with one
     `queries` table share their query objects, so a patient's memo answers them by identity."""
     compiler = _Compiler(checked, vocabulary, queries or QueryTable())
-    rules = tuple((c, None if c.expr is None else compiler.rule(c.expr)) for c in checked.criteria)
-    return CompiledTrial(checked, rules)
+    defines = {d.name: d.expr for d in checked.defines}
+    plan = tuple(
+        (c, None, frozenset()) if c.expr is None else (c, compiler.rule(c.expr), _reads(c.expr, defines))
+        for c in checked.criteria
+    )
+    return CompiledTrial(checked, plan)

@@ -8,7 +8,7 @@ and gets back plain values that carry their own evidence, or a `Missing` that sa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Protocol
@@ -179,4 +179,22 @@ class PatientData(Protocol):
 
     def derived(self, quantity: str, on: dt.date) -> Estimate:
         """A derived quantity by its id (the checker's `Signature.derived`, e.g. "creatinine-clearance")."""
+        ...
+
+
+class IndexedPatientData(PatientData, Protocol):
+    """Patient data that knows which concepts its records carry: a criterion reading none of them answers as the
+    same patient with no records would (`blank`), which the evaluator computes once per `gaps` and day."""
+
+    def has_records(self, concepts: frozenset[str]) -> bool:
+        """Whether any counted record carries one of `concepts` (by code, by text, or as every record of a kind)."""
+        ...
+
+    def gaps(self) -> Hashable:
+        """What, besides its records, can change an answer about concepts no record carries (records that could
+        not be read, references that could not be resolved): equal keys, equal answers."""
+        ...
+
+    def blank(self) -> PatientData:
+        """This patient with the same `gaps` and no records."""
         ...

@@ -58,11 +58,18 @@ class PatientFacts:
 
     __slots__ = ("_catalog", "_index", "_memo", "_memo_on", "_record", "_unreadable")
 
-    def __init__(self, record: PatientRecord, catalog: Catalog, *, unreadable: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        record: PatientRecord,
+        catalog: Catalog,
+        *,
+        unreadable: frozenset[str] = frozenset(),
+        index: ConceptIndex | None = None,
+    ) -> None:
         self._record = record
         self._catalog = catalog
         self._unreadable = unreadable
-        self._index = ConceptIndex(record, catalog)
+        self._index = ConceptIndex(record, catalog) if index is None else index
         # answers by (query, on): trials ask the same questions (frozen queries, immutable answers)
         self._memo: dict[object, object] = {}
         self._memo_on: dt.date | None = None
@@ -73,6 +80,19 @@ class PatientFacts:
 
     def sex(self) -> str | Missing:
         return derived.sex(self._record.patient)
+
+    # --- which concepts the record holds (IndexedPatientData) -----------------------------------------
+    def has_records(self, concepts: frozenset[str]) -> bool:
+        return self._index.has_any(concepts)
+
+    def gaps(self) -> tuple[frozenset[str], int]:
+        """Unreadable types and the number of unresolved medication references: all `_gap` reads besides concepts."""
+        return self._unreadable, len(self._index.unresolved)
+
+    def blank(self) -> PatientFacts:
+        record = PatientRecord(self._record.patient, {})
+        index = ConceptIndex.without_records(self._index.unresolved)
+        return PatientFacts(record, self._catalog, unreadable=self._unreadable, index=index)
 
     # --- closed world ------------------------------------------------------------------------------
     def events(self, query: EventQuery, on: dt.date) -> tuple[Event, ...] | Missing:

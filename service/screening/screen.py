@@ -83,7 +83,7 @@ class Screener:
         return ScreeningReport(
             patient=record.reference,
             evaluated_at=now.isoformat().replace("+00:00", "Z"),
-            trials=tuple(trial_report(t, t.compiled.evaluate(facts, day)) for t in self.select(trial_id)),
+            trials=tuple(trial_report(t, t.compiled.start_indexed(facts, day).all()) for t in self.select(trial_id)),
         )
 
     def screen_json(
@@ -101,7 +101,7 @@ class Screener:
         facts = PatientFacts(record, self.catalog, unreadable=unreadable)
         reports = []
         for trial in self.trials:
-            evaluation = trial.compiled.start(facts, day)
+            evaluation = trial.compiled.start_indexed(facts, day)
             if not is_ruled_out(trial, evaluation):
                 reports.append(trial_report(trial, evaluation.all()))
         return reports
