@@ -526,6 +526,9 @@ class CriterionOutcome:
     result: str  # "met" | "not-met" | "unknown" | "manual"
     evidence: tuple[Evidence, ...]
     missing: tuple[str, ...]
+    # One object given to every patient a blank evaluation answers for: what callers derive from it (a report
+    # line) they may keep by identity.
+    shared: bool = field(default=False, compare=False)
 
 
 class Evaluation:
@@ -537,15 +540,22 @@ class Evaluation:
     absent concepts from the gaps alone), computed once per trial, gaps and day instead of once per patient.
     """
 
-    __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_trial")
+    __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_shared", "_trial")
 
     def __init__(
-        self, trial: ast.Trial, plan: _Plan, env: Env, blank: tuple[IndexedPatientData, Evaluation] | None = None
+        self,
+        trial: ast.Trial,
+        plan: _Plan,
+        env: Env,
+        blank: tuple[IndexedPatientData, Evaluation] | None = None,
+        *,
+        shared: bool = False,
     ) -> None:
         self._trial = trial
         self._plan = plan
         self._env = env
         self._blank = blank
+        self._shared = shared  # a blank patient's: its outcomes are shared
         self._outcomes: list[CriterionOutcome | None] = [None] * len(plan)
 
     def outcome(self, index: int) -> CriterionOutcome:
@@ -566,7 +576,7 @@ class Evaluation:
 
     def _evaluate(self, criterion: ast.Criterion, rule: Rule | None) -> CriterionOutcome:
         if rule is None:
-            return CriterionOutcome(criterion, "manual", (), ())
+            return CriterionOutcome(criterion, "manual", (), (), self._shared)
         try:
             outcome = rule(self._env)
         except _LocatedError as located:
@@ -576,7 +586,7 @@ class Evaluation:
         missing = outcome.missing
         if outcome.truth is Truth.UNKNOWN and not missing:
             missing = (f"Data to decide: {criterion.text}",)
-        return CriterionOutcome(criterion, outcome.truth.value, outcome.evidence, missing)
+        return CriterionOutcome(criterion, outcome.truth.value, outcome.evidence, missing, self._shared)
 
     def _error(self, criterion: ast.Criterion, span: Span, cause: BaseException) -> EvaluationError:
         return EvaluationError(self._trial.file, self._trial.id, criterion.id, span, cause)
@@ -601,13 +611,13 @@ class CompiledTrial:
 
     def start_indexed(self, data: IndexedPatientData, on: dt.date) -> Evaluation:
         """As `start`, but criteria that read no concept the patient has records of take the outcome of a blank
-        patient with the same gaps (evaluated by `start`, once per gaps and day)."""
+        patient with the same gaps (evaluated as `start` does, once per gaps and day)."""
         key = (on, data.gaps())
         blank = self._blanks.get(key)
         if blank is None:
             if len(self._blanks) >= _MAX_BLANKS:
                 self._blanks.clear()
-            blank = self._blanks[key] = self.start(data.blank(), on)
+            blank = self._blanks[key] = Evaluation(self.trial, self._plan, Env(data.blank(), on), shared=True)
         return Evaluation(self.trial, self._plan, Env(data, on), (data, blank))
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
