@@ -56,14 +56,22 @@ class Scalar:
 
 class Env:
     """One evaluation: one patient, one date; caches definitions. Retrieves are memoised by the patient data
-    itself (PatientFacts), once per patient for all trials."""
+    itself (PatientFacts), once per patient for all trials.
 
-    __slots__ = ("data", "defines", "on")
+    `indexed` and `blank` (the same patient with no records, shared by every patient with the same gaps): given
+    both, a sub-expression that reads no concept the patient holds answers with the blank's answer (`_sparse`).
+    """
 
-    def __init__(self, data: PatientData, on: dt.date) -> None:
+    __slots__ = ("blank", "data", "defines", "indexed", "on")
+
+    def __init__(
+        self, data: PatientData, on: dt.date, indexed: IndexedPatientData | None = None, blank: Env | None = None
+    ) -> None:
         self.data = data
         self.on = on
-        self.defines: dict[str, Outcome | Scalar] = {}
+        self.defines: dict[object, Outcome | Scalar] = {}
+        self.indexed = indexed
+        self.blank = blank
 
     def find(self, query: EventQuery) -> Sequence[Event] | Missing:
         return self.data.events(query, self.on)
@@ -219,8 +227,26 @@ class _Compiler:
         self.vocabulary = vocabulary
         self.queries = queries
         self.define_nodes = {d.name: d for d in trial.defines}
+        self.define_exprs = {d.name: d.expr for d in trial.defines}
         self.define_rules: dict[str, Rule] = {}
         self.define_values: dict[str, Value] = {}
+
+    def sparse(self, expr: ast.Expr, body: Rule) -> Rule:
+        """`body`, answered by the blank patient when the patient holds none of the concepts `expr` reads."""
+        reads = _reads(expr, self.define_exprs)
+        if reads is None:
+            return body
+
+        def run(env: Env) -> Outcome:
+            blank, indexed = env.blank, env.indexed
+            if blank is None or indexed is None or indexed.has_records(reads):
+                return body(env)
+            found: Any = blank.defines.get(run)
+            if found is None:
+                found = blank.defines[run] = body(blank)
+            return found  # type: ignore[no-any-return]
+
+        return run
 
     def label(self, concepts: tuple[str, ...]) -> str:
         return " or ".join(self.vocabulary.label(c) for c in concepts)
@@ -277,7 +303,7 @@ class _Compiler:
         raise AssertionError(f"not a value: {expr!r}")  # pragma: no cover
 
     def logical(self, expr: ast.And | ast.Or) -> Rule:
-        left, right = self.rule(expr.left), self.rule(expr.right)
+        left, right = self.sparse(expr.left, self.rule(expr.left)), self.sparse(expr.right, self.rule(expr.right))
         combine = and_ if isinstance(expr, ast.And) else or_
 
         def run(env: Env) -> Outcome:
@@ -574,6 +600,10 @@ class Evaluation:
     def all(self) -> list[CriterionOutcome]:
         return [self.outcome(i) for i in range(len(self._plan))]
 
+    @property
+    def env(self) -> Env:
+        return self._env
+
     def _evaluate(self, criterion: ast.Criterion, rule: Rule | None) -> CriterionOutcome:
         if rule is None:
             return CriterionOutcome(criterion, "manual", (), (), self._shared)
@@ -618,7 +648,7 @@ class CompiledTrial:
             if len(self._blanks) >= _MAX_BLANKS:
                 self._blanks.clear()
             blank = self._blanks[key] = Evaluation(self.trial, self._plan, Env(data.blank(), on), shared=True)
-        return Evaluation(self.trial, self._plan, Env(data, on), (data, blank))
+        return Evaluation(self.trial, self._plan, Env(data, on, data, blank.env), (data, blank))
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()
