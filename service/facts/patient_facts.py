@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Iterator
 from dataclasses import replace
 
 from mappings.catalog import Catalog
@@ -290,14 +289,19 @@ class PatientFacts:
     def _labels(self, concepts: frozenset[str]) -> str:
         return " or ".join(self._analyte(c).label for c in sorted(concepts)) or "Record"
 
-    def _matches(self, concepts: frozenset[str], types: tuple[str, ...]) -> Iterator[tuple[str, Entry]]:
+    def _matches(self, concepts: frozenset[str], types: tuple[str, ...]) -> list[tuple[str, Entry]]:
         """(concept id, entry) for each distinct entry of `types` under any of `concepts` (sorted ids first)."""
+        if len(concepts) == 1:  # most queries: no entry can come twice
+            (concept,) = concepts
+            return [(concept, entry) for entry in self._index.entries(concept) if entry.resource_type in types]
         seen: set[int] = set()
+        found = []
         for concept in sorted(concepts):
             for entry in self._index.entries(concept):
                 if entry.resource_type in types and id(entry) not in seen:
                     seen.add(id(entry))
-                    yield concept, entry
+                    found.append((concept, entry))
+        return found
 
     def _record_window(self, query: EventQuery, concept: str, entry: Entry) -> Window:
         """Within N half-lives is N times the record's own drug's half-life (a drug we hold none for: the longest
