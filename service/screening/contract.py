@@ -33,15 +33,13 @@ class Status(StrEnum):
     INELIGIBLE = "ineligible"
 
 
-# The result that speaks for the patient, and the one that rules them out, per kind of criterion.
-_FAVOURABLE = {CriterionKind.INCLUSION: CriterionResult.MET, CriterionKind.EXCLUSION: CriterionResult.NOT_MET}
-_DISQUALIFYING = {CriterionKind.INCLUSION: CriterionResult.NOT_MET, CriterionKind.EXCLUSION: CriterionResult.MET}
 _RESULTS = {result.value: result for result in CriterionResult}  # a dict lookup: the enum call is ~10x dearer
 
 
 def is_disqualifying(kind: CriterionKind, result: str) -> bool:
-    """An inclusion that fails or an exclusion that applies (also on the evaluator's plain result words)."""
-    return result == _DISQUALIFYING[kind]
+    """An inclusion that fails or an exclusion that applies (also on the evaluator's plain result words). An
+    identity test, not a dict of kinds: hashing an Enum member runs Python code, and reports ask this often."""
+    return result == (CriterionResult.NOT_MET if kind is CriterionKind.INCLUSION else CriterionResult.MET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +68,7 @@ class CriterionReport:
     @property
     def is_favourable(self) -> bool:
         """Decided for the patient: an inclusion met or an exclusion that does not apply."""
-        return self.result is _FAVOURABLE[self.kind]
+        return self.result is (CriterionResult.MET if self.kind is CriterionKind.INCLUSION else CriterionResult.NOT_MET)
 
     @property
     def is_disqualifying(self) -> bool:

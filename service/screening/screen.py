@@ -58,8 +58,11 @@ def trial_report(trial: LoadedTrial, outcomes: Sequence[CriterionOutcome]) -> Tr
     """One trial's report: its criteria in file order, rolled up per cohort and for the trial."""
     definition = trial.compiled.trial
     criteria = tuple(map(_report_line, outcomes))
-    common = group_status([c for c in criteria if c.cohort is None])
-    cohorts = [(cohort, group_status([c for c in criteria if c.cohort == cohort.id])) for cohort in definition.cohorts]
+    groups: dict[str | None, list[CriterionReport]] = {None: []}
+    for criterion in criteria:
+        groups.setdefault(criterion.cohort, []).append(criterion)
+    common = group_status(groups[None])
+    cohorts = [(cohort, group_status(groups.get(cohort.id, []))) for cohort in definition.cohorts]
     return TrialReport(
         id=definition.id,
         title=definition.title,
