@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -58,19 +59,20 @@ class Env:
     """One evaluation: one patient, one date; caches definitions. Retrieves are memoised by the patient data
     itself (PatientFacts), once per patient for all trials.
 
-    `indexed` and `blank` (the same patient with no records, shared by every patient with the same gaps): given
-    both, a sub-expression that reads no concept the patient holds answers with the blank's answer (`_sparse`).
+    `held` (the concepts the patient's records carry) and `blank` (the same patient with no records, shared by every
+    patient with the same gaps): given both, a sub-expression that reads none of `held` answers with the blank's
+    answer (`_Compiler.sparse`).
     """
 
-    __slots__ = ("blank", "data", "defines", "indexed", "on")
+    __slots__ = ("blank", "data", "defines", "held", "on")
 
     def __init__(
-        self, data: PatientData, on: dt.date, indexed: IndexedPatientData | None = None, blank: Env | None = None
+        self, data: PatientData, on: dt.date, held: AbstractSet[str] | None = None, blank: Env | None = None
     ) -> None:
         self.data = data
         self.on = on
         self.defines: dict[object, Outcome | Scalar] = {}
-        self.indexed = indexed
+        self.held = held
         self.blank = blank
 
     def find(self, query: EventQuery) -> Sequence[Event] | Missing:
@@ -238,8 +240,8 @@ class _Compiler:
             return body
 
         def run(env: Env) -> Outcome:
-            blank, indexed = env.blank, env.indexed
-            if blank is None or indexed is None or indexed.has_records(reads):
+            blank, held = env.blank, env.held
+            if blank is None or held is None or not held.isdisjoint(reads):
                 return body(env)
             found: Any = blank.defines.get(run)
             if found is None:
@@ -500,10 +502,15 @@ def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
     return float(total)
 
 
+_NO_EXPOSURE = Scalar(0.0, 0.0)  # what the rest of `_exposure` gives for no record
+
+
 def _exposure(events: Sequence[Event] | Missing, what: str) -> Scalar:
     """Covered days of one group of records: surely `low`, at most `high` (None: an undated record)."""
     if isinstance(events, Missing):
         return Scalar(0.0, None, (), (events.reason,))
+    if not events:
+        return _NO_EXPOSURE
     courses = [e.course for e in events if e.course is not None]
     # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
     low = _covered_days((e.course.first, e.course.proven_last) for e in events if e.certain and e.course is not None)
@@ -573,7 +580,7 @@ class Evaluation:
         trial: ast.Trial,
         plan: _Plan,
         env: Env,
-        blank: tuple[IndexedPatientData, Evaluation] | None = None,
+        blank: tuple[AbstractSet[str], Evaluation] | None = None,
         *,
         shared: bool = False,
     ) -> None:
@@ -590,7 +597,7 @@ class Evaluation:
         if found is None:
             criterion, rule, reads = self._plan[index]
             blank = self._blank
-            if blank is not None and reads is not None and not blank[0].has_records(reads):
+            if blank is not None and reads is not None and blank[0].isdisjoint(reads):
                 found = blank[1].outcome(index)
             else:
                 found = self._evaluate(criterion, rule)
@@ -648,7 +655,8 @@ class CompiledTrial:
             if len(self._blanks) >= _MAX_BLANKS:
                 self._blanks.clear()
             blank = self._blanks[key] = Evaluation(self.trial, self._plan, Env(data.blank(), on), shared=True)
-        return Evaluation(self.trial, self._plan, Env(data, on, data, blank.env), (data, blank))
+        held = data.concepts_held()
+        return Evaluation(self.trial, self._plan, Env(data, on, held, blank.env), (held, blank))
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()

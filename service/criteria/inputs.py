@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Hashable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Protocol
@@ -184,10 +185,11 @@ class PatientData(Protocol):
 
 class IndexedPatientData(PatientData, Protocol):
     """Patient data that knows which concepts its records carry: a criterion reading none of them answers as the
-    same patient with no records would (`blank`), which the evaluator computes once per `gaps` and day."""
+    same patient with no records would (`blank`), which the evaluator computes once per `gaps` and day.
+    (`concepts_held` is a set, not a test of one concept: the evaluator asks it hundreds of times per patient.)"""
 
-    def has_records(self, concepts: frozenset[str]) -> bool:
-        """Whether any counted record carries one of `concepts` (by code, by text, or as every record of a kind)."""
+    def concepts_held(self) -> AbstractSet[str]:
+        """The concepts some counted record carries (by code, by text, or as every record of a kind)."""
         ...
 
     def gaps(self) -> Hashable:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 from service.criteria.inputs import RecordKind
@@ -231,6 +232,10 @@ class ConceptIndex:
 
     def has_any(self, concepts: frozenset[str]) -> bool:
         return not self._by_concept.keys().isdisjoint(concepts)
+
+    def concepts(self) -> AbstractSet[str]:
+        """Every concept some entry is under (a live view)."""
+        return self._by_concept.keys()
 
     def entries(self, concept: str) -> list[Entry]:
         return self._by_concept.get(concept, [])

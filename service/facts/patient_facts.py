@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
 from mappings.catalog import Catalog
@@ -81,8 +82,8 @@ class PatientFacts:
         return derived.sex(self._record.patient)
 
     # --- which concepts the record holds (IndexedPatientData) -----------------------------------------
-    def has_records(self, concepts: frozenset[str]) -> bool:
-        return self._index.has_any(concepts)
+    def concepts_held(self) -> AbstractSet[str]:
+        return self._index.concepts()
 
     def gaps(self) -> tuple[frozenset[str], int]:
         """Unreadable types and the number of unresolved medication references: all `_gap` reads besides concepts."""
