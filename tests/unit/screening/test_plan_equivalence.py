@@ -21,23 +21,13 @@ from bench.patients import patient_resources
 from service.demo.patients import load_demo_patients
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.bundle import record_from_bundle, record_from_resources
-from service.fhir_access.record import PatientRecord
+from service.fhir_access.record import READ_TYPES, PatientRecord
 from service.screening.contract import Status
 from service.screening.screen import Screener, load_screener, trial_report
 from tests.paths import SYNTHEA
 
 ON = dt.date(2026, 11, 23)
 DAYS = (ON, ON - dt.timedelta(days=400), ON + dt.timedelta(days=45))
-TYPES = (
-    "Condition",
-    "Observation",
-    "MedicationRequest",
-    "MedicationStatement",
-    "MedicationAdministration",
-    "Medication",
-    "Procedure",
-    "Immunization",
-)
 Source = tuple[Mapping[str, Any], tuple[Mapping[str, Any], ...]]
 
 
@@ -85,7 +75,7 @@ def _cases(draw: st.DrawFn) -> tuple[PatientRecord, frozenset[str], dt.date]:
     kept = draw(st.sampled_from((0.0, 0.1, 0.5, 0.9, 1.0)))
     subset: list[Mapping[str, Any]] = [r for r in resources if rng.random() < kept]
     subset.extend(_dangling(draw(st.sampled_from((0, 0, 0, 1, 2)))))
-    unreadable = frozenset(draw(st.lists(st.sampled_from(TYPES), max_size=3)))
+    unreadable = frozenset(draw(st.lists(st.sampled_from(READ_TYPES), max_size=3)))
     return record_from_resources(patient, subset), unreadable, draw(st.sampled_from(DAYS))
 
 
