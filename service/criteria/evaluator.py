@@ -12,7 +12,7 @@ import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from service.criteria import ast
 from service.criteria.checker import FUNCTIONS
@@ -34,15 +34,16 @@ from service.criteria.truth import Truth, and_, not_, or_
 from service.criteria.vocabulary import Vocabulary
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
+    """A true / false / unknown result with what explains it. Outcome and Scalar are named tuples, not frozen
+    dataclasses: the walk makes one per expression, and a tuple is built several times faster."""
+
     truth: Truth
     evidence: tuple[Evidence, ...] = ()
     missing: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Scalar:
+class Scalar(NamedTuple):
     """A number, a date (as an ordinal day) or a duration (in days), as an interval [low, high].
 
     low/high None: the value is missing (`missing` says what would give it). low < high: imprecise
