@@ -72,6 +72,7 @@ class Env:
     ) -> None:
         self.data = data
         self.on = on
+        # definitions' values by name; in a blank's Env also its answers to the parts `sparse` gave it, by rule
         self.defines: dict[object, Outcome | Scalar] = {}
         self.held = held
         self.blank = blank
@@ -698,9 +699,8 @@ def compile_trial(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTabl
     """Compile a trial the checker returned (its Latest calls carry their units). Trials compiled with one
     `queries` table share their query objects, so a patient's memo answers them by identity."""
     compiler = _Compiler(checked, vocabulary, queries or QueryTable())
-    defines = {d.name: d.expr for d in checked.defines}
     plan = tuple(
-        (c, None, frozenset()) if c.expr is None else (c, compiler.rule(c.expr), _reads(c.expr, defines))
+        (c, None, frozenset()) if c.expr is None else (c, compiler.rule(c.expr), _reads(c.expr, compiler.define_exprs))
         for c in checked.criteria
     )
     return CompiledTrial(checked, plan)

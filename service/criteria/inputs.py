@@ -185,7 +185,9 @@ class PatientData(Protocol):
 
 class IndexedPatientData(PatientData, Protocol):
     """Patient data that knows which concepts its records carry: a criterion reading none of them answers as the
-    same patient with no records would (`blank`), which the evaluator computes once per `gaps` and day.
+    same patient with no records would (`blank`), which the evaluator computes once per `gaps` and day. The
+    promise that makes this exact: `events` and `latest` about concepts none of which is held answer from `gaps`
+    and the day alone.
     (`concepts_held` is a set, not a test of one concept: the evaluator asks it hundreds of times per patient.)"""
 
     def concepts_held(self) -> AbstractSet[str]:
@@ -198,5 +200,6 @@ class IndexedPatientData(PatientData, Protocol):
         ...
 
     def blank(self) -> PatientData:
-        """This patient with the same `gaps` and no records."""
+        """A patient with the same `gaps` and nothing else, no records and no demographics: it answers for every
+        patient with these gaps (the evaluator never asks it for age, sex or a derived quantity)."""
         ...

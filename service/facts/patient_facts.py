@@ -90,7 +90,7 @@ class PatientFacts:
         return self._unreadable, len(self._index.unresolved)
 
     def blank(self) -> PatientFacts:
-        record = PatientRecord(self._record.patient, {})
+        record = PatientRecord({"resourceType": "Patient"}, {})
         index = ConceptIndex.without_records(self._index.unresolved)
         return PatientFacts(record, self._catalog, unreadable=self._unreadable, index=index)
 

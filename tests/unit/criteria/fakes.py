@@ -94,6 +94,6 @@ class IndexedPatient(Patient):
         return self.missing_kinds
 
     def blank(self) -> Patient:
-        blank = IndexedPatient(sex_value=self.sex_value, missing_kinds=self.missing_kinds)
+        blank = IndexedPatient(sex_value="unknown", missing_kinds=self.missing_kinds)
         self.blanks.append(blank)
         return blank
