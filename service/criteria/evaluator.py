@@ -235,10 +235,12 @@ class _Compiler:
         self.define_rules: dict[str, Rule] = {}
         self.define_values: dict[str, Value] = {}
 
-    def sparse(self, expr: ast.Expr, body: Rule) -> Rule:
-        """`body`, answered by the blank patient when the patient holds none of the concepts `expr` reads."""
+    def sparse(self, expr: ast.Expr, body: Rule, whole: ast.Expr) -> Rule:
+        """`body`, answered by the blank patient when the patient holds none of the concepts `expr` reads; as is
+        when that test could never skip it (it reads no concept, or all that `whole`, the expression around it,
+        reads: then `whole` is walked only when one is held)."""
         reads = _reads(expr, self.define_exprs)
-        if reads is None:
+        if not reads or reads == _reads(whole, self.define_exprs):
             return body
 
         def run(env: Env) -> Outcome:
@@ -307,7 +309,8 @@ class _Compiler:
         raise AssertionError(f"not a value: {expr!r}")  # pragma: no cover
 
     def logical(self, expr: ast.And | ast.Or) -> Rule:
-        left, right = self.sparse(expr.left, self.rule(expr.left)), self.sparse(expr.right, self.rule(expr.right))
+        left = self.sparse(expr.left, self.rule(expr.left), expr)
+        right = self.sparse(expr.right, self.rule(expr.right), expr)
         combine = and_ if isinstance(expr, ast.And) else or_
 
         def run(env: Env) -> Outcome:
