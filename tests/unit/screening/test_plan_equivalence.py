@@ -28,7 +28,6 @@ from tests.paths import SYNTHEA
 
 ON = dt.date(2026, 11, 23)
 DAYS = (ON, ON - dt.timedelta(days=400), ON + dt.timedelta(days=45))
-Source = tuple[Mapping[str, Any], tuple[Mapping[str, Any], ...]]
 
 
 @functools.cache
@@ -36,24 +35,18 @@ def _screener() -> Screener:
     return load_screener()
 
 
-def _split(record: PatientRecord) -> Source:
-    return record.patient, tuple(r for resources in record.resources.values() for r in resources)
-
-
 @functools.cache
-def _sources() -> tuple[Source, ...]:
-    synthea = [
-        _split(record_from_bundle(json.loads(p.read_text(encoding="utf-8")))) for p in sorted(SYNTHEA.glob("*.json"))
-    ]
-    demos = [_split(demo.record) for demo in load_demo_patients(ON)]
+def _sources() -> tuple[PatientRecord, ...]:
+    synthea = [record_from_bundle(json.loads(p.read_text(encoding="utf-8"))) for p in sorted(SYNTHEA.glob("*.json"))]
+    demos = [demo.record for demo in load_demo_patients(ON)]
     bench = []
     for seed, size in ((0, 150), (1, 60), (2, 300)):
         resources = patient_resources(size, seed=seed)
-        bench.append((resources[0], tuple(resources[1:])))
+        bench.append(record_from_resources(resources[0], resources[1:]))
     return (*synthea, *demos, *bench)
 
 
-def _dangling(number: int) -> list[dict[str, Any]]:
+def _dangling(number: int) -> list[Mapping[str, Any]]:
     """Medication requests naming a Medication the record does not hold: the drug is unknown."""
     return [
         {
@@ -70,13 +63,14 @@ def _dangling(number: int) -> list[dict[str, Any]]:
 
 @st.composite
 def _cases(draw: st.DrawFn) -> tuple[PatientRecord, frozenset[str], dt.date]:
-    patient, resources = draw(st.sampled_from(_sources()))
+    record = draw(st.sampled_from(_sources()))
     rng = random.Random(draw(st.integers(0, 2**32 - 1)))
     kept = draw(st.sampled_from((0.0, 0.1, 0.5, 0.9, 1.0)))
-    subset: list[Mapping[str, Any]] = [r for r in resources if rng.random() < kept]
-    subset.extend(_dangling(draw(st.sampled_from((0, 0, 0, 1, 2)))))
+    resources = {kind: [r for r in found if rng.random() < kept] for kind, found in record.resources.items()}
+    resources.setdefault("MedicationRequest", []).extend(_dangling(draw(st.sampled_from((0, 0, 0, 1, 2)))))
     unreadable = frozenset(draw(st.lists(st.sampled_from(READ_TYPES), max_size=3)))
-    return record_from_resources(patient, subset), unreadable, draw(st.sampled_from(DAYS))
+    sub_record = PatientRecord(record.patient, {kind: tuple(found) for kind, found in resources.items()})
+    return sub_record, unreadable, draw(st.sampled_from(DAYS))
 
 
 def _plain(screener: Screener, record: PatientRecord, on: dt.date, unreadable: frozenset[str]) -> Sequence[Any]:
