@@ -145,15 +145,9 @@ class ConceptIndex:
         medications = {str(m["id"]): m for m in record.of_type("Medication") if isinstance(m.get("id"), str)}
         for resource_type, field in _CODE_FIELD.items():
             for resource in record.of_type(resource_type):
-                if not counts(resource_type, resource):
-                    continue
                 if resource_type == "Observation":
-                    self._add(resource_type, resource, resource, _concepts(catalog, resource.get(field)))
-                    for component in resource.get("component") or ():
-                        if isinstance(component, Mapping):
-                            found = _concepts(catalog, component.get("code"))
-                            self._add(resource_type, resource, component, found)
-                else:
+                    self._add_observation(catalog, resource)
+                elif counts(resource_type, resource):
                     self._add_closed(catalog, resource_type, resource, [resource.get(field)])
         for resource_type in MEDICATION_TYPES:
             for resource in record.of_type(resource_type):
@@ -198,6 +192,17 @@ class ConceptIndex:
         if medication is None:
             return None
         return _medication_codeables(medication) if counts("Medication", medication) else []
+
+    def _add_observation(self, catalog: CodeLookup, resource: Mapping[str, Any]) -> None:
+        """A result under the concepts of its code and of each component's code. Whether it counts is only asked
+        when one may map (many results map to nothing)."""
+        found = _concepts(catalog, resource.get("code"))
+        components = resource.get("component") or ()
+        if (found or components) and counts("Observation", resource):
+            self._add("Observation", resource, resource, found)
+            for component in components:
+                if isinstance(component, Mapping):
+                    self._add("Observation", resource, component, _concepts(catalog, component.get("code")))
 
     def _add_closed(
         self, catalog: CodeLookup, resource_type: str, resource: Mapping[str, Any], codeables: list[object]
