@@ -123,6 +123,7 @@ class Catalog:
     __slots__ = (
         "_analytes",
         "_answers",
+        "_by_coding",
         "_concepts",
         "_every",
         "_half_lives",
@@ -169,6 +170,7 @@ class Catalog:
             for kind, found in nets.items()
         }
         self._named: dict[tuple[str, str], frozenset[str]] = {}  # texts repeat across records: answer each once
+        self._by_coding: dict[tuple[str, str], frozenset[str]] = {}  # codes repeat too: normalise each once
         self._every = {kind: tuple(found) for kind, found in every.items()}
         self._answers = dict(answers or {})
 
@@ -191,7 +193,14 @@ class Catalog:
     # ---- lookups ----
 
     def concepts_for(self, system: str, code: str) -> frozenset[str]:
-        """Concept ids of a coding; RxNorm products resolve to their ingredients' concepts."""
+        """Concept ids of a coding; RxNorm products resolve to their ingredients' concepts. Memoised per coding
+        as written (bounded): most records repeat a few codes, and normalising costs more than a dict read."""
+        found = self._by_coding.get((system, code))
+        if found is None:
+            found = _kept(self._by_coding, (system, code), self._concepts_for(system, code), 65536)
+        return found
+
+    def _concepts_for(self, system: str, code: str) -> frozenset[str]:
         canonical = schema.SYSTEM_ALIASES.get(system.strip())
         if canonical is None:
             return frozenset()
@@ -208,13 +217,9 @@ class Catalog:
 
     def named_by_text(self, kind: str, text: str) -> frozenset[str]:
         """Concepts of code kind `kind` whose safety net matches `text` (a record's code text and displays)."""
-        key = (kind, text)
-        found = self._named.get(key)
+        found = self._named.get((kind, text))
         if found is None:
-            found = self._name_by_text(kind, text)
-            if len(self._named) >= 8192:
-                self._named.clear()
-            self._named[key] = found
+            found = _kept(self._named, (kind, text), self._name_by_text(kind, text), 8192)
         return found
 
     def _name_by_text(self, kind: str, text: str) -> frozenset[str]:
@@ -303,6 +308,16 @@ class Catalog:
     def half_life_hours(self, concept: str) -> float | None:
         found = self._concepts.get(concept)
         return found.half_life_hours if found is not None else None
+
+
+def _kept(
+    memo: dict[tuple[str, str], frozenset[str]], key: tuple[str, str], found: frozenset[str], bound: int
+) -> frozenset[str]:
+    """`found`, remembered under `key` in a memo emptied when it reaches `bound` entries."""
+    if len(memo) >= bound:
+        memo.clear()
+    memo[key] = found
+    return found
 
 
 @functools.cache

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple, TypeVar
 
 from service.criteria import ast
 from service.criteria.checker import FUNCTIONS
@@ -22,6 +23,7 @@ from service.criteria.inputs import (
     EventQuery,
     EventStatus,
     Evidence,
+    IndexedPatientData,
     MeasurementQuery,
     Missing,
     PatientData,
@@ -32,15 +34,16 @@ from service.criteria.truth import Truth, and_, not_, or_
 from service.criteria.vocabulary import Vocabulary
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
+    """A true / false / unknown result with what explains it. Outcome and Scalar are named tuples, not frozen
+    dataclasses: the walk makes one per expression, and a tuple is built several times faster."""
+
     truth: Truth
     evidence: tuple[Evidence, ...] = ()
     missing: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Scalar:
+class Scalar(NamedTuple):
     """A number, a date (as an ordinal day) or a duration (in days), as an interval [low, high].
 
     low/high None: the value is missing (`missing` says what would give it). low < high: imprecise
@@ -55,14 +58,24 @@ class Scalar:
 
 class Env:
     """One evaluation: one patient, one date; caches definitions. Retrieves are memoised by the patient data
-    itself (PatientFacts), once per patient for all trials."""
+    itself (PatientFacts), once per patient for all trials.
 
-    __slots__ = ("data", "defines", "on")
+    `held` (the concepts the patient's records carry) and `blank` (the same patient with no records, shared by every
+    patient with the same gaps): given both, a sub-expression that reads none of `held` answers with the blank's
+    answer (`_Compiler.sparse`).
+    """
 
-    def __init__(self, data: PatientData, on: dt.date) -> None:
+    __slots__ = ("blank", "data", "defines", "held", "on")
+
+    def __init__(
+        self, data: PatientData, on: dt.date, held: AbstractSet[str] | None = None, blank: Env | None = None
+    ) -> None:
         self.data = data
         self.on = on
-        self.defines: dict[str, Outcome | Scalar] = {}
+        # definitions' values by name; in a blank's Env also its answers to the parts `sparse` gave it, by rule
+        self.defines: dict[object, Outcome | Scalar] = {}
+        self.held = held
+        self.blank = blank
 
     def find(self, query: EventQuery) -> Sequence[Event] | Missing:
         return self.data.events(query, self.on)
@@ -218,8 +231,28 @@ class _Compiler:
         self.vocabulary = vocabulary
         self.queries = queries
         self.define_nodes = {d.name: d for d in trial.defines}
+        self.define_exprs = {d.name: d.expr for d in trial.defines}
         self.define_rules: dict[str, Rule] = {}
         self.define_values: dict[str, Value] = {}
+
+    def sparse(self, expr: ast.Expr, body: Rule, whole: ast.Expr) -> Rule:
+        """`body`, answered by the blank patient when the patient holds none of the concepts `expr` reads; as is
+        when that test could never skip it (it reads no concept, or all that `whole`, the expression around it,
+        reads: then `whole` is walked only when one is held)."""
+        reads = _reads(expr, self.define_exprs)
+        if not reads or reads == _reads(whole, self.define_exprs):
+            return body
+
+        def run(env: Env) -> Outcome:
+            blank, held = env.blank, env.held
+            if blank is None or held is None or not held.isdisjoint(reads):
+                return body(env)
+            found: Any = blank.defines.get(run)
+            if found is None:
+                found = blank.defines[run] = body(blank)
+            return found  # type: ignore[no-any-return]
+
+        return run
 
     def label(self, concepts: tuple[str, ...]) -> str:
         return " or ".join(self.vocabulary.label(c) for c in concepts)
@@ -276,7 +309,8 @@ class _Compiler:
         raise AssertionError(f"not a value: {expr!r}")  # pragma: no cover
 
     def logical(self, expr: ast.And | ast.Or) -> Rule:
-        left, right = self.rule(expr.left), self.rule(expr.right)
+        left = self.sparse(expr.left, self.rule(expr.left), expr)
+        right = self.sparse(expr.right, self.rule(expr.right), expr)
         combine = and_ if isinstance(expr, ast.And) else or_
 
         def run(env: Env) -> Outcome:
@@ -473,10 +507,15 @@ def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
     return float(total)
 
 
+_NO_EXPOSURE = Scalar(0.0, 0.0)  # what the rest of `_exposure` gives for no record
+
+
 def _exposure(events: Sequence[Event] | Missing, what: str) -> Scalar:
     """Covered days of one group of records: surely `low`, at most `high` (None: an undated record)."""
     if isinstance(events, Missing):
         return Scalar(0.0, None, (), (events.reason,))
+    if not events:
+        return _NO_EXPOSURE
     courses = [e.course for e in events if e.course is not None]
     # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
     low = _covered_days((e.course.first, e.course.proven_last) for e in events if e.certain and e.course is not None)
@@ -525,33 +564,61 @@ class CriterionOutcome:
     result: str  # "met" | "not-met" | "unknown" | "manual"
     evidence: tuple[Evidence, ...]
     missing: tuple[str, ...]
+    # One object given to every patient a blank evaluation answers for: what callers derive from it (a report
+    # line) they may keep by identity.
+    shared: bool = field(default=False, compare=False)
 
 
 class Evaluation:
     """One patient's criteria of one trial, each evaluated at most once and only when asked for: a caller that
-    only needs a status can stop early, and one that then needs the whole report loses nothing."""
+    only needs a status can stop early, and one that then needs the whole report loses nothing.
 
-    __slots__ = ("_env", "_outcomes", "_rules", "_trial")
+    With `blank` (the same patient with no records), a criterion that reads no concept the patient has a record
+    of takes the blank's outcome: it is what walking its rule would give (`PatientData.events` and `latest` answer
+    absent concepts from the gaps alone), computed once per trial, gaps and day instead of once per patient.
+    """
 
-    def __init__(self, trial: ast.Trial, rules: tuple[tuple[ast.Criterion, Rule | None], ...], env: Env) -> None:
+    __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_shared", "_trial")
+
+    def __init__(
+        self,
+        trial: ast.Trial,
+        plan: _Plan,
+        env: Env,
+        blank: tuple[AbstractSet[str], Evaluation] | None = None,
+        *,
+        shared: bool = False,
+    ) -> None:
         self._trial = trial
-        self._rules = rules
+        self._plan = plan
         self._env = env
-        self._outcomes: list[CriterionOutcome | None] = [None] * len(rules)
+        self._blank = blank
+        self._shared = shared  # a blank patient's: its outcomes are shared
+        self._outcomes: list[CriterionOutcome | None] = [None] * len(plan)
 
     def outcome(self, index: int) -> CriterionOutcome:
         """Raises EvaluationError (trial, criterion, source position) when the criterion fails: a defect."""
         found = self._outcomes[index]
         if found is None:
-            found = self._outcomes[index] = self._evaluate(*self._rules[index])
+            criterion, rule, reads = self._plan[index]
+            blank = self._blank
+            if blank is not None and reads is not None and blank[0].isdisjoint(reads):
+                found = blank[1].outcome(index)
+            else:
+                found = self._evaluate(criterion, rule)
+            self._outcomes[index] = found
         return found
 
     def all(self) -> list[CriterionOutcome]:
-        return [self.outcome(i) for i in range(len(self._rules))]
+        return [self.outcome(i) for i in range(len(self._plan))]
+
+    @property
+    def env(self) -> Env:
+        return self._env
 
     def _evaluate(self, criterion: ast.Criterion, rule: Rule | None) -> CriterionOutcome:
         if rule is None:
-            return CriterionOutcome(criterion, "manual", (), ())
+            return CriterionOutcome(criterion, "manual", (), (), self._shared)
         try:
             outcome = rule(self._env)
         except _LocatedError as located:
@@ -561,28 +628,82 @@ class Evaluation:
         missing = outcome.missing
         if outcome.truth is Truth.UNKNOWN and not missing:
             missing = (f"Data to decide: {criterion.text}",)
-        return CriterionOutcome(criterion, outcome.truth.value, outcome.evidence, missing)
+        return CriterionOutcome(criterion, outcome.truth.value, outcome.evidence, missing, self._shared)
 
     def _error(self, criterion: ast.Criterion, span: Span, cause: BaseException) -> EvaluationError:
         return EvaluationError(self._trial.file, self._trial.id, criterion.id, span, cause)
 
 
+# Per criterion: its compiled rule (None: manual, reads nothing) and the concepts it reads (None: it reads the
+# patient otherwise).
+_Plan = tuple[tuple[ast.Criterion, Rule | None, frozenset[str] | None], ...]
+_MAX_BLANKS = 64  # blank evaluations kept per trial: one per (day, gaps) seen, cleared when full
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledTrial:
     trial: ast.Trial
-    _rules: tuple[tuple[ast.Criterion, Rule | None], ...]
+    _plan: _Plan
+    _blanks: dict[tuple[dt.date, Hashable], Evaluation] = field(default_factory=dict, compare=False, repr=False)
 
     def start(self, data: PatientData, on: dt.date) -> Evaluation:
-        """Criteria in file order, evaluated on demand (`Evaluation.outcome(i)` for `trial.criteria[i]`)."""
-        return Evaluation(self.trial, self._rules, Env(data, on))
+        """Criteria in file order, evaluated on demand (`Evaluation.outcome(i)` for `trial.criteria[i]`), every
+        one by walking its rule: the reference `start_indexed` must agree with."""
+        return Evaluation(self.trial, self._plan, Env(data, on))
+
+    def start_indexed(self, data: IndexedPatientData, on: dt.date) -> Evaluation:
+        """As `start`, but criteria that read no concept the patient has records of take the outcome of a blank
+        patient with the same gaps (evaluated as `start` does, once per gaps and day)."""
+        key = (on, data.gaps())
+        blank = self._blanks.get(key)
+        if blank is None:
+            if len(self._blanks) >= _MAX_BLANKS:
+                self._blanks.clear()
+            blank = self._blanks[key] = Evaluation(self.trial, self._plan, Env(data.blank(), on), shared=True)
+        held = data.concepts_held()
+        return Evaluation(self.trial, self._plan, Env(data, on, held, blank.env), (held, blank))
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()
+
+
+_PERSONAL = frozenset({"AgeInYears", "IsFemale", "IsMale"})  # read the patient's demographics, not records
+
+
+def _reads(expr: ast.Expr, defines: dict[str, ast.Expr]) -> frozenset[str] | None:
+    """The concepts an expression reads, through definitions; None when it also reads the patient otherwise
+    (demographics, a derived estimate): a record-free answer then cannot stand for the patient's."""
+    concepts: set[str] = set()
+    pending, seen = [expr], set()
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Retrieve):
+            concepts.update(node.concepts)
+        elif isinstance(node, ast.Exists):
+            pending.append(node.source)
+        elif isinstance(node, ast.Call):
+            if node.function in _PERSONAL or FUNCTIONS[node.function].derived is not None:
+                return None
+            pending.extend(node.args)
+        elif isinstance(node, ast.Ref):
+            if node.name not in seen:
+                seen.add(node.name)
+                pending.append(defines[node.name])
+        elif isinstance(node, ast.Not):
+            pending.append(node.operand)
+        elif isinstance(node, ast.And | ast.Or | ast.Compare | ast.Arithmetic):
+            pending.extend((node.left, node.right))
+        elif isinstance(node, ast.Between):
+            pending.extend((node.value, node.low, node.high))
+    return frozenset(concepts)
 
 
 def compile_trial(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable | None = None) -> CompiledTrial:
     """Compile a trial the checker returned (its Latest calls carry their units). Trials compiled with one
     `queries` table share their query objects, so a patient's memo answers them by identity."""
     compiler = _Compiler(checked, vocabulary, queries or QueryTable())
-    rules = tuple((c, None if c.expr is None else compiler.rule(c.expr)) for c in checked.criteria)
-    return CompiledTrial(checked, rules)
+    plan = tuple(
+        (c, None, frozenset()) if c.expr is None else (c, compiler.rule(c.expr), _reads(c.expr, compiler.define_exprs))
+        for c in checked.criteria
+    )
+    return CompiledTrial(checked, plan)

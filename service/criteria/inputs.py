@@ -8,7 +8,8 @@ and gets back plain values that carry their own evidence, or a `Missing` that sa
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Protocol
@@ -179,4 +180,26 @@ class PatientData(Protocol):
 
     def derived(self, quantity: str, on: dt.date) -> Estimate:
         """A derived quantity by its id (the checker's `Signature.derived`, e.g. "creatinine-clearance")."""
+        ...
+
+
+class IndexedPatientData(PatientData, Protocol):
+    """Patient data that knows which concepts its records carry: a criterion reading none of them answers as the
+    same patient with no records would (`blank`), which the evaluator computes once per `gaps` and day. The
+    promise that makes this exact: `events` and `latest` about concepts none of which is held answer from `gaps`
+    and the day alone.
+    (`concepts_held` is a set, not a test of one concept: the evaluator asks it hundreds of times per patient.)"""
+
+    def concepts_held(self) -> AbstractSet[str]:
+        """The concepts some counted record carries (by code, by text, or as every record of a kind)."""
+        ...
+
+    def gaps(self) -> Hashable:
+        """What, besides its records, can change an answer about concepts no record carries (records that could
+        not be read, references that could not be resolved): equal keys, equal answers."""
+        ...
+
+    def blank(self) -> PatientData:
+        """A patient with the same `gaps` and nothing else, no records and no demographics: it answers for every
+        patient with these gaps (the evaluator never asks it for age, sex or a derived quantity)."""
         ...

@@ -53,15 +53,11 @@ def _date_range(text: str) -> tuple[dt.date, dt.date] | None:
     return day, day
 
 
-def shown_date(value: object) -> str | None:
-    """The date part of a FHIR date/dateTime as the report shows it ("2026-11-01", "2026-11")."""
-    found = date_range(value)
-    if found is None:
-        return None
+def shown_range(value: object, found: tuple[dt.date, dt.date]) -> str:
+    """The date part of a FHIR date/dateTime `value` (already parsed to `found`) as the report shows it
+    ("2026-11-01", "2026-11")."""
     low, high = found
-    if low == high:
-        return low.isoformat()
-    return str(value).strip()
+    return low.isoformat() if low == high else str(value).strip()
 
 
 def birth_date_range(patient: Mapping[str, Any]) -> tuple[dt.date, dt.date] | Missing:

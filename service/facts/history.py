@@ -9,7 +9,7 @@ from typing import Any
 
 from service.criteria.inputs import Course, EventStatus, Window
 from service.facts.counting import codes_of
-from service.facts.derived import date_range, shown_date
+from service.facts.derived import date_range, shown_range
 
 Range = tuple[dt.date, dt.date]
 
@@ -72,7 +72,7 @@ def _point(value: object) -> Timing | None:
     found = date_range(value)
     if found is None:
         return None
-    return Timing(found, found, False, None, shown_date(value), False)
+    return Timing(found, found, False, None, shown_range(value, found), False)
 
 
 def condition_timing(resource: Mapping[str, Any]) -> Timing:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 from service.criteria.inputs import RecordKind
@@ -46,21 +46,40 @@ class CodeLookup(Protocol):
     def every_record_concepts(self, kind: str, codings: Iterable[tuple[str, str]]) -> frozenset[str]: ...
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class Entry:
     """One counted resource under one concept.
 
     `holder` is where the value lives: the resource itself, or the Observation component whose code matched.
     `by_text`: the record's text, when only the concept's safety net put it here (its codes map to nothing).
+    `timing` is read from the resource when first asked (None given): most entries no query reaches.
     """
 
-    resource_type: str
-    resource: Mapping[str, Any]
-    holder: Mapping[str, Any]
-    timing: Timing
-    reference: str
-    by_text: str | None = None
-    codings: tuple[tuple[str, str], ...] = ()  # closed-world records: (system, code) of what matched
+    __slots__ = ("_timing", "by_text", "codings", "holder", "reference", "resource", "resource_type")
+
+    def __init__(
+        self,
+        resource_type: str,
+        resource: Mapping[str, Any],
+        holder: Mapping[str, Any],
+        timing: Timing | None,
+        reference: str,
+        by_text: str | None = None,
+        codings: tuple[tuple[str, str], ...] = (),  # closed-world records: (system, code) of what matched
+    ) -> None:
+        self.resource_type = resource_type
+        self.resource = resource
+        self.holder = holder
+        self._timing = timing
+        self.reference = reference
+        self.by_text = by_text
+        self.codings = codings
+
+    @property
+    def timing(self) -> Timing:
+        found = self._timing
+        if found is None:
+            found = self._timing = timing_of(self.resource_type, self.resource)
+        return found
 
 
 def _codings(concept: object) -> Iterator[tuple[str, str]]:
@@ -73,11 +92,18 @@ def _codings(concept: object) -> Iterator[tuple[str, str]]:
                 yield system.strip(), code.strip()
 
 
-def _concepts(catalog: CodeLookup, *codeable: object) -> set[str]:
-    found: set[str] = set()
+def _concepts(catalog: CodeLookup, *codeable: object) -> frozenset[str]:
+    """The concepts of CodeableConcepts' codings (the catalog strips and normalises; a `dict` is checked first,
+    as JSON gives, because the Mapping check costs more than the rest)."""
+    found: frozenset[str] = frozenset()
     for concept in codeable:
-        for system, code in _codings(concept):
-            found |= catalog.concepts_for(system, code)
+        if type(concept) is not dict and not isinstance(concept, Mapping):
+            continue
+        for coding in concept.get("coding") or ():
+            if type(coding) is dict or isinstance(coding, Mapping):
+                system, code = coding.get("system"), coding.get("code")
+                if isinstance(system, str) and isinstance(code, str):
+                    found = found | catalog.concepts_for(system, code) if found else catalog.concepts_for(system, code)
     return found
 
 
@@ -119,15 +145,9 @@ class ConceptIndex:
         medications = {str(m["id"]): m for m in record.of_type("Medication") if isinstance(m.get("id"), str)}
         for resource_type, field in _CODE_FIELD.items():
             for resource in record.of_type(resource_type):
-                if not counts(resource_type, resource):
-                    continue
                 if resource_type == "Observation":
-                    self._add(resource_type, resource, resource, _concepts(catalog, resource.get(field)))
-                    for component in resource.get("component") or ():
-                        if isinstance(component, Mapping):
-                            found = _concepts(catalog, component.get("code"))
-                            self._add(resource_type, resource, component, found)
-                else:
+                    self._add_observation(catalog, resource)
+                elif counts(resource_type, resource):
                     self._add_closed(catalog, resource_type, resource, [resource.get(field)])
         for resource_type in MEDICATION_TYPES:
             for resource in record.of_type(resource_type):
@@ -137,6 +157,14 @@ class ConceptIndex:
                         self.unresolved.append(f"{resource_type}/{resource.get('id', '')}")
                         continue
                     self._add_closed(catalog, resource_type, resource, codeables)
+
+    @classmethod
+    def without_records(cls, unresolved: list[str]) -> ConceptIndex:
+        """An index of no record but with the same unresolved medication references."""
+        index = cls.__new__(cls)
+        index._by_concept = {}
+        index.unresolved = list(unresolved)
+        return index
 
     @staticmethod
     def _medication(resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]]) -> list[object] | None:
@@ -165,6 +193,17 @@ class ConceptIndex:
             return None
         return _medication_codeables(medication) if counts("Medication", medication) else []
 
+    def _add_observation(self, catalog: CodeLookup, resource: Mapping[str, Any]) -> None:
+        """A result under the concepts of its code and of each component's code. Whether it counts is only asked
+        when one may map (many results map to nothing)."""
+        found = _concepts(catalog, resource.get("code"))
+        components = resource.get("component") or ()
+        if (found or components) and counts("Observation", resource):
+            self._add("Observation", resource, resource, found)
+            for component in components:
+                if isinstance(component, Mapping):
+                    self._add("Observation", resource, component, _concepts(catalog, component.get("code")))
+
     def _add_closed(
         self, catalog: CodeLookup, resource_type: str, resource: Mapping[str, Any], codeables: list[object]
     ) -> None:
@@ -191,14 +230,17 @@ class ConceptIndex:
     ) -> None:
         if not concepts:
             return
-        timing = timing_of(resource_type, resource)
         reference = f"{resource_type}/{resource.get('id', '')}"
-        entry = Entry(resource_type, resource, holder, timing, reference, by_text, codings)
+        entry = Entry(resource_type, resource, holder, None, reference, by_text, codings)
         for concept in concepts:
             self._by_concept.setdefault(concept, []).append(entry)
 
     def has_any(self, concepts: frozenset[str]) -> bool:
         return not self._by_concept.keys().isdisjoint(concepts)
+
+    def concepts(self) -> AbstractSet[str]:
+        """Every concept some entry is under (a live view)."""
+        return self._by_concept.keys()
 
     def entries(self, concept: str) -> list[Entry]:
         return self._by_concept.get(concept, [])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
 from mappings.catalog import Catalog
@@ -56,16 +56,24 @@ class PatientFacts:
     them answer Missing, so their criteria become unknown, never met or not-met on partial data.
     """
 
-    __slots__ = ("_catalog", "_index", "_memo", "_memo_on", "_record", "_unreadable")
+    __slots__ = ("_catalog", "_dated", "_index", "_memo", "_memo_on", "_record", "_unreadable")
 
-    def __init__(self, record: PatientRecord, catalog: Catalog, *, unreadable: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        record: PatientRecord,
+        catalog: Catalog,
+        *,
+        unreadable: frozenset[str] = frozenset(),
+        index: ConceptIndex | None = None,
+    ) -> None:
         self._record = record
         self._catalog = catalog
         self._unreadable = unreadable
-        self._index = ConceptIndex(record, catalog)
+        self._index = ConceptIndex(record, catalog) if index is None else index
         # answers by (query, on): trials ask the same questions (frozen queries, immutable answers)
         self._memo: dict[object, object] = {}
         self._memo_on: dt.date | None = None
+        self._dated: dict[frozenset[str], list[tuple[dt.date, str, Entry]]] = {}  # by concepts, for any date
 
     # --- derived -------------------------------------------------------------------------------------
     def birth_date_range(self) -> tuple[dt.date, dt.date] | Missing:
@@ -73,6 +81,19 @@ class PatientFacts:
 
     def sex(self) -> str | Missing:
         return derived.sex(self._record.patient)
+
+    # --- which concepts the record holds (IndexedPatientData) -----------------------------------------
+    def concepts_held(self) -> AbstractSet[str]:
+        return self._index.concepts()
+
+    def gaps(self) -> tuple[frozenset[str], int]:
+        """Unreadable types and the number of unresolved medication references: all `_gap` reads besides concepts."""
+        return self._unreadable, len(self._index.unresolved)
+
+    def blank(self) -> PatientFacts:
+        record = PatientRecord({"resourceType": "Patient"}, {})
+        index = ConceptIndex.without_records(self._index.unresolved)
+        return PatientFacts(record, self._catalog, unreadable=self._unreadable, index=index)
 
     # --- closed world ------------------------------------------------------------------------------
     def events(self, query: EventQuery, on: dt.date) -> tuple[Event, ...] | Missing:
@@ -174,12 +195,13 @@ class PatientFacts:
             return Missing(
                 f"{window_text(self._labels(query.concepts), window)} (Observation records could not be read)"
             )
-        candidates = [
-            (concept, entry)
-            for concept, entry in self._matches(query.concepts, ("Observation",))
-            if in_window(entry, window, on)
-        ]
-        candidates.sort(key=_latest_key, reverse=True)
+        oldest = None if window.within_days is None else on - dt.timedelta(days=window.within_days)
+        candidates = []
+        for latest_start, concept, entry in self._newest_first(query.concepts):
+            if oldest is not None and latest_start < oldest:
+                break  # this one and every later one started before the window
+            if in_window(entry, window, on):
+                candidates.append((concept, entry))
         if query.highest:
             return self._highest(query, candidates, window)
         for concept, entry in candidates:
@@ -191,6 +213,16 @@ class PatientFacts:
             day = self._same_day(query, entry, result, candidates)
             return self._room_air(day) if self._analyte(concept).room_air_only else _spread([m for _, m in day])
         return Missing(window_text(self._labels(query.concepts), window))
+
+    def _newest_first(self, concepts: frozenset[str]) -> list[tuple[dt.date, str, Entry]]:
+        """The dated Observation entries under `concepts` with their latest possible start day, newest first (by
+        `_latest_key`), sorted once per patient however many queries and units read them."""
+        found = self._dated.get(concepts)
+        if found is None:
+            dated = [(start, c, e) for c, e in self._matches(concepts, ("Observation",)) if (start := e.timing.start)]
+            dated.sort(key=_latest_key, reverse=True)
+            found = self._dated[concepts] = [(start[1], c, e) for start, c, e in dated]
+        return found
 
     def _same_day(
         self, query: MeasurementQuery, entry: Entry, result: Measurement, candidates: list[tuple[str, Entry]]
@@ -270,14 +302,19 @@ class PatientFacts:
     def _labels(self, concepts: frozenset[str]) -> str:
         return " or ".join(self._analyte(c).label for c in sorted(concepts)) or "Record"
 
-    def _matches(self, concepts: frozenset[str], types: tuple[str, ...]) -> Iterator[tuple[str, Entry]]:
+    def _matches(self, concepts: frozenset[str], types: tuple[str, ...]) -> list[tuple[str, Entry]]:
         """(concept id, entry) for each distinct entry of `types` under any of `concepts` (sorted ids first)."""
+        if len(concepts) == 1:  # most queries: no entry can come twice
+            (concept,) = concepts
+            return [(concept, entry) for entry in self._index.entries(concept) if entry.resource_type in types]
         seen: set[int] = set()
+        found = []
         for concept in sorted(concepts):
             for entry in self._index.entries(concept):
                 if entry.resource_type in types and id(entry) not in seen:
                     seen.add(id(entry))
-                    yield concept, entry
+                    found.append((concept, entry))
+        return found
 
     def _record_window(self, query: EventQuery, concept: str, entry: Entry) -> Window:
         """Within N half-lives is N times the record's own drug's half-life (a drug we hold none for: the longest
@@ -346,7 +383,6 @@ def _measurement_window(catalog: Catalog, query: MeasurementQuery) -> Window:
     return Window(within_days=min(lookbacks), before_days=query.window.before_days)
 
 
-def _latest_key(item: tuple[str, Entry]) -> tuple[dt.date, dt.date, str]:
-    start = item[1].timing.start
-    assert start is not None  # in_window() keeps dated entries only
-    return start[1], start[0], item[1].reference
+def _latest_key(item: tuple[tuple[dt.date, dt.date], str, Entry]) -> tuple[dt.date, dt.date, str]:
+    start, _, entry = item
+    return start[1], start[0], entry.reference

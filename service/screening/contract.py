@@ -1,8 +1,10 @@
 """The screening report contract (shared/design/contract.md): its words as enums, one frozen type per level.
 
 Every layer above the evaluator speaks these types: cards, the audit trail, the pages, the CLI and bulk runs.
-The JSON form is produced and read in one place, `to_json` / `from_json`, by pydantic's compiled serializer
-(the types are plain slotted dataclasses, so building a report on the hook's hot path validates nothing).
+The JSON form is produced and read in one place, `to_json` / `from_json`. Reading validates with pydantic;
+writing builds the dicts directly (`_trial_json`), field for field what pydantic's serializer gives for these
+types (tests/unit/screening/test_report_forms.py holds it to that) at half its cost: no Enum `.value` lookups
+in Python per field. The types are plain slotted dataclasses, so building a report validates nothing.
 """
 
 from __future__ import annotations
@@ -33,15 +35,13 @@ class Status(StrEnum):
     INELIGIBLE = "ineligible"
 
 
-# The result that speaks for the patient, and the one that rules them out, per kind of criterion.
-_FAVOURABLE = {CriterionKind.INCLUSION: CriterionResult.MET, CriterionKind.EXCLUSION: CriterionResult.NOT_MET}
-_DISQUALIFYING = {CriterionKind.INCLUSION: CriterionResult.NOT_MET, CriterionKind.EXCLUSION: CriterionResult.MET}
 _RESULTS = {result.value: result for result in CriterionResult}  # a dict lookup: the enum call is ~10x dearer
 
 
 def is_disqualifying(kind: CriterionKind, result: str) -> bool:
-    """An inclusion that fails or an exclusion that applies (also on the evaluator's plain result words)."""
-    return result == _DISQUALIFYING[kind]
+    """An inclusion that fails or an exclusion that applies (also on the evaluator's plain result words). An
+    identity test, not a dict of kinds: hashing an Enum member runs Python code, and reports ask this often."""
+    return result == (CriterionResult.NOT_MET if kind is CriterionKind.INCLUSION else CriterionResult.MET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +70,7 @@ class CriterionReport:
     @property
     def is_favourable(self) -> bool:
         """Decided for the patient: an inclusion met or an exclusion that does not apply."""
-        return self.result is _FAVOURABLE[self.kind]
+        return self.result is (CriterionResult.MET if self.kind is CriterionKind.INCLUSION else CriterionResult.NOT_MET)
 
     @property
     def is_disqualifying(self) -> bool:
@@ -94,8 +94,7 @@ class TrialReport:
     criteria: tuple[CriterionReport, ...]
 
     def to_json(self) -> dict[str, Any]:
-        json: dict[str, Any] = _TRIAL.dump_python(self, mode="json", by_alias=True)
-        return json
+        return _trial_json(self)
 
     @classmethod
     def from_json(cls, data: object) -> TrialReport:
@@ -117,12 +116,38 @@ class ScreeningReport:
     trials: tuple[TrialReport, ...]
 
     def to_json(self) -> dict[str, Any]:
-        json: dict[str, Any] = _REPORT.dump_python(self, mode="json", by_alias=True)
-        return json
+        return {
+            "patient": self.patient,
+            "evaluatedAt": self.evaluated_at,
+            "trials": [_trial_json(trial) for trial in self.trials],
+        }
 
     @classmethod
     def from_json(cls, data: object) -> ScreeningReport:
         return _REPORT.validate_python(data, by_alias=True)
+
+
+def _trial_json(trial: TrialReport) -> dict[str, Any]:
+    """A trial report as pydantic's `dump_python(mode="json", by_alias=True)` gives it (same keys, same order)."""
+    return {
+        "id": trial.id,
+        "title": trial.title,
+        "registryId": trial.registry_id,
+        "status": str(trial.status),  # a StrEnum's str() is its value, in C
+        "cohorts": [{"id": c.id, "title": c.title, "status": str(c.status)} for c in trial.cohorts],
+        "criteria": [
+            {
+                "id": c.id,
+                "cohort": c.cohort,
+                "kind": "inclusion" if c.kind is CriterionKind.INCLUSION else "exclusion",
+                "text": c.text,
+                "result": str(c.result),
+                "evidence": [{"reference": e.reference, "display": e.display} for e in c.evidence],
+                "missing": list(c.missing),
+            }
+            for c in trial.criteria
+        ],
+    }
 
 
 _TRIAL = TypeAdapter(TrialReport)

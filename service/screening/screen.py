@@ -38,12 +38,31 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
     return False
 
 
+# Report lines of shared outcomes (a blank patient's, given to every patient without the concepts they read),
+# by the outcome's identity; the outcome is kept so that its id is not reused. Cleared when full.
+_SHARED_REPORTS: dict[int, tuple[CriterionOutcome, CriterionReport]] = {}
+
+
+def _report_line(outcome: CriterionOutcome) -> CriterionReport:
+    if not outcome.shared:
+        return CriterionReport.of(outcome)
+    found = _SHARED_REPORTS.get(id(outcome))
+    if found is None or found[0] is not outcome:
+        if len(_SHARED_REPORTS) >= 16384:
+            _SHARED_REPORTS.clear()
+        found = _SHARED_REPORTS[id(outcome)] = (outcome, CriterionReport.of(outcome))
+    return found[1]
+
+
 def trial_report(trial: LoadedTrial, outcomes: Sequence[CriterionOutcome]) -> TrialReport:
     """One trial's report: its criteria in file order, rolled up per cohort and for the trial."""
     definition = trial.compiled.trial
-    criteria = tuple(map(CriterionReport.of, outcomes))
-    common = group_status([c for c in criteria if c.cohort is None])
-    cohorts = [(cohort, group_status([c for c in criteria if c.cohort == cohort.id])) for cohort in definition.cohorts]
+    criteria = tuple(map(_report_line, outcomes))
+    groups: dict[str | None, list[CriterionReport]] = {None: []}
+    for criterion in criteria:
+        groups.setdefault(criterion.cohort, []).append(criterion)
+    common = group_status(groups[None])
+    cohorts = [(cohort, group_status(groups.get(cohort.id, []))) for cohort in definition.cohorts]
     return TrialReport(
         id=definition.id,
         title=definition.title,
@@ -83,7 +102,7 @@ class Screener:
         return ScreeningReport(
             patient=record.reference,
             evaluated_at=now.isoformat().replace("+00:00", "Z"),
-            trials=tuple(trial_report(t, t.compiled.evaluate(facts, day)) for t in self.select(trial_id)),
+            trials=tuple(trial_report(t, t.compiled.start_indexed(facts, day).all()) for t in self.select(trial_id)),
         )
 
     def screen_json(
@@ -101,7 +120,7 @@ class Screener:
         facts = PatientFacts(record, self.catalog, unreadable=unreadable)
         reports = []
         for trial in self.trials:
-            evaluation = trial.compiled.start(facts, day)
+            evaluation = trial.compiled.start_indexed(facts, day)
             if not is_ruled_out(trial, evaluation):
                 reports.append(trial_report(trial, evaluation.all()))
         return reports

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -72,3 +73,27 @@ class Patient:
     def derived(self, quantity: str, on: dt.date) -> Estimate:
         self.asked.append(quantity)
         return self.derived_values.get(quantity, Estimate(None, None, (), (f"{quantity} inputs",)))
+
+
+@dataclass
+class IndexedPatient(Patient):
+    """A Patient that says which concepts it holds (IndexedPatientData); `blanks` counts the blank patients made."""
+
+    sex_value: str = "female"
+    missing_kinds: frozenset[str] = frozenset()  # stands for unreadable types: part of the gaps
+    blanks: list[Patient] = field(default_factory=list)
+
+    def sex(self) -> str | Missing:
+        self.asked.append("sex")
+        return self.sex_value
+
+    def concepts_held(self) -> AbstractSet[str]:
+        return {*self.values, *self.conditions}
+
+    def gaps(self) -> Hashable:
+        return self.missing_kinds
+
+    def blank(self) -> Patient:
+        blank = IndexedPatient(sex_value="unknown", missing_kinds=self.missing_kinds)
+        self.blanks.append(blank)
+        return blank

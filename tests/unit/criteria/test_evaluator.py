@@ -14,7 +14,7 @@ from service.criteria import (
     QueryTable,
     load_trial,
 )
-from tests.unit.criteria.fakes import HEADER, ON, Patient, Vocabulary
+from tests.unit.criteria.fakes import HEADER, ON, IndexedPatient, Patient, Vocabulary
 
 
 def _trial(body: str, queries: QueryTable | None = None) -> CompiledTrial:
@@ -88,3 +88,32 @@ def test_a_failing_expression_is_located_by_trial_criterion_and_position() -> No
     assert (error.span.line, error.span.column) == (3, 34)  # the Latest call, not the start of the criterion
     assert isinstance(error.__cause__, ZeroDivisionError)
     assert str(error) == "unit.trial:3:34: trial unit, criterion c: ZeroDivisionError: float division by zero"
+
+
+def test_criteria_reading_no_concept_the_patient_holds_are_answered_by_a_blank_patient_once() -> None:
+    trial = _trial('exists [Condition: "lupus"] or Latest([Observation: "anc"]) < 1 \'10*9/L\'')
+    first, second = IndexedPatient(values={"creatinine": 1.0}), IndexedPatient(values={"creatinine": 2.0})
+    outcomes = [trial.start_indexed(patient, ON).all() for patient in (first, second)]
+    assert outcomes[0] == outcomes[1] == trial.evaluate(Patient(), ON)
+    assert first.asked == second.asked == []  # neither patient was asked anything
+    (blank,) = first.blanks  # one blank for both: same gaps, same day
+    assert not second.blanks
+    assert len(blank.asked) == 2
+
+
+def test_a_part_reading_no_concept_the_patient_holds_is_not_asked_of_the_patient() -> None:
+    patient = IndexedPatient(conditions=("lupus",))
+    trial = _trial('exists [Condition: "lupus"] and Latest([Observation: "anc"]) < 1 \'10*9/L\'')
+    assert trial.start_indexed(patient, ON).all() == trial.evaluate(Patient(conditions=("lupus",)), ON)
+    assert [q.concepts for q in patient.asked if not isinstance(q, str)] == [frozenset({"lupus"})]
+
+
+def test_demographics_are_always_asked_of_the_patient_and_gaps_get_their_own_blank() -> None:
+    trial = _trial("IsFemale()")
+    patient, other = IndexedPatient(), IndexedPatient(missing_kinds=frozenset({"Condition"}))
+    assert trial.start_indexed(patient, ON).all()[0].result == "met"
+    assert patient.asked == ["sex"]
+    male = IndexedPatient(sex_value="male")
+    assert trial.start_indexed(male, ON).all()[0].result == "not-met"
+    trial.start_indexed(other, ON).all()
+    assert len(other.blanks) == 1  # other gaps: another blank

@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import orjson
 import pytest
+from pydantic import TypeAdapter
 
 from service.demo.patients import load_demo_patients
 from service.fhir_access.bundle import record_from_bundle
@@ -34,6 +36,27 @@ def test_the_json_form_reads_back_to_the_same_report(name: str, record: PatientR
     assert ScreeningReport.from_json(report.to_json()) == report, name
     for trial in report.trials:
         assert TrialReport.from_json(trial.to_json()) == trial, name
+
+
+def _plain_types(value: object) -> object:
+    """The value with each leaf paired with its type's name (a StrEnum member is not a plain str)."""
+    if isinstance(value, dict):
+        return {key: _plain_types(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain_types(item) for item in value]
+    return type(value).__name__, value
+
+
+@pytest.mark.parametrize(("name", "record"), _records(), ids=lambda value: value if isinstance(value, str) else "")
+def test_the_json_form_is_what_pydantic_gives(name: str, record: PatientRecord) -> None:
+    """`to_json` builds the dicts itself: key for key, type for type and byte for byte pydantic's serializer."""
+    report = load_screener().screen(record, on=ON)
+    expected = TypeAdapter(ScreeningReport).dump_python(report, mode="json", by_alias=True)
+    produced = report.to_json()
+    assert _plain_types(produced) == _plain_types(expected), name
+    assert orjson.dumps(produced) == orjson.dumps(expected), name
+    for trial in report.trials:
+        assert trial.to_json() == TypeAdapter(TrialReport).dump_python(trial, mode="json", by_alias=True), name
 
 
 @pytest.mark.parametrize(("name", "record"), _records(), ids=lambda value: value if isinstance(value, str) else "")
