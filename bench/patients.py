@@ -136,12 +136,12 @@ def patient_resources(
 
 def prefetch_for(resources: list[dict[str, Any]]) -> dict[str, Any]:
     """The hook's prefetch for these resources (every key of the service's descriptor filled)."""
-    from cds_hooks.discovery import PREFETCH_TYPES
+    from service.fhir_access.resource_types import PREFETCHED
 
     patient, rest = resources[0], resources[1:]
     prefetch: dict[str, Any] = {"patient": patient}
-    for key, types in PREFETCH_TYPES.items():
-        entries = [{"resource": r, "search": {"mode": "match"}} for r in rest if r["resourceType"] in types]
+    for key, search in PREFETCHED.items():
+        entries = [{"resource": r, "search": {"mode": "match"}} for r in rest if r["resourceType"] in search.types]
         prefetch[key] = {"resourceType": "Bundle", "type": "searchset", "total": len(entries), "entry": entries}
     return prefetch
 

@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 from cds_hooks.models import Discovery, ServiceDescriptor
+from service.fhir_access.resource_types import PREFETCHED
 
 SERVICE_ID = "trial-prescreen"
 
 # Stable keys: EHRs cache them. Each is restricted to the patient in context.
 PREFETCH: dict[str, str] = {
     "patient": "Patient/{{context.patientId}}",
-    "conditions": "Condition?patient={{context.patientId}}",
-    "observations": "Observation?patient={{context.patientId}}",
-    "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
-    "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
-    "procedures": "Procedure?patient={{context.patientId}}",
-    "immunizations": "Immunization?patient={{context.patientId}}",
-}
-
-# Which FHIR resource types each prefetch key supplies.
-PREFETCH_TYPES: dict[str, tuple[str, ...]] = {
-    "conditions": ("Condition",),
-    "observations": ("Observation",),
-    "medicationRequests": ("MedicationRequest", "Medication"),
-    "medicationStatements": ("MedicationStatement",),
-    "procedures": ("Procedure",),
-    "immunizations": ("Immunization",),
+    **{key: search.prefetch_template() for key, search in PREFETCHED.items()},
 }
 
 

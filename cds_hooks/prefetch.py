@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cds_hooks.discovery import PREFETCH_TYPES
 from cds_hooks.models import HookRequest
 from service.fhir_access.bundle import record_from_resources
 from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import BundleError, FhirError, FhirServerNotAllowed
 from service.fhir_access.record import PatientRecord
+from service.fhir_access.resource_types import PREFETCHED, ResourceType
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,22 +34,25 @@ def _entries(bundle: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     ]
 
 
-def _from_prefetch(request: HookRequest, patient_id: str) -> tuple[Mapping[str, Any] | None, list[Any], set[str]]:
+def _from_prefetch(
+    request: HookRequest, patient_id: str
+) -> tuple[Mapping[str, Any] | None, list[Any], set[ResourceType]]:
     """Patient, resources and the resource types the prefetch did not supply."""
     prefetch = request.prefetch or {}
     patient = prefetch.get("patient")
-    if not (
-        isinstance(patient, Mapping) and patient.get("resourceType") == "Patient" and patient.get("id") == patient_id
+    if not isinstance(patient, Mapping) or (patient.get("resourceType"), patient.get("id")) != (
+        ResourceType.PATIENT,
+        patient_id,
     ):
         patient = None
     resources: list[Any] = []
-    missing: set[str] = set()
-    for key, types in PREFETCH_TYPES.items():
+    missing: set[ResourceType] = set()
+    for key, search in PREFETCHED.items():
         value = prefetch.get(key)
         if isinstance(value, Mapping) and value.get("resourceType") == "Bundle":
             resources.extend(_entries(value, key))
         else:
-            missing.update(t for t in types if t != "Medication")
+            missing.add(search.resource_type)
     return patient, resources, missing
 
 

@@ -6,12 +6,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from service.fhir_access.errors import BundleError
-from service.fhir_access.record import READ_TYPES, PatientRecord
+from service.fhir_access.record import PatientRecord
+from service.fhir_access.resource_types import READ_TYPES, UNOWNED_TYPES, ResourceType
 
 ACCEPTED_BUNDLE_TYPES = frozenset({"collection", "searchset", "batch", "transaction"})
-_READ_TYPES = frozenset(READ_TYPES)
-# Resources that belong to no patient themselves but are referenced by ones that do.
-_UNOWNED_TYPES = frozenset({"Medication"})
 
 
 def record_from_bundle(bundle: Mapping[str, Any]) -> PatientRecord:
@@ -50,10 +48,10 @@ def record_from_bundle(bundle: Mapping[str, Any]) -> PatientRecord:
         resource_type = resource.get("resourceType")
         if not isinstance(resource_type, str):
             raise BundleError(f"Bundle.entry[{index}].resource has no resourceType")
-        if resource_type == "Patient":
+        if resource_type == ResourceType.PATIENT:
             full_url = entry.get("fullUrl")
             patients.append((resource, full_url if isinstance(full_url, str) else None))
-        elif resource_type in _READ_TYPES:
+        elif resource_type in READ_TYPES:
             others.append(resource)
 
     if not patients:
@@ -67,14 +65,14 @@ def record_from_bundle(bundle: Mapping[str, Any]) -> PatientRecord:
 
 def record_from_resources(patient: Mapping[str, Any], resources: Iterable[Mapping[str, Any]]) -> PatientRecord:
     """Group ``resources`` (e.g. search results) by type, keeping the patient's resources of READ_TYPES."""
-    if not isinstance(patient, Mapping) or patient.get("resourceType") != "Patient":
+    if not isinstance(patient, Mapping) or patient.get("resourceType") != ResourceType.PATIENT:
         raise BundleError("expected a Patient resource")
     if not isinstance(patient.get("id"), str) or not patient["id"]:
         raise BundleError("the Patient has no id")
     selected = [
         r
         for r in resources
-        if isinstance(r, Mapping) and isinstance(r.get("resourceType"), str) and r["resourceType"] in _READ_TYPES
+        if isinstance(r, Mapping) and isinstance(r.get("resourceType"), str) and r["resourceType"] in READ_TYPES
     ]
     return _build(patient, selected, _patient_aliases(patient, None))
 
@@ -125,6 +123,6 @@ def _build(
     grouped: dict[str, list[Mapping[str, Any]]] = {}
     for resource in resources:
         resource_type = resource["resourceType"]
-        if resource_type in _UNOWNED_TYPES or _belongs(resource, aliases):
+        if resource_type in UNOWNED_TYPES or _belongs(resource, aliases):
             grouped.setdefault(resource_type, []).append(resource)
     return PatientRecord(patient=patient, resources={k: tuple(v) for k, v in grouped.items()})

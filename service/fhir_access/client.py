@@ -29,6 +29,7 @@ from service.fhir_access.errors import (
 )
 from service.fhir_access.json_text import has_escaped_nul
 from service.fhir_access.record import PatientRecord
+from service.fhir_access.resource_types import SEARCH_OF, ResourceType, Search
 
 MAX_RESPONSE_BYTES = 20 * 1024 * 1024
 """Per response (one page); a larger body is a :class:`FhirResponseError`."""
@@ -376,7 +377,7 @@ class FhirClient:
         base_url: str,
         patient_id: str,
         token: str | None,
-        resource_types: Sequence[str],
+        resource_types: Sequence[ResourceType],
         *,
         budget_seconds: float,
         patient: Mapping[str, Any] | None = None,
@@ -389,20 +390,19 @@ class FhirClient:
 
         A failing search becomes a :class:`FetchProblem` and its type is absent from the record. A failing
         Patient read raises its :class:`FhirError` (:class:`FhirUnavailable` when the budget ran out).
-        ``Medication`` is not searched by itself: it comes with ``MedicationRequest`` via ``_include``.
+        Each type is fetched by the search of ``SEARCH_OF`` that supplies it (``Medication`` comes with
+        ``MedicationRequest`` via ``_include``); the Patient is read, never searched.
         """
         self.check_allowed(base_url)
-        for resource_type in resource_types:
-            self._check_type(resource_type)
         deadline = asyncio.get_running_loop().time() + budget_seconds
-        searched = [t for t in dict.fromkeys(resource_types) if t not in ("Patient", "Medication")]
+        searches = list(dict.fromkeys(SEARCH_OF[t] for t in resource_types if t in SEARCH_OF))
 
         async def read_patient() -> dict[str, Any]:
             if patient is not None:
                 return dict(patient)
             try:
                 async with asyncio.timeout_at(deadline):
-                    return await self.read(base_url, "Patient", patient_id, token)
+                    return await self.read(base_url, ResourceType.PATIENT, patient_id, token)
             except TimeoutError as exc:
                 raise FhirUnavailable(
                     f"Patient read at {base_url}: the {budget_seconds:g} s budget ran out",
@@ -410,13 +410,11 @@ class FhirClient:
                     timed_out=True,
                 ) from exc
 
-        async def search_type(resource_type: str) -> tuple[list[dict[str, Any]], FetchProblem | None]:
-            params = {"patient": patient_id}
-            if resource_type == "MedicationRequest":
-                params["_include"] = "MedicationRequest:medication"
+        async def search_type(search: Search) -> tuple[list[dict[str, Any]], FetchProblem | None]:
+            resource_type = search.resource_type
             try:
                 async with asyncio.timeout_at(deadline):
-                    matches, included = await self._search(base_url, resource_type, params, token)
+                    matches, included = await self._search(base_url, resource_type, search.params(patient_id), token)
             except TimeoutError:
                 message = f"{resource_type} search at {base_url}: the {budget_seconds:g} s budget ran out"
                 return [], FetchProblem(resource_type, "timeout", message)
@@ -425,7 +423,7 @@ class FhirClient:
             return matches + included, None
 
         patient_task = asyncio.ensure_future(read_patient())
-        search_tasks = [asyncio.ensure_future(search_type(t)) for t in searched]
+        search_tasks = [asyncio.ensure_future(search_type(s)) for s in searches]
         try:
             the_patient = await patient_task
         except BaseException:
@@ -450,10 +448,10 @@ class FhirClient:
         failed = {p.resource_type for p in problems}
         present = dict(record.resources)
         for resource_type in resource_types:
-            if resource_type == "Patient":
+            search = SEARCH_OF.get(resource_type)
+            if search is None:  # the Patient, or a type no search supplies
                 continue
-            origin = "MedicationRequest" if resource_type == "Medication" else resource_type
-            if origin in failed or origin not in searched:
+            if search.resource_type in failed:
                 present.pop(resource_type, None)
             else:
                 present.setdefault(resource_type, ())

@@ -6,24 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-READ_TYPES = (
-    "Condition",
-    "Observation",
-    "MedicationRequest",
-    "MedicationStatement",
-    "MedicationAdministration",
-    "Medication",
-    "Procedure",
-    "Immunization",
-)
-
 
 @dataclass(frozen=True, slots=True)
 class PatientRecord:
     """A Patient and that patient's resources, grouped by ``resourceType``.
 
-    ``resources`` holds only types of :data:`READ_TYPES`; a type that was not read (or whose fetch failed)
-    is simply absent, and :meth:`of_type` then returns ``()``.
+    ``resources`` holds only types of ``resource_types.READ_TYPES``; a type that was not read (or whose fetch
+    failed) is simply absent, and :meth:`of_type` then returns ``()``.
     """
 
     patient: Mapping[str, Any]

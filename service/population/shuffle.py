@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from service.fhir_access.record import READ_TYPES
+from service.fhir_access.resource_types import READ_TYPES
 from service.population.plan import Partition, read_lines
 from service.population.storage import filesystem, join, write_replacing
 

@@ -15,7 +15,7 @@ from bench.fhir_server import created_id, seed_transaction
 from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import FhirAuthError
-from service.fhir_access.record import READ_TYPES
+from service.fhir_access.resource_types import READ_TYPES
 from tests.paths import SYNTHEA
 
 # Tests share the session loop with the async fixtures (asyncio_default_fixture_loop_scope = "session").
@@ -25,7 +25,7 @@ TOKEN = "a-test-token"
 # 03 and 11 are self-contained; 06 and 10 need support/ first (conditional references). 06 has the most
 # Observations (531: 11 pages of 50) and 06/10 reference Medication resources (the _include path).
 SEEDED = ("03-asa-hermiston.json", "06-alix-crist.json", "10-veta-cormier.json", "11-gabriele-rohan.json")
-FETCHED = READ_TYPES  # "Medication" is not searched itself: it comes via MedicationRequest _include
+FETCHED = sorted(READ_TYPES)  # "Medication" is not searched itself: it comes via MedicationRequest _include
 
 
 @cache

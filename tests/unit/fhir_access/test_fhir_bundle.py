@@ -10,7 +10,7 @@ import pytest
 
 from service.fhir_access.bundle import record_from_bundle, record_from_resources
 from service.fhir_access.errors import BundleError, FhirError
-from service.fhir_access.record import READ_TYPES
+from service.fhir_access.resource_types import READ_TYPES
 from tests.paths import SYNTHEA
 
 # Patient / Condition / Observation / MedicationRequest / Procedure / Immunization, from SOURCES.md.

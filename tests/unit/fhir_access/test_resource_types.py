@@ -1,0 +1,40 @@
+"""The fetch table: the prefetch templates EHRs cache stay what they were, and every read type has a search."""
+
+from __future__ import annotations
+
+from cds_hooks.discovery import PREFETCH
+from service.fhir_access.resource_types import READ_TYPES, SEARCH_OF, UNOWNED_TYPES, ResourceType
+
+# The descriptor as EHRs have cached it since the first release: a change here breaks their configuration.
+CACHED_BY_EHRS = {
+    "patient": "Patient/{{context.patientId}}",
+    "conditions": "Condition?patient={{context.patientId}}",
+    "observations": "Observation?patient={{context.patientId}}",
+    "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
+    "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
+    "procedures": "Procedure?patient={{context.patientId}}",
+    "immunizations": "Immunization?patient={{context.patientId}}",
+}
+
+
+def test_prefetch_templates_are_the_ones_ehrs_cached() -> None:
+    assert PREFETCH == CACHED_BY_EHRS
+    assert list(PREFETCH) == list(CACHED_BY_EHRS)
+
+
+def test_every_read_type_is_supplied_by_one_search() -> None:
+    assert set(SEARCH_OF) == READ_TYPES
+    assert ResourceType.PATIENT not in READ_TYPES  # read, never searched
+
+
+def test_an_included_type_comes_with_the_search_that_includes_it() -> None:
+    assert {ResourceType.MEDICATION} == UNOWNED_TYPES
+    search = SEARCH_OF[ResourceType.MEDICATION]
+    assert search.resource_type is ResourceType.MEDICATION_REQUEST
+    assert search.params("p1") == {"patient": "p1", "_include": "MedicationRequest:medication"}
+
+
+def test_administrations_are_searched_but_not_offered_as_a_prefetch_key() -> None:
+    search = SEARCH_OF[ResourceType.MEDICATION_ADMINISTRATION]
+    assert search.prefetch_key is None
+    assert search.params("p1") == {"patient": "p1"}
