@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import http.client
 import itertools
 import json
@@ -29,7 +30,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -247,16 +248,62 @@ def sequential(base: str, bodies: Sequence[bytes], *, max_calls: int, max_second
     return samples
 
 
-def sequential_value(server: Server, bodies: Sequence[bytes], *, max_calls: int, max_seconds: float) -> str:
-    """`sequential` as a table cell: percentiles, and the server's CPU per call where /proc is readable."""
-    before = server.cpu()
-    samples = sequential(server.base, bodies, max_calls=max_calls, max_seconds=max_seconds)
-    after = server.cpu()
-    p50, p95, p99 = percentiles(samples)
-    cpu = (
-        "" if before is None or after is None else f", CPU {(after - before) / (len(samples) + len(bodies)) * 1000:.1f}"
-    )
-    return f"p50 {p50:.1f}  p95 {p95:.1f}  p99 {p99:.1f} ms{cpu} ms/call ({len(samples)} calls)"
+@dataclass
+class Calls:
+    """What one phase measured on one side, summed over its rounds."""
+
+    latencies: list[float] = field(default_factory=list)
+    answered: int = 0  # calls the server answered in the phase, warm-ups included (for CPU per call)
+    seconds: float = 0.0  # wall time of the measured calls (for calls/s)
+    errors: int = 0
+    server_cpu: float | None = 0.0  # None where /proc is not readable
+    client_cpu: float = 0.0
+
+    def __iadd__(self, other: Calls) -> Calls:
+        self.latencies += other.latencies
+        self.answered += other.answered
+        self.seconds += other.seconds
+        self.errors += other.errors
+        both = self.server_cpu is not None and other.server_cpu is not None
+        self.server_cpu = self.server_cpu + other.server_cpu if both else None  # type: ignore[operator]
+        self.client_cpu += other.client_cpu
+        return self
+
+    def cpu_per_call(self) -> str:
+        calls = max(1, self.answered)
+        client = f"client CPU {self.client_cpu / calls * 1000:.1f}"
+        return client if self.server_cpu is None else f"CPU {self.server_cpu / calls * 1000:.1f}, {client}"
+
+    def latency_cell(self) -> str:
+        p50, p95, p99 = percentiles(self.latencies)
+        latency = f"p50 {p50:.1f}  p95 {p95:.1f}  p99 {p99:.1f} ms"
+        return f"{latency}, {self.cpu_per_call()} ms/call ({len(self.latencies)} calls)"
+
+    def throughput_cell(self) -> str:
+        p50, _, p99 = percentiles(self.latencies)
+        rate = len(self.latencies) / max(self.seconds, 1e-9)
+        return (
+            f"{rate:.0f} calls/s (p50 {p50:.0f}, p99 {p99:.0f} ms, {self.errors} errors); {self.cpu_per_call()} ms/call"
+        )
+
+
+@contextmanager
+def metered(server: Server, calls: Calls) -> Iterator[None]:
+    """CPU of the server (all its processes) and of this load client (which shares the cores) over the block."""
+    server_before, client_before = server.cpu(), time.process_time()
+    yield
+    server_after, client_after = server.cpu(), time.process_time()
+    calls.client_cpu = client_after - client_before
+    calls.server_cpu = None if server_before is None or server_after is None else server_after - server_before
+
+
+def sequential_phase(server: Server, bodies: Sequence[bytes], *, max_calls: int, max_seconds: float) -> Calls:
+    calls = Calls()
+    with metered(server, calls):
+        calls.latencies = sequential(server.base, bodies, max_calls=max_calls, max_seconds=max_seconds)
+    calls.answered = len(calls.latencies) + len(bodies)  # the warm-up calls too
+    calls.seconds = sum(calls.latencies)
+    return calls
 
 
 def concurrent(base: str, bodies: Sequence[bytes], *, clients: int, seconds: float) -> tuple[float, int, list[float]]:
@@ -294,18 +341,14 @@ def concurrent(base: str, bodies: Sequence[bytes], *, clients: int, seconds: flo
     return sum(counts) / elapsed, sum(errors), [x for lat in latencies for x in lat]
 
 
-def concurrent_value(server: Server, bodies: Sequence[bytes], seconds: float) -> str:
-    """`concurrent` as a table cell, with the CPU per call of the server (all its processes) and of this load
-    client (which shares the two cores with the server)."""
-    server_before, client_before = server.cpu(), time.process_time()
-    rate, errors, latencies = concurrent(server.base, bodies, clients=CLIENTS, seconds=seconds)
-    server_after, client_after = server.cpu(), time.process_time()
-    p50, _, p99 = percentiles(latencies)
-    calls = max(1, len(latencies))
-    cpu = f"client CPU {(client_after - client_before) / calls * 1000:.1f}"
-    if server_before is not None and server_after is not None:
-        cpu = f"CPU {(server_after - server_before) / calls * 1000:.1f}, {cpu}"
-    return f"{rate:.0f} calls/s (p50 {p50:.0f}, p99 {p99:.0f} ms, {errors} errors); {cpu} ms/call"
+def concurrent_phase(server: Server, bodies: Sequence[bytes], *, seconds: float) -> Calls:
+    calls = Calls()
+    with metered(server, calls):
+        started = time.perf_counter()
+        _, calls.errors, calls.latencies = concurrent(server.base, bodies, clients=CLIENTS, seconds=seconds)
+        calls.seconds = time.perf_counter() - started
+    calls.answered = len(calls.latencies)
+    return calls
 
 
 def start_fhir(tmp: Path) -> Any:
@@ -410,14 +453,33 @@ def revision_tree(rev: str, tmp: Path) -> Iterator[Path]:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
 
 
-def each(servers: Sequence[Server], measure: Callable[..., str], *args: Any, **kwargs: Any) -> list[str]:
-    """One phase, `measure(server, *args, **kwargs)`, on every side in turn (with a short pause between, so that
-    one side's audit writes are done before the other side is measured)."""
-    values = []
-    for server in servers:
-        values.append(measure(server, *args, **kwargs))
-        time.sleep(0.2)
-    return values
+def each(
+    servers: Sequence[Server], rounds: int, measure: Callable[[Server], Calls], cell: Callable[[Calls], str]
+) -> list[str]:
+    """One phase on every side: `rounds` rounds of `measure`, the sides in turn within each (so that a drift of
+    the machine's speed hits them alike), and a short pause after each, so that one side's audit writes are
+    done before the other is measured. One table cell per side, from the rounds' sums."""
+    totals = [Calls() for _ in servers]
+    for _ in range(rounds):
+        for total, server in zip(totals, servers, strict=True):
+            total += measure(server)
+            time.sleep(0.2)
+    return [cell(total) for total in totals]
+
+
+def latency(
+    servers: Sequence[Server], rounds: int, bodies: Sequence[bytes], *, max_calls: int, max_seconds: float
+) -> list[str]:
+    """Calls one after the other: latency percentiles and CPU per call, per side."""
+    calls, seconds = max(1, max_calls // rounds), max_seconds / rounds
+    measure = functools.partial(sequential_phase, bodies=bodies, max_calls=calls, max_seconds=seconds)
+    return each(servers, rounds, measure, Calls.latency_cell)
+
+
+def throughput(servers: Sequence[Server], rounds: int, bodies: Sequence[bytes], seconds: float) -> list[str]:
+    """CLIENTS clients at once: calls/s, latency and CPU per call, per side."""
+    measure = functools.partial(concurrent_phase, bodies=bodies, seconds=seconds / rounds)
+    return each(servers, rounds, measure, Calls.throughput_cell)
 
 
 def start_servers(
@@ -445,6 +507,7 @@ def hook_rows(sides: Sequence[Side], tmp: Path, bodies: Bodies, args: argparse.N
     rows: list[Row] = []
     sizes = sorted(bodies.full)
     main_size = 150 if 150 in bodies.full else sizes[0]
+    rounds = args.rounds
     try:
         fhir = start_fhir(tmp)
         extra = {"TRIAL_SCREEN_ALLOWED_FHIR_SERVERS": fhir.base_url} if fhir else {}
@@ -453,14 +516,12 @@ def hook_rows(sides: Sequence[Side], tmp: Path, bodies: Bodies, args: argparse.N
         for size in sizes:
             calls = 300 if size <= 500 else 60
             label = f"hook, full prefetch, sequential, {size} resources"
-            rows.append(
-                (label, each(servers, sequential_value, bodies.full[size], max_calls=calls, max_seconds=8 * phase))
-            )
+            rows.append((label, latency(servers, rounds, bodies.full[size], max_calls=calls, max_seconds=8 * phase)))
         label = "hook, same chart without the SLE diagnosis (no card), 150 resources"
-        rows.append((label, each(servers, sequential_value, bodies.typical, max_calls=300, max_seconds=8 * phase)))
+        rows.append((label, latency(servers, rounds, bodies.typical, max_calls=300, max_seconds=8 * phase)))
         label = f"hook, full prefetch, {CLIENTS} concurrent clients, {main_size} resources"
         seconds = args.concurrency_seconds * phase
-        rows.append((label, each(servers, concurrent_value, bodies.full[main_size], seconds)))
+        rows.append((label, throughput(servers, rounds, bodies.full[main_size], seconds)))
         if fhir is not None:
             ids = [seed_patient(fhir, patient_resources(150, seed=i, key=f"fhir{i:02d}")) for i in range(PATIENTS)]
             no_prefetch = [
@@ -472,9 +533,9 @@ def hook_rows(sides: Sequence[Side], tmp: Path, bodies: Bodies, args: argparse.N
                 for patient_id in ids
             ]
             label = "hook, no prefetch (SEKMET on loopback), sequential, 150 resources"
-            rows.append((label, each(servers, sequential_value, no_prefetch, max_calls=100, max_seconds=6 * phase)))
+            rows.append((label, latency(servers, rounds, no_prefetch, max_calls=100, max_seconds=6 * phase)))
             label = f"hook, no prefetch, {CLIENTS} concurrent clients"
-            rows.append((label, each(servers, concurrent_value, no_prefetch, 5 * phase)))
+            rows.append((label, throughput(servers, rounds, no_prefetch, 5 * phase)))
         else:
             rows.append(("hook, no prefetch", ["skipped: .fhir-venv (SEKMET) is not installed"]))
         rows.append(("peak RSS of the server (VmHWM)", [_rss(s) for s in servers]))
@@ -482,7 +543,7 @@ def hook_rows(sides: Sequence[Side], tmp: Path, bodies: Bodies, args: argparse.N
             server.stop()
         servers, _ = start_servers(sides, tmp, extra, bodies.full[main_size][0], workers=2)
         label = f"hook, full prefetch, {CLIENTS} concurrent clients, {main_size} resources, serve --workers 2"
-        rows.append((label, each(servers, concurrent_value, bodies.full[main_size], seconds)))
+        rows.append((label, throughput(servers, rounds, bodies.full[main_size], seconds)))
     finally:
         for server in servers:
             server.stop()
@@ -496,18 +557,24 @@ def _rss(server: Server) -> str:
     return f"{rss:.0f} MB" if rss is not None else "unknown"
 
 
-def offline_rows(sides: Sequence[Side], tmp: Path, bodies: Bodies, phase: float) -> list[Row]:
+def offline_rows(sides: Sequence[Side], tmp: Path, bodies: Bodies, phase: float, rounds: int) -> list[Row]:
+    """The engine alone, in a child process per side and round, the sides in turn; the best round counts (as
+    for the machine-speed loop: what a drift of the machine adds is never less)."""
     patients_file = tmp / "offline-patients.json"
     patients_file.write_bytes(orjson.dumps({str(size): patients for size, patients in bodies.resources.items()}))
-    per_side = [offline(side, patients_file, 2 * phase) for side in sides]
+    best: list[dict[int, float]] = [{} for _ in sides]
+    for _ in range(rounds):
+        for side, side_best in zip(sides, best, strict=True):
+            for size, ms in offline(side, patients_file, 2 * phase / rounds).items():
+                side_best[size] = min(ms, side_best.get(size, ms))
     rows: list[Row] = [
         (
             "offline engine, Screener.screen in-process",
-            ["  ".join(f"{n}: {ms:.1f} ms" for n, ms in r.items()) for r in per_side],
+            ["  ".join(f"{n}: {ms:.1f} ms" for n, ms in r.items()) for r in best],
         )
     ]
     if 150 in bodies.resources and 2000 in bodies.resources:
-        rows.append(("  2,000 / 150 resources cost ratio", [f"{r[2000] / r[150]:.1f}x" for r in per_side]))
+        rows.append(("  2,000 / 150 resources cost ratio", [f"{r[2000] / r[150]:.1f}x" for r in best]))
     return rows
 
 
@@ -536,7 +603,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--synthea-patients", type=int, default=550, help="Real Synthea bundles, ids rewritten.")
     parser.add_argument("--concurrency-seconds", type=float, default=10.0)
     parser.add_argument("--only-bulk", action="store_true", help="Only the screen-bulk rows.")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--rounds", type=int, help="Rounds per phase, the sides in turn in each (default: 3 with --compare, else 1)."
+    )
+    args = parser.parse_args(argv)
+    if args.rounds is None:
+        args.rounds = 3 if args.compare else 1
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -555,7 +628,7 @@ def main(argv: list[str] | None = None) -> None:
             if not args.only_bulk:
                 bodies = Bodies.generate(args.sizes)
                 rows += hook_rows(sides, tmp, bodies, args, phase)
-                rows += offline_rows(sides, tmp, bodies, phase)
+                rows += offline_rows(sides, tmp, bodies, phase, args.rounds)
             if not args.no_bulk:
                 rows += bulk_rows(sides, tmp, args)
     speed = f"{speed_before:.1f} ms / {reference_loop_ms():.1f} ms (lower is faster)"
