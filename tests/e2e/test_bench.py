@@ -16,6 +16,7 @@ from bench.run import (
     Server,
     Side,
     concurrent,
+    main,
     offline,
     print_table,
     revision_tree,
@@ -90,3 +91,17 @@ def test_the_table_has_a_column_per_side(capsys: pytest.CaptureFixture[str]) -> 
     assert any("main" in line and "working tree" in line for line in lines)
     assert any(line.startswith("a row") and "1 ms" in line and "| 2 ms" in line for line in lines)
     assert any(line.startswith("machine speed") and "20 ms / 21 ms" in line for line in lines)
+
+
+def test_compare_smoke(capsys: pytest.CaptureFixture[str]) -> None:
+    """The whole `--compare` run, as short as it goes (~40 s): every hook row has a value for both sides."""
+    main(["--quick", "--sizes", "50", "--no-bulk", "--compare", "HEAD", "--rounds", "1", "--concurrency-seconds", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert any("HEAD" in line and "| working tree" in line for line in lines)
+    hook_rows = [line for line in lines if line.startswith("hook, full prefetch")]
+    assert len(hook_rows) == 3  # sequential, 8 clients, 8 clients with two workers
+    for row in hook_rows:
+        assert row.count("|") == 1
+        assert " ms/call" in row.split("|")[0]
+        assert " ms/call" in row.split("|")[1]
+    assert all("0 errors" in cell for row in hook_rows if "calls/s" in row for cell in row.split("|"))
