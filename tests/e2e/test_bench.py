@@ -22,6 +22,7 @@ from bench.run import (
     revision_tree,
     sequential,
 )
+from bench.threads import per_thread
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +106,9 @@ def test_compare_smoke(capsys: pytest.CaptureFixture[str]) -> None:
         assert " ms/call" in row.split("|")[0]
         assert " ms/call" in row.split("|")[1]
     assert all("0 errors" in cell for row in hook_rows if "calls/s" in row for cell in row.split("|"))
+
+
+def test_per_thread_cpu_names_the_event_loop_first(bodies: Bodies, tmp_path: Path) -> None:
+    spent = per_thread(Side("working tree", ROOT), tmp_path, bodies.full[50], calls=PATIENTS)
+    assert len(spent) >= 2  # the event loop, and at least the screening thread
+    assert all(ms >= 0 for ms in spent)
