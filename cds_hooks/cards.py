@@ -1,4 +1,10 @@
-"""Screening report → CDS Hooks cards: one per trial the patient may qualify for, none for ineligible."""
+"""Screening report → CDS Hooks cards: one per trial the patient may qualify for, none for ineligible.
+
+The trial cards are built straight in their JSON form (`card_json`), on the hook's path: they are made from
+the service's own reports and fixed texts, so validating them again through the pydantic models would only cost
+time; `card_for` is the same card as a validated `Card` (tests check the two agree). The rarer cards (ruled out,
+warning, audit unavailable) are `Card` models.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from cds_hooks import markdown
-from cds_hooks.models import Action, Card, Coding, Link, Source, Suggestion
+from cds_hooks.models import Card, Coding, Link, Source
 from service.screening.contract import CriterionKind, CriterionReport, CriterionResult, Status, TrialReport
 from service.screening.prescreen import TrialRuledOut, TrialToShow
 from service.screening.render import clip, deciding_criteria, reason
@@ -24,6 +30,7 @@ OVERRIDE_REASONS = [
     Coding(system="urn:trial-screen:override-reason", code="already-referred", display="Already referred or enrolled"),
     Coding(system="urn:trial-screen:override-reason", code="record-incorrect", display="Record data is incorrect"),
 ]
+_OVERRIDE_REASONS_JSON = [reason.to_json() for reason in OVERRIDE_REASONS]  # shared by every card: never edited
 
 _SUBJECT_PLACEHOLDER = "Patient/subject"
 
@@ -38,9 +45,15 @@ def _relevant(trial: TrialReport) -> list[CriterionReport]:
 
 def _label(criterion: CriterionReport, trial: TrialReport, limit: int = 110) -> str:
     """The criterion's wording (with its arm), clipped, as markdown text."""
-    arm = trial.cohort_title(criterion.cohort)
+    return _clipped_markdown(trial.cohort_title(criterion.cohort), criterion.text, limit)
+
+
+@functools.lru_cache(maxsize=4096)
+def _clipped_markdown(arm: str | None, wording: str, limit: int) -> str:
+    """Cached: the arms' titles and the criteria's wordings are the catalog's, the same on every call (no
+    patient data in the key)."""
     prefix = f"[{arm}] " if arm else ""
-    return markdown.text(clip(f"{prefix}{criterion.text}", limit))
+    return markdown.text(clip(f"{prefix}{wording}", limit))
 
 
 def _contact_line(site: TrialSite | None) -> list[str]:
@@ -127,55 +140,58 @@ def _referral_template(
     return resource
 
 
-def _trial_links(trial: TrialReport, site: TrialSite | None) -> list[Link]:
+def _trial_links(trial: TrialReport, site: TrialSite | None) -> list[dict[str, str]]:
+    """The trial's registry page and the site's page, as the JSON of CDS Hooks links."""
     links = []
     if trial.registry_id and trial.registry_id.startswith("NCT"):
         links.append(
-            Link(
-                label=f"{trial.registry_id} on ClinicalTrials.gov",
-                url=f"https://clinicaltrials.gov/study/{trial.registry_id}",
-                type="absolute",
-            )
+            {
+                "label": f"{trial.registry_id} on ClinicalTrials.gov",
+                "url": f"https://clinicaltrials.gov/study/{trial.registry_id}",
+                "type": "absolute",
+            }
         )
-    if site is not None and site.url is not None and all(link.url != str(site.url) for link in links):
-        links.append(Link(label=site.url_label, url=str(site.url), type="absolute"))
+    if site is not None and site.url is not None and all(link["url"] != str(site.url) for link in links):
+        links.append({"label": site.url_label, "url": str(site.url), "type": "absolute"})
     return links
 
 
-def card_for(shown: TrialToShow, patient_ref: str, report_link: ReportLink, site: TrialSite | None = None) -> Card:
-    """The trial's card; `site` (the site configuration) adds the trial team, its page and the referral's
-    recipient."""
+def card_json(
+    shown: TrialToShow, patient_ref: str, report_link: ReportLink, site: TrialSite | None = None
+) -> dict[str, Any]:
+    """The trial's card as the JSON the EHR receives; `site` (the site configuration) adds the trial team, its
+    page and the referral's recipient. Keys in the models' order, no null or empty value (as `Card.to_json`)."""
     trial, card_id = shown.trial, shown.card_uuid
-    links = _trial_links(trial, site)
-    links.append(Link(label="Full pre-screening report", url=report_link(card_id), type="absolute"))
     team = site.referral_recipient.display if site and site.referral_recipient else None
-    return Card(
-        uuid=card_id,
-        summary=shown.summary,
-        detail=_detail(trial, site),
-        indicator="info",
-        source=Source(
-            label=SOURCE_LABEL,
-            topic=Coding(system=TOPIC_SYSTEM, code=trial.id, display=trial.title),
-        ),
-        suggestions=[
-            Suggestion(
-                label=f"Refer to the trial team: {team or trial.id}",
-                uuid=str(uuid.uuid4()),
-                is_recommended=trial.status is Status.ELIGIBLE,
-                actions=[
-                    Action(
-                        type="create",
-                        description=f"Draft referral to the {team or trial.id + ' trial team'}",
-                        resource=_referral(trial, patient_ref, site),
-                    )
-                ],
-            )
-        ],
-        selection_behavior="at-most-one",
-        override_reasons=OVERRIDE_REASONS,
-        links=links,
-    )
+    links = _trial_links(trial, site)
+    links.append({"label": "Full pre-screening report", "url": report_link(card_id), "type": "absolute"})
+    action = {
+        "type": "create",
+        "description": f"Draft referral to the {team or trial.id + ' trial team'}",
+        "resource": _referral(trial, patient_ref, site),
+    }
+    suggestion = {
+        "label": f"Refer to the trial team: {team or trial.id}",
+        "uuid": str(uuid.uuid4()),
+        "isRecommended": trial.status is Status.ELIGIBLE,
+        "actions": [action],
+    }
+    return {
+        "uuid": card_id,
+        "summary": shown.summary,
+        "detail": _detail(trial, site),
+        "indicator": "info",
+        "source": {"label": SOURCE_LABEL, "topic": {"system": TOPIC_SYSTEM, "code": trial.id, "display": trial.title}},
+        "suggestions": [suggestion],
+        "selectionBehavior": "at-most-one",
+        "overrideReasons": _OVERRIDE_REASONS_JSON,
+        "links": links,
+    }
+
+
+def card_for(shown: TrialToShow, patient_ref: str, report_link: ReportLink, site: TrialSite | None = None) -> Card:
+    """`card_json` as a validated `Card`."""
+    return Card.model_validate(card_json(shown, patient_ref, report_link, site))
 
 
 def ruled_out_card(ruled_out: TrialRuledOut, site: TrialSite | None = None) -> Card:
@@ -197,7 +213,7 @@ def ruled_out_card(ruled_out: TrialRuledOut, site: TrialSite | None = None) -> C
         detail=detail,
         indicator="info",
         source=Source(label=SOURCE_LABEL, topic=Coding(system=TOPIC_SYSTEM, code=trial.id, display=trial.title)),
-        links=_trial_links(trial, site) or None,
+        links=[Link.model_validate(link) for link in _trial_links(trial, site)] or None,
     )
 
 

@@ -14,11 +14,10 @@ from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
 
 from cds_hooks.auth import HookAuthError
-from cds_hooks.cards import audit_unavailable_card, card_for, ruled_out_card, warning_card
+from cds_hooks.cards import audit_unavailable_card, card_json, ruled_out_card, warning_card
 from cds_hooks.deps import FeedbackCall, HookCall, Services
 from cds_hooks.discovery import discovery
 from cds_hooks.models import (
-    Card,
     CdsResponse,
     FeedbackItem,
     FeedbackRequest,
@@ -81,7 +80,7 @@ async def call_service(hook: HookCall, services: Services) -> JsonResponse:
     gathered = await gather_record(
         hook, services.fhir, budget_seconds=services.budget_seconds, embedded=services.embedded
     )
-    cards: list[Card] = []
+    cards: list[dict[str, Any]] = []  # in their JSON form: the trial cards are built so (`card_json`)
     if gathered.record is not None:
         chart = ChartOpened(
             gathered.record,
@@ -95,15 +94,15 @@ async def call_service(hook: HookCall, services: Services) -> JsonResponse:
         )
         result = await anyio.to_thread.run_sync(screen, limiter=services.screening_slots)
         site = services.sites.site
-        cards = [card_for(s, chart.record.reference, services.report_link, site(s.trial.id)) for s in result.shown]
+        cards = [card_json(s, chart.record.reference, services.report_link, site(s.trial.id)) for s in result.shown]
         if result.records and not await _queue_for_audit(services.audit, result.records):
             log.error("hook answered without trial cards: the audit queue is full")
-            cards = [audit_unavailable_card()]
-        cards += [ruled_out_card(r, site(r.trial.id)) for r in result.ruled_out]
+            cards = [audit_unavailable_card().to_json()]
+        cards += [ruled_out_card(r, site(r.trial.id)).to_json() for r in result.ruled_out]
     if gathered.problems:
-        cards.append(warning_card(list(gathered.problems)))
+        cards.append(warning_card(list(gathered.problems)).to_json())
         log.warning("hook answered with incomplete data: %d problem(s)", len(gathered.problems))
-    return JsonResponse(CdsResponse(cards=cards).to_json())
+    return JsonResponse({"cards": cards})  # what CdsResponse(cards=…).to_json() gives, without validating again
 
 
 @router.post(

@@ -59,12 +59,14 @@ T = TypeVar("T")
 # queue cannot drain, and the read itself will then fail with a clear AuditError instead of hanging.
 _QUEUE_WAIT_SECONDS: Final = 5.0
 _MAX_LIMIT: Final = 1000
+# how long the writer gathers cards into one transaction (reads and feedback flush at once, never wait for it)
+_LINGER_SECONDS: Final = 0.05
 
 
 class AuditStore:
     def __init__(self, database_url: str) -> None:
         self._db = AuditDatabase(database_url)
-        self._queue: WriteBehind[CardRecord] = WriteBehind(self._write_queued)
+        self._queue: WriteBehind[CardRecord] = WriteBehind(self._write_queued, linger=_LINGER_SECONDS)
         self._dead_letters = 0  # cards this process moved to the dead-letter table
         self.seen_tokens = SeenTokens(self._db)  # the JWT ids already used, for every worker and restart
 

@@ -5,9 +5,11 @@ closed. The `write` callable decides what is worth retrying: the audit store mov
 take to its dead letters instead of raising, so one bad row cannot stall the queue. `flush()` waits until
 everything handed over so far is written (reads and feedback call it, so a coordinator or a feedback call always
 sees every card that was returned), and `close()` drains the queue before the process exits.
-Memory is bounded: once `max_pending` items wait (the database is down or cannot
-keep up), `put()` waits for room at most `timeout` and then refuses, so the caller can decline to show what
-it cannot record.
+A batch is gathered for up to `linger` seconds (unless the queue holds a full batch, is closing, or someone
+flushes): one transaction then carries the cards of several hook calls, so the commit and the statement's
+overhead are paid once per batch instead of once per call. Memory is bounded: once `max_pending` items wait
+(the database is down or cannot keep up), `put()` waits for room at most `timeout` and then refuses, so the
+caller can decline to show what it cannot record.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class WriteBehind(Generic[T]):
         max_batch: int = 500,
         max_pending: int = 2_000,  # cards hold their full report: ~50 KB each in memory
         retry_seconds: tuple[float, float] = (0.05, 5.0),
+        linger: float = 0.0,
         name: str = "audit-writer",
     ) -> None:
         self._write = write
@@ -43,6 +46,8 @@ class WriteBehind(Generic[T]):
         self._accepted = 0  # items handed over since start
         self._written = 0  # of those, items written (always a prefix: batches are written in order)
         self._closed = False
+        self._linger = linger
+        self._flushing = 0  # flush() callers waiting: the writer stops lingering for them
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -67,7 +72,12 @@ class WriteBehind(Generic[T]):
         """Wait until everything handed over before this call is written; False if `timeout` ran out."""
         with self._changed:
             target = self._accepted
-            self._changed.wait_for(lambda: self._written >= target or not self._thread.is_alive(), timeout)
+            self._flushing += 1
+            self._changed.notify_all()
+            try:
+                self._changed.wait_for(lambda: self._written >= target or not self._thread.is_alive(), timeout)
+            finally:
+                self._flushing -= 1
             return self._written >= target
 
     @property
@@ -87,6 +97,10 @@ class WriteBehind(Generic[T]):
     def _next_batch(self) -> list[T] | None:
         with self._changed:
             self._changed.wait_for(lambda: bool(self._pending) or self._closed)
+            if self._linger:
+                self._changed.wait_for(
+                    lambda: len(self._pending) >= self._max_batch or self._closed or self._flushing > 0, self._linger
+                )
             if not self._pending:
                 return None
             return [self._pending[i] for i in range(min(self._max_batch, len(self._pending)))]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 
 from service.audit.write_behind import WriteBehind
@@ -87,3 +88,45 @@ def test_flush_returns_as_soon_as_a_closed_writer_gives_up() -> None:
     assert queue.put([1])
     queue.close(timeout=0.01)
     assert not queue.flush()  # no timeout: it must not wait forever for a writer that has stopped
+
+
+class Batches(Sink):
+    """A sink that also keeps each batch it was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[list[int]] = []
+
+    def __call__(self, batch: Sequence[int]) -> None:
+        self.batches.append(list(batch))
+        super().__call__(batch)
+
+
+def test_a_lingering_writer_gathers_several_puts_into_one_batch() -> None:
+    sink = Batches()
+    queue = WriteBehind(sink, linger=60.0)  # longer than the test: only the full batch or the flush ends it
+    for i in range(5):
+        assert queue.put([i])
+    assert queue.flush(timeout=5)  # a flush does not wait for the linger to run out
+    assert sink.batches == [[0, 1, 2, 3, 4]]
+    assert queue.close() == 0
+
+
+def test_a_lingering_writer_writes_a_full_batch_at_once() -> None:
+    sink = Batches()
+    queue = WriteBehind(sink, max_batch=3, linger=60.0)
+    assert queue.put([1, 2, 3, 4])
+    deadline = time.monotonic() + 5  # no flush: the full batch alone must end the linger
+    while not sink.batches and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sink.batches == [[1, 2, 3]]
+    assert queue.close() == 0
+    assert sink.written == [1, 2, 3, 4]
+
+
+def test_close_does_not_wait_for_the_linger() -> None:
+    sink = Sink()
+    queue = WriteBehind(sink, linger=60.0)
+    assert queue.put([1, 2])
+    assert queue.close(timeout=5) == 0
+    assert sink.written == [1, 2]
