@@ -21,7 +21,8 @@ from bench.patients import patient_resources
 from service.demo.patients import load_demo_patients
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.bundle import record_from_bundle, record_from_resources
-from service.fhir_access.record import READ_TYPES, PatientRecord
+from service.fhir_access.record import PatientRecord
+from service.fhir_access.resource_types import READ_TYPES
 from service.screening.contract import Status
 from service.screening.screen import Screener, load_screener, trial_report
 from tests.paths import SYNTHEA
