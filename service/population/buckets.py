@@ -141,6 +141,7 @@ def _screen_patients(
     result = BucketResult(job.index)
     reports: list[bytes] = []
     rows: list[dict[str, Any]] = []
+    # Rows or reports of ineligible patients need every trial's report; otherwise only the trials not ruled out.
     every_report = "ineligible" in job.statuses and (job.candidates is not None or job.reports is not None)
     for key in sorted(grouped):
         resources = [orjson.loads(payload) for payload in grouped.pop(key)]
