@@ -3,5 +3,6 @@
 `plan` → `shuffle` (pass 1: partitions of the export → one map file per partition, sections by patient bucket)
 → `buckets` (pass 2: a bucket's patients screened, outputs written per bucket) → `run` (the coordinator: executes
 both passes on a process pool or a Dask client and merges what the workers wrote). Screening results are read
-only as the contract's report JSON.
+as the contract's report JSON, built only for the trials a patient is not ruled out of unless ineligible rows or
+reports are asked for (of the others, the feasibility counts need only which criteria disqualify).
 """

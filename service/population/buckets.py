@@ -19,11 +19,14 @@ from typing import Any
 import orjson
 
 from service.fhir_access.bundle import record_from_resources
+from service.fhir_access.record import PatientRecord
 from service.population.candidates import candidate_rows, encode_rows
 from service.population.feasibility import Feasibility
 from service.population.shuffle import SHARED_TYPE, read_section
 from service.population.storage import join, write_replacing
 from service.population.worker import current_screener
+from service.screening.contract import Status, TrialReport
+from service.screening.registry import LoadedTrial
 from service.screening.screen import Screener
 
 MAX_ERRORS_KEPT = 20
@@ -125,6 +128,9 @@ def _collector_paused() -> Iterator[None]:
         gc.collect(0)
 
 
+Tally = tuple[dict[str, Any], frozenset[str] | None]  # what Feasibility.add_trial takes
+
+
 def _screen_patients(
     job: BucketJob,
     grouped: dict[bytes, list[bytes]],
@@ -135,6 +141,8 @@ def _screen_patients(
     result = BucketResult(job.index)
     reports: list[bytes] = []
     rows: list[dict[str, Any]] = []
+    # Rows or reports of ineligible patients need every trial's report; otherwise only the trials not ruled out.
+    every_report = "ineligible" in job.statuses and (job.candidates is not None or job.reports is not None)
     for key in sorted(grouped):
         resources = [orjson.loads(payload) for payload in grouped.pop(key)]
         patients = [r for r in resources if r["resourceType"] == "Patient"]
@@ -147,17 +155,61 @@ def _screen_patients(
                 raise ValueError(f"{len(patients)} Patient resources share this id")
             own = [r for r in resources if r["resourceType"] != "Patient"]
             record = record_from_resources(patients[0], own + _referenced(own, medications))
-            report = screener.screen_json(record, on=on, trial_id=job.trial_id)
+            if every_report:
+                report = screener.screen_json(record, on=on, trial_id=job.trial_id)
+                tallies: list[Tally] = [(trial, None) for trial in report["trials"]]
+            else:
+                report, tallies = _screen_unless_ruled_out(screener, record, on, job.trial_id)
         except Exception as exc:  # one bad record must not stop a population run
             result.error_count += 1
             if len(result.errors) < MAX_ERRORS_KEPT:
                 result.errors.append((reference, f"{type(exc).__name__}: {exc}"[:300]))
             continue
         result.patients += 1
-        result.feasibility.add(report)
+        result.feasibility.patients += 1
+        for trial, excluding in tallies:
+            result.feasibility.add_trial(trial, excluding)
         if job.candidates is not None:
             damaged = job.damaged.get(key.decode(), 0)
             rows.extend(candidate_rows(report, patients[0], own, job.statuses, damaged))
         if job.reports is not None and _has_status(report, job.statuses):
-            reports.append(orjson.dumps(report))
+            full = report if every_report else screener.screen_json(record, on=on, trial_id=job.trial_id)
+            reports.append(orjson.dumps(full))
     return result, reports, rows
+
+
+def _screen_unless_ruled_out(
+    screener: Screener, record: PatientRecord, on: dt.date | None, trial_id: str | None
+) -> tuple[dict[str, Any], list[Tally]]:
+    """(The report JSON of only the trials the patient may qualify for, the feasibility tallies of every trial).
+
+    Enough for candidate rows of eligible / possibly-eligible patients and for the feasibility counts; the few
+    patients whose full report is written are screened again in full.
+    """
+    kept: list[dict[str, Any]] = []
+    tallies: list[Tally] = []
+    for trial, answer in screener.screen_unless_ruled_out(record, on=on, trial_id=trial_id):
+        if isinstance(answer, TrialReport):
+            kept.append(answer.to_json())
+            tallies.append((kept[-1], None))
+        else:
+            tallies.append((_outline(trial), frozenset(answer)))
+    return {"patient": record.reference, "trials": kept}, tallies
+
+
+_outlines: dict[tuple[str, str], dict[str, Any]] = {}
+
+
+def _outline(trial: LoadedTrial) -> dict[str, Any]:
+    """A trial's report shape without results, every status ineligible: a ruled-out patient's feasibility tally."""
+    key = (trial.id, trial.version)
+    if key not in _outlines:
+        definition = trial.compiled.trial
+        _outlines[key] = {
+            "id": definition.id,
+            "title": definition.title,
+            "status": Status.INELIGIBLE.value,
+            "cohorts": [{"id": c.id, "title": c.title, "status": Status.INELIGIBLE.value} for c in definition.cohorts],
+            "criteria": [{"id": c.id, "cohort": c.cohort, "text": c.text} for c in definition.criteria],
+        }
+    return _outlines[key]

@@ -45,7 +45,10 @@ class LocalPool:
     """Every core of this machine, without a scheduler to start: one screener per pool process."""
 
     def __init__(self, trials_dir: str | None, workers: int | None = None) -> None:
+        """The screener is loaded here first: pool processes forked from this one inherit it (with the default
+        start method on Linux) instead of each loading it again before its first task."""
         self.workers = max(1, workers or os.cpu_count() or 1)
+        load_local_screener(trials_dir)
         self._pool = ProcessPoolExecutor(self.workers, initializer=load_local_screener, initargs=(trials_dir,))
 
     def run(self, fn: Callable[[J], R], jobs: Sequence[J]) -> Iterator[tuple[J, R | BaseException]]:

@@ -60,23 +60,33 @@ class Feasibility:
     def add(self, report: Mapping[str, Any]) -> None:
         self.patients += 1
         for trial in report["trials"]:
-            self.trial_titles.setdefault(trial["id"], trial["title"])
-            self.trial_statuses[(trial["id"], trial["status"])] += 1
-            titles = {c["id"]: c["title"] for c in trial.get("cohorts") or []}
-            for arm_id, status in arms(trial):
+            self.add_trial(trial)
+
+    def add_trial(self, trial: Mapping[str, Any], excluding: frozenset[str] | None = None) -> None:
+        """One patient's result for one trial: its report JSON; or, when the patient was ruled out of the trial
+        without a report, its outline (the report's shape without results, every status ineligible) and
+        `excluding`, the ids of the criteria that disqualify them (what the counts need of such a patient)."""
+        self.trial_titles.setdefault(trial["id"], trial["title"])
+        self.trial_statuses[(trial["id"], trial["status"])] += 1
+        for arm_id, status in arms(trial):
+            arm = self.arms.get((trial["id"], arm_id)) or self._new_arm(trial, arm_id)
+            arm.statuses[status] += 1
+            if excluding is None:
                 criteria = arm_criteria(trial, arm_id)
-                arm = self.arms.get((trial["id"], arm_id))
-                if arm is None:
-                    order = [(c["id"], c["text"]) for c in criteria]
-                    arm = Arm(trial["id"], arm_id, titles.get(arm_id, "all patients"), order)
-                    self.arms[(trial["id"], arm_id)] = arm
-                arm.statuses[status] += 1
-                excluding = [c["id"] for c in criteria if is_disqualifying(c)]
-                if excluding:
-                    arm.first_exclusion[excluding[0]] += 1
-                    arm.excluded_by.update(excluding)
-                elif status == "possibly-eligible":
+                excluded = [c["id"] for c in criteria if is_disqualifying(c)]
+                if not excluded and status == "possibly-eligible":
                     arm.missing.update({m for c in criteria if c["result"] == "unknown" for m in c["missing"]})
+            else:
+                excluded = [ident for ident, _ in arm.criteria if ident in excluding]
+            if excluded:
+                arm.first_exclusion[excluded[0]] += 1
+                arm.excluded_by.update(excluded)
+
+    def _new_arm(self, trial: Mapping[str, Any], arm_id: str) -> Arm:
+        titles = {c["id"]: c["title"] for c in trial.get("cohorts") or []}
+        order = [(c["id"], c["text"]) for c in arm_criteria(trial, arm_id)]
+        arm = self.arms[(trial["id"], arm_id)] = Arm(trial["id"], arm_id, titles.get(arm_id, "all patients"), order)
+        return arm
 
     def merge(self, other: Feasibility) -> None:
         self.patients += other.patients

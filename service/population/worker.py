@@ -13,14 +13,21 @@ from typing import Any
 from service.screening.screen import Screener, load_screener
 
 PLUGIN_NAME = "trial-screen-screener"
-_local: dict[str, Screener] = {}
+_local: dict[str, tuple[str | None, Screener]] = {}  # "screener" → (trials folder, this process's screener)
 
 
 def load_local_screener(trials_dir: str | None) -> None:
-    """The process-pool initializer (and the in-process run): load this process's screener once."""
+    """The process-pool initializer (and the in-process run): load this process's screener once.
+
+    A pool process forked from a coordinator that loaded it already has it (and its frozen heap, shared until
+    written): it does not load it again.
+    """
     from service.gc_tuning import tune_for_serving
 
-    _local["screener"] = load_screener(Path(trials_dir) if trials_dir else None)
+    loaded = _local.get("screener")
+    if loaded is not None and loaded[0] == trials_dir:
+        return
+    _local["screener"] = (trials_dir, load_screener(Path(trials_dir) if trials_dir else None))
     tune_for_serving()
 
 
@@ -38,4 +45,4 @@ def current_screener() -> Screener:
             if screener is None:
                 raise RuntimeError("the screener plugin did not load on this worker")
             return screener
-    return _local["screener"]
+    return _local["screener"][1]

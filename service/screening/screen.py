@@ -125,6 +125,28 @@ class Screener:
                 reports.append(trial_report(trial, evaluation.all()))
         return reports
 
+    def screen_unless_ruled_out(
+        self, record: PatientRecord, *, on: dt.date | None = None, trial_id: str | None = None
+    ) -> list[tuple[LoadedTrial, TrialReport | tuple[str, ...]]]:
+        """Per trial: its report, or, when it is ruled out, only the ids of the criteria that disqualify (file order).
+
+        A population run needs the full report only of trials the patient may qualify for (most patients have
+        none of the target diseases); of the others, a site's counts of exclusions need which criteria exclude,
+        every one, but no evidence, missing data or report objects.
+        """
+        day = on or dt.datetime.now(dt.UTC).date()
+        facts = PatientFacts(record, self.catalog)
+        answers: list[tuple[LoadedTrial, TrialReport | tuple[str, ...]]] = []
+        for trial in self.select(trial_id):
+            evaluation = trial.compiled.start(facts, day)
+            if not is_ruled_out(trial, evaluation):
+                answers.append((trial, trial_report(trial, evaluation.all())))
+                continue
+            criteria = trial.compiled.trial.criteria
+            excluding = (c.id for i, c in enumerate(criteria) if is_disqualifying(c.kind, evaluation.outcome(i).result))
+            answers.append((trial, tuple(excluding)))
+        return answers
+
 
 def load_screener(trials_dir: Path | None = None) -> Screener:
     """Load and check every trial file once; raises CriteriaError with every problem."""

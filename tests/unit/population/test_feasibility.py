@@ -44,3 +44,21 @@ def test_funnel_exclusions_and_missing_data() -> None:
     assert arm.excluded_by == {"age": 1, "pregnant": 1, "anc": 1}
     assert arm.missing == {"ANC within 28 days": 1}  # only the possibly-eligible patient's gaps
     assert first.trial_statuses == {("t", "eligible"): 1, ("t", "ineligible"): 2, ("t", "possibly-eligible"): 1}
+
+
+def test_a_chart_is_what_plotly_writes_with_the_template_set_on_the_figure() -> None:
+    import re
+
+    import plotly.graph_objects as go
+
+    from service.population.feasibility_page import _figure_html
+
+    def figure() -> go.Figure:
+        return go.Figure(go.Bar(y=["age", "anc"], x=[3, 1], orientation="h"), layout={"title": "Criteria"})
+
+    plain = figure()
+    plain.update_layout(height=200, margin={"l": 20, "r": 20, "t": 40, "b": 20}, template="plotly_white")
+    config = {"displaylogo": False, "responsive": True}
+    expected = plain.to_html(full_html=False, include_plotlyjs=False, config=config)
+    uuid = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    assert uuid.sub("ID", _figure_html(figure(), 200)) == uuid.sub("ID", f'<div class="chart">{expected}</div>')
