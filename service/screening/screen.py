@@ -138,7 +138,7 @@ class Screener:
         facts = PatientFacts(record, self.catalog)
         answers: list[tuple[LoadedTrial, TrialReport | tuple[str, ...]]] = []
         for trial in self.select(trial_id):
-            evaluation = trial.compiled.start(facts, day)
+            evaluation = trial.compiled.start_indexed(facts, day)
             if not is_ruled_out(trial, evaluation):
                 answers.append((trial, trial_report(trial, evaluation.all())))
                 continue
