@@ -286,7 +286,7 @@ class PatientFacts:
 
     def _gap(self, kind: RecordKind, types: tuple[str, ...], concepts: frozenset[str]) -> Missing | None:
         """Why records of `kind` cannot be trusted to be complete, if they cannot."""
-        unread = [t for t in types if t in self._unreadable]
+        unread = [t for t in types if t in self._unreadable] if self._unreadable else None
         if unread:
             return Missing(f"{self._labels(concepts)} ({', '.join(unread)} records could not be read)")
         if kind == RecordKind.MEDICATION and self._index.unresolved:
