@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -69,10 +70,16 @@ def _span(start: Range | None, end: Range | None) -> str | None:
 
 def _point(value: object) -> Timing | None:
     """A dated event at one point in time (an immunization, a result): always counts as current."""
-    found = date_range(value)
+    return _point_at(value) if isinstance(value, str) else None
+
+
+@functools.lru_cache(maxsize=8192)
+def _point_at(text: str) -> Timing | None:
+    """Per date text, not per record: a patient's results of one panel share their date (a Timing is immutable)."""
+    found = date_range(text)
     if found is None:
         return None
-    return Timing(found, found, False, None, shown_range(value, found), True)
+    return Timing(found, found, False, None, shown_range(text, found), True)
 
 
 def condition_timing(resource: Mapping[str, Any]) -> Timing:
