@@ -220,6 +220,8 @@ def _window_text(query: EventQuery) -> str:
 
 def _latest_evidence(events: Sequence[Event]) -> tuple[Evidence, ...]:
     """The evidence of the most recent events, as many as a report shows."""
+    if len(events) < 2:  # most queries: nothing to sort
+        return (events[0].evidence,) if events else ()
     shown = sorted(events, key=lambda e: e.end or e.start or dt.date.min, reverse=True)[:MAX_EVIDENCE]
     return tuple(e.evidence for e in shown)
 
@@ -628,7 +630,8 @@ class Evaluation:
         missing = outcome.missing
         if outcome.truth is Truth.UNKNOWN and not missing:
             missing = (f"Data to decide: {criterion.text}",)
-        return CriterionOutcome(criterion, outcome.truth.value, outcome.evidence, missing, self._shared)
+        # `_value_`: the member's own attribute (`.value` is a Python-level property)
+        return CriterionOutcome(criterion, outcome.truth._value_, outcome.evidence, missing, self._shared)
 
     def _error(self, criterion: ast.Criterion, span: Span, cause: BaseException) -> EvaluationError:
         return EvaluationError(self._trial.file, self._trial.id, criterion.id, span, cause)

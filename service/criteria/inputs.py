@@ -12,7 +12,7 @@ from collections.abc import Hashable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +102,8 @@ class Course:
         return self.first == self.earliest_first and self.proven_last == self.latest_last
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One counted record.
+class Event(NamedTuple):
+    """One counted record (a named tuple: queries make one per record they reach, faster than a dataclass).
 
     `certain` is False when the record matches but its timing cannot be placed in the window (no date),
     or it is itself tentative (an unconfirmed diagnosis): it can make `exists` unknown, never met.

@@ -70,7 +70,8 @@ class PatientFacts:
         self._catalog = catalog
         self._unreadable = unreadable
         self._index = ConceptIndex(record, catalog) if index is None else index
-        # answers by (query, on): trials ask the same questions (frozen queries, immutable answers)
+        # answers by (query, on): trials ask the same questions (frozen queries, immutable answers); also the
+        # events made of records, by (concept, entry, placed)
         self._memo: dict[object, object] = {}
         self._memo_on: dt.date | None = None
         self._dated: dict[frozenset[str], list[tuple[dt.date, str, Entry]]] = {}  # by concepts, for any date
@@ -121,24 +122,32 @@ class PatientFacts:
             placed = place(timing, self._record_window(query, concept, entry), on)
             if placed is False:
                 continue
-            display = f"{self._analyte(concept).label} ({timing.shown or 'no date'})"
-            doubt = tentative(entry.resource_type, entry.resource) or _named_only_by_text(entry)
-            found.append(
-                Event(
-                    Evidence(entry.reference, display),
-                    timing.start[0] if timing.start else None,
-                    timing.end[1] if timing.end else (on if timing.ongoing else None),  # ongoing: lasts until `on`
-                    certain=placed is True and doubt is None,
-                    doubt=doubt,
-                    course=(
-                        medication_course(entry.resource_type, entry.resource, timing, on)
-                        if entry.resource_type in MEDICATION_TYPES
-                        else None
-                    ),
-                )
-            )
+            key = (concept, entry, placed)
+            event = self._memo.get(key)
+            if event is None:
+                event = self._memo[key] = self._event(concept, entry, placed is True, on)
+            found.append(event)  # type: ignore[arg-type]
         found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
         return tuple(found)
+
+    def _event(self, concept: str, entry: Entry, placed: bool, on: dt.date) -> Event:
+        """The record as an event of `concept`; kept in the memo by (concept, entry, placed): the trials' queries
+        on overlapping concepts reach the same records."""
+        timing = entry.timing
+        display = f"{self._analyte(concept).label} ({timing.shown or 'no date'})"
+        doubt = tentative(entry.resource_type, entry.resource) or _named_only_by_text(entry)
+        return Event(
+            Evidence(entry.reference, display),
+            timing.start[0] if timing.start else None,
+            timing.end[1] if timing.end else (on if timing.ongoing else None),  # ongoing: lasts until `on`
+            certain=placed and doubt is None,
+            doubt=doubt,
+            course=(
+                medication_course(entry.resource_type, entry.resource, timing, on)
+                if entry.resource_type in MEDICATION_TYPES
+                else None
+            ),
+        )
 
     def _results(self, query: EventQuery, wanted: Polarity, on: dt.date) -> tuple[Event, ...]:
         """Results of `wanted` polarity that stand on `on`, per analyte (qualitative.standing): a later result
@@ -286,7 +295,7 @@ class PatientFacts:
 
     def _gap(self, kind: RecordKind, types: tuple[str, ...], concepts: frozenset[str]) -> Missing | None:
         """Why records of `kind` cannot be trusted to be complete, if they cannot."""
-        unread = [t for t in types if t in self._unreadable]
+        unread = [t for t in types if t in self._unreadable] if self._unreadable else None
         if unread:
             return Missing(f"{self._labels(concepts)} ({', '.join(unread)} records could not be read)")
         if kind == RecordKind.MEDICATION and self._index.unresolved:

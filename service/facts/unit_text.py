@@ -5,6 +5,7 @@ Display only: values are compared in UCUM (mappings.units); this module never ta
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -35,8 +36,10 @@ _MICRO: Final = re.compile(r"(?<![A-Za-z])u(?=(?:g|L|l|mol|U|IU|m|s|eq)\b)")
 _SQUARE: Final = re.compile(r"(?<=[a-z])2\b")
 
 
+@functools.lru_cache(maxsize=1024)
 def ucum_text(code: str) -> str:
-    """A UCUM code written for people; "" for a unitless code (a score, "1", an annotation alone)."""
+    """A UCUM code written for people; "" for a unitless code (a score, "1", an annotation alone). Cached: every
+    result shown writes out its unit, and a few units recur."""
     code = code.strip()
     if code in _COUNTS:
         return _COUNTS[code]

@@ -127,26 +127,46 @@ class ScreeningReport:
         return _REPORT.validate_python(data, by_alias=True)
 
 
+# The JSON of report lines that many reports hold (`shared`), by the line's identity, built once; the line is kept
+# so that its id is not reused. Cleared when full.
+_SHARED_JSON: dict[int, tuple[CriterionReport, dict[str, Any]]] = {}
+
+
+def shared(line: CriterionReport) -> CriterionReport:
+    """`line`, which many reports will hold (a blank patient's outcome, screen.py): its JSON is built once and the
+    same dict is in every report's JSON, so that JSON is read-only (as every reader of it treats it)."""
+    if len(_SHARED_JSON) >= 16384:
+        _SHARED_JSON.clear()
+    _SHARED_JSON[id(line)] = (line, _criterion_json(line))
+    return line
+
+
+def _criterion_json(c: CriterionReport) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "cohort": c.cohort,
+        "kind": "inclusion" if c.kind is CriterionKind.INCLUSION else "exclusion",
+        "text": c.text,
+        "result": str(c.result),  # a StrEnum's str() is its value, in C
+        "evidence": [{"reference": e.reference, "display": e.display} for e in c.evidence],
+        "missing": list(c.missing),
+    }
+
+
+def _line_json(c: CriterionReport) -> dict[str, Any]:
+    found = _SHARED_JSON.get(id(c))
+    return found[1] if found is not None and found[0] is c else _criterion_json(c)
+
+
 def _trial_json(trial: TrialReport) -> dict[str, Any]:
     """A trial report as pydantic's `dump_python(mode="json", by_alias=True)` gives it (same keys, same order)."""
     return {
         "id": trial.id,
         "title": trial.title,
         "registryId": trial.registry_id,
-        "status": str(trial.status),  # a StrEnum's str() is its value, in C
+        "status": str(trial.status),
         "cohorts": [{"id": c.id, "title": c.title, "status": str(c.status)} for c in trial.cohorts],
-        "criteria": [
-            {
-                "id": c.id,
-                "cohort": c.cohort,
-                "kind": "inclusion" if c.kind is CriterionKind.INCLUSION else "exclusion",
-                "text": c.text,
-                "result": str(c.result),
-                "evidence": [{"reference": e.reference, "display": e.display} for e in c.evidence],
-                "missing": list(c.missing),
-            }
-            for c in trial.criteria
-        ],
+        "criteria": list(map(_line_json, trial.criteria)),
     }
 
 

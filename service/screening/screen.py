@@ -12,7 +12,14 @@ from mappings.catalog import Catalog, load_catalog
 from service.criteria import CriterionOutcome, Evaluation
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.record import PatientRecord
-from service.screening.contract import CohortReport, CriterionReport, ScreeningReport, TrialReport, is_disqualifying
+from service.screening.contract import (
+    CohortReport,
+    CriterionReport,
+    ScreeningReport,
+    TrialReport,
+    is_disqualifying,
+    shared,
+)
 from service.screening.registry import LoadedTrial, bundled_trials_dir, load_trials, trial_files
 from service.screening.status import cohort_status, group_status, trial_status
 
@@ -50,7 +57,7 @@ def _report_line(outcome: CriterionOutcome) -> CriterionReport:
     if found is None or found[0] is not outcome:
         if len(_SHARED_REPORTS) >= 16384:
             _SHARED_REPORTS.clear()
-        found = _SHARED_REPORTS[id(outcome)] = (outcome, CriterionReport.of(outcome))
+        found = _SHARED_REPORTS[id(outcome)] = (outcome, shared(CriterionReport.of(outcome)))
     return found[1]
 
 

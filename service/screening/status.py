@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from service.screening.contract import CriterionReport, CriterionResult, Status
+from service.screening.contract import CriterionKind, CriterionReport, CriterionResult, Status
+
+# (disqualifying, favourable) result per kind of criterion: an inclusion that fails or an exclusion that applies
+# disqualifies (CriterionReport.is_disqualifying / is_favourable, tested alike in one pass).
+_INCLUSION = (CriterionResult.NOT_MET, CriterionResult.MET)
+_EXCLUSION = (CriterionResult.MET, CriterionResult.NOT_MET)
 
 
 def group_status(criteria: Sequence[CriterionReport]) -> Status:
-    """Ineligible on one disqualifying result; eligible when every computable criterion is favourable."""
-    if any(c.is_disqualifying for c in criteria):
-        return Status.INELIGIBLE
-    if all(c.is_favourable or c.result is CriterionResult.MANUAL for c in criteria):
-        return Status.ELIGIBLE
-    return Status.POSSIBLY_ELIGIBLE
+    """Ineligible on one disqualifying result; eligible when every computable criterion is favourable. One pass
+    with no call per criterion: every report asks this of each of its groups."""
+    status = Status.ELIGIBLE
+    for criterion in criteria:
+        against, towards = _INCLUSION if criterion.kind is CriterionKind.INCLUSION else _EXCLUSION
+        result = criterion.result
+        if result == against:
+            return Status.INELIGIBLE
+        if result is not towards and result is not CriterionResult.MANUAL:
+            status = Status.POSSIBLY_ELIGIBLE
+    return status
 
 
 def trial_status(common: Status, cohorts: Sequence[Status]) -> Status:
