@@ -5,17 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from service.fhir_access.resource_types import ResourceType
+
 # resource type -> values of `status` that make a record not count.
 IGNORED_STATUS: Mapping[str, frozenset[str]] = {
-    "Condition": frozenset({"entered-in-error"}),
-    "Observation": frozenset({"cancelled", "entered-in-error", "registered"}),
-    "MedicationRequest": frozenset({"cancelled", "entered-in-error", "draft"}),
-    "MedicationStatement": frozenset({"not-taken", "entered-in-error"}),
+    ResourceType.CONDITION: frozenset({"entered-in-error"}),
+    ResourceType.OBSERVATION: frozenset({"cancelled", "entered-in-error", "registered"}),
+    ResourceType.MEDICATION_REQUEST: frozenset({"cancelled", "entered-in-error", "draft"}),
+    ResourceType.MEDICATION_STATEMENT: frozenset({"not-taken", "entered-in-error"}),
     # Not named in the policy; read like Procedure (a not-done administration gave nothing).
-    "MedicationAdministration": frozenset({"not-done", "entered-in-error"}),
-    "Medication": frozenset({"entered-in-error"}),
-    "Procedure": frozenset({"not-done", "entered-in-error"}),
-    "Immunization": frozenset({"not-done", "entered-in-error"}),
+    ResourceType.MEDICATION_ADMINISTRATION: frozenset({"not-done", "entered-in-error"}),
+    ResourceType.MEDICATION: frozenset({"entered-in-error"}),
+    ResourceType.PROCEDURE: frozenset({"not-done", "entered-in-error"}),
+    ResourceType.IMMUNIZATION: frozenset({"not-done", "entered-in-error"}),
 }
 IGNORED_CONDITION_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 
@@ -35,7 +37,7 @@ def counts(resource_type: str, resource: Mapping[str, Any]) -> bool:
     status = resource.get("status")
     if isinstance(status, str) and status.strip().lower() in IGNORED_STATUS.get(resource_type, frozenset()):
         return False
-    if resource_type == "Condition":
+    if resource_type == ResourceType.CONDITION:
         verification = codes_of(resource.get("verificationStatus"))
         if any(code in IGNORED_CONDITION_VERIFICATION for code in verification):
             return False
@@ -47,7 +49,7 @@ TENTATIVE_CONDITION_VERIFICATION = frozenset({"unconfirmed", "provisional", "dif
 
 def tentative(resource_type: str, resource: Mapping[str, Any]) -> str | None:
     """Why a counted record cannot decide on its own: an unconfirmed diagnosis is neither there nor absent."""
-    if resource_type != "Condition":
+    if resource_type != ResourceType.CONDITION:
         return None
     verification = codes_of(resource.get("verificationStatus"))
     found = next((code for code in verification if code in TENTATIVE_CONDITION_VERIFICATION), None)

@@ -10,16 +10,17 @@ from typing import Any, NamedTuple
 from service.criteria.inputs import Course, EventStatus, Window
 from service.facts.counting import codes_of
 from service.facts.derived import date_range, shown_range
+from service.fhir_access.resource_types import ResourceType
 
 Range = tuple[dt.date, dt.date]
 
 ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
 # Statuses meaning "currently taking" / "still going" per resource type.
 _CURRENT_STATUS: Mapping[str, frozenset[str]] = {
-    "MedicationRequest": frozenset({"active"}),
-    "MedicationStatement": frozenset({"active"}),
-    "MedicationAdministration": frozenset({"in-progress"}),
-    "Procedure": frozenset({"in-progress"}),
+    ResourceType.MEDICATION_REQUEST: frozenset({"active"}),
+    ResourceType.MEDICATION_STATEMENT: frozenset({"active"}),
+    ResourceType.MEDICATION_ADMINISTRATION: frozenset({"in-progress"}),
+    ResourceType.PROCEDURE: frozenset({"in-progress"}),
 }
 
 
@@ -106,7 +107,7 @@ def medication_timing(resource_type: str, resource: Mapping[str, Any]) -> Timing
     start: Range | None = None
     end: Range | None = None
     start_by: dt.date | None = None
-    if resource_type == "MedicationRequest":
+    if resource_type == ResourceType.MEDICATION_REQUEST:
         starts: list[Range] = []
         ends: list[Range] = []
         for dosage in resource.get("dosageInstruction") or ():
@@ -128,7 +129,7 @@ def medication_timing(resource_type: str, resource: Mapping[str, Any]) -> Timing
             end = start
         else:
             start, end = _period(resource.get("effectivePeriod"))
-        if resource_type == "MedicationStatement" and start is None:
+        if resource_type == ResourceType.MEDICATION_STATEMENT and start is None:
             asserted = date_range(resource.get("dateAsserted"))
             start_by = asserted[1] if asserted is not None else None
     ongoing = current and (end is None or end == start)
@@ -138,7 +139,7 @@ def medication_timing(resource_type: str, resource: Mapping[str, Any]) -> Timing
 
 
 def procedure_timing(resource: Mapping[str, Any]) -> Timing:
-    current = _status(resource) in _CURRENT_STATUS["Procedure"]
+    current = _status(resource) in _CURRENT_STATUS[ResourceType.PROCEDURE]
     start = date_range(resource.get("performedDateTime"))
     end = start
     if start is None:
@@ -172,13 +173,13 @@ def observation_timing(resource: Mapping[str, Any]) -> Timing:
 
 
 def timing_of(resource_type: str, resource: Mapping[str, Any]) -> Timing:
-    if resource_type == "Condition":
+    if resource_type == ResourceType.CONDITION:
         return condition_timing(resource)
-    if resource_type == "Observation":
+    if resource_type == ResourceType.OBSERVATION:
         return observation_timing(resource)
-    if resource_type == "Procedure":
+    if resource_type == ResourceType.PROCEDURE:
         return procedure_timing(resource)
-    if resource_type == "Immunization":
+    if resource_type == ResourceType.IMMUNIZATION:
         return immunization_timing(resource)
     return medication_timing(resource_type, resource)
 
@@ -294,17 +295,19 @@ def medication_course(resource_type: str, resource: Mapping[str, Any], timing: T
     earliest_first, first = timing.start
     if timing.ongoing:
         proven_last = latest_last = on
-    elif timing.end is not None and not (resource_type == "MedicationStatement" and timing.end == timing.start):
+    elif timing.end is not None and not (
+        resource_type == ResourceType.MEDICATION_STATEMENT and timing.end == timing.start
+    ):
         proven_last, latest_last = timing.end
     else:
         days = _bounds_duration(resource)
-        supply = _supply(resource) if resource_type == "MedicationRequest" else None
+        supply = _supply(resource) if resource_type == ResourceType.MEDICATION_REQUEST else None
         if days is not None:
             proven_last, latest_last = first + dt.timedelta(days=days - 1), earliest_first + dt.timedelta(days=days - 1)
         elif supply is not None:
             proven_last = first + dt.timedelta(days=supply[0] - 1)
             latest_last = earliest_first + dt.timedelta(days=supply[1] - 1)
-        elif resource_type == "MedicationAdministration":
+        elif resource_type == ResourceType.MEDICATION_ADMINISTRATION:
             proven_last = latest_last = timing.end[1] if timing.end is not None else first
         else:
             proven_last, latest_last = first, on

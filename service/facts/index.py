@@ -10,30 +10,35 @@ from service.criteria.inputs import RecordKind
 from service.facts.counting import counts
 from service.facts.history import Timing, timing_of
 from service.fhir_access.record import PatientRecord
+from service.fhir_access.resource_types import ResourceType
 
-MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement", "MedicationAdministration")
+MEDICATION_TYPES = (
+    ResourceType.MEDICATION_REQUEST,
+    ResourceType.MEDICATION_STATEMENT,
+    ResourceType.MEDICATION_ADMINISTRATION,
+)
 # The language's kinds of record → the FHIR resource types read for each: the one table between them.
 KIND_TYPES: Mapping[RecordKind, tuple[str, ...]] = {
-    RecordKind.CONDITION: ("Condition",),
-    RecordKind.OBSERVATION: ("Observation",),
+    RecordKind.CONDITION: (ResourceType.CONDITION,),
+    RecordKind.OBSERVATION: (ResourceType.OBSERVATION,),
     RecordKind.MEDICATION: MEDICATION_TYPES,
-    RecordKind.PROCEDURE: ("Procedure",),
-    RecordKind.IMMUNIZATION: ("Immunization",),
+    RecordKind.PROCEDURE: (ResourceType.PROCEDURE,),
+    RecordKind.IMMUNIZATION: (ResourceType.IMMUNIZATION,),
 }
 # Where each resource type keeps its code.
 _CODE_FIELD: Mapping[str, str] = {
-    "Condition": "code",
-    "Observation": "code",
-    "Procedure": "code",
-    "Immunization": "vaccineCode",
+    ResourceType.CONDITION: "code",
+    ResourceType.OBSERVATION: "code",
+    ResourceType.PROCEDURE: "code",
+    ResourceType.IMMUNIZATION: "vaccineCode",
 }
 
 
 # Resource type -> the code kind its codes are (mappings.catalog CodeKind).
 _CODE_KIND: Mapping[str, str] = {
-    "Condition": "condition",
-    "Procedure": "procedure",
-    "Immunization": "immunization",
+    ResourceType.CONDITION: "condition",
+    ResourceType.PROCEDURE: "procedure",
+    ResourceType.IMMUNIZATION: "immunization",
     **dict.fromkeys(MEDICATION_TYPES, "medication"),
 }
 
@@ -142,10 +147,10 @@ class ConceptIndex:
         self._by_concept: dict[str, list[Entry]] = {}
         # counted medication records whose medicationReference names no Medication in the record
         self.unresolved: list[str] = []
-        medications = {str(m["id"]): m for m in record.of_type("Medication") if isinstance(m.get("id"), str)}
+        medications = {str(m["id"]): m for m in record.of_type(ResourceType.MEDICATION) if isinstance(m.get("id"), str)}
         for resource_type, field in _CODE_FIELD.items():
             for resource in record.of_type(resource_type):
-                if resource_type == "Observation":
+                if resource_type == ResourceType.OBSERVATION:
                     self._add_observation(catalog, resource)
                 elif counts(resource_type, resource):
                     self._add_closed(catalog, resource_type, resource, [resource.get(field)])
@@ -183,26 +188,26 @@ class ConceptIndex:
             for contained in resource.get("contained") or ():
                 if (
                     isinstance(contained, Mapping)
-                    and contained.get("resourceType") == "Medication"
+                    and contained.get("resourceType") == ResourceType.MEDICATION
                     and contained.get("id") == reference[1:]
                 ):
-                    return _medication_codeables(contained) if counts("Medication", contained) else []
+                    return _medication_codeables(contained) if counts(ResourceType.MEDICATION, contained) else []
             return None
         medication = medications.get(_local_id(reference))
         if medication is None:
             return None
-        return _medication_codeables(medication) if counts("Medication", medication) else []
+        return _medication_codeables(medication) if counts(ResourceType.MEDICATION, medication) else []
 
     def _add_observation(self, catalog: CodeLookup, resource: Mapping[str, Any]) -> None:
         """A result under the concepts of its code and of each component's code. Whether it counts is only asked
         when one may map (many results map to nothing)."""
         found = _concepts(catalog, resource.get("code"))
         components = resource.get("component") or ()
-        if (found or components) and counts("Observation", resource):
-            self._add("Observation", resource, resource, found)
+        if (found or components) and counts(ResourceType.OBSERVATION, resource):
+            self._add(ResourceType.OBSERVATION, resource, resource, found)
             for component in components:
                 if isinstance(component, Mapping):
-                    self._add("Observation", resource, component, _concepts(catalog, component.get("code")))
+                    self._add(ResourceType.OBSERVATION, resource, component, _concepts(catalog, component.get("code")))
 
     def _add_closed(
         self, catalog: CodeLookup, resource_type: str, resource: Mapping[str, Any], codeables: list[object]

@@ -30,6 +30,7 @@ from service.facts.index import KIND_TYPES, MEDICATION_TYPES, ConceptIndex, Entr
 from service.facts.measurements import Analyte, in_window, measure, on_supplemental_oxygen, window_text
 from service.facts.qualitative import Reading, has_result, polarity, standing
 from service.fhir_access.record import PatientRecord
+from service.fhir_access.resource_types import ResourceType
 
 INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qualify a room-air reading
 
@@ -92,7 +93,7 @@ class PatientFacts:
         return self._unreadable, len(self._index.unresolved)
 
     def blank(self) -> PatientFacts:
-        record = PatientRecord({"resourceType": "Patient"}, {})
+        record = PatientRecord({"resourceType": ResourceType.PATIENT}, {})
         index = ConceptIndex.without_records(self._index.unresolved)
         return PatientFacts(record, self._catalog, unreadable=self._unreadable, index=index)
 
@@ -159,7 +160,7 @@ class PatientFacts:
             reading = Reading(analyte.positivity) if analyte else Reading()
             coded = self._coded_answers if reading.positivity == "answer" else self._coded
             dated: list[tuple[Entry, Polarity | None]] = []
-            for _, entry in self._matches(frozenset((concept,)), ("Observation",)):
+            for _, entry in self._matches(frozenset((concept,)), (ResourceType.OBSERVATION,)):
                 start = entry.timing.start
                 if not has_result(entry.holder) or (start is not None and start[0] > on):
                     continue
@@ -200,7 +201,7 @@ class PatientFacts:
 
     def _latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
         window = self._window(query)
-        if "Observation" in self._unreadable:
+        if ResourceType.OBSERVATION in self._unreadable:
             return Missing(
                 f"{window_text(self._labels(query.concepts), window)} (Observation records could not be read)"
             )
@@ -228,7 +229,11 @@ class PatientFacts:
         `_latest_key`), sorted once per patient however many queries and units read them."""
         found = self._dated.get(concepts)
         if found is None:
-            dated = [(start, c, e) for c, e in self._matches(concepts, ("Observation",)) if (start := e.timing.start)]
+            dated = [
+                (start, c, e)
+                for c, e in self._matches(concepts, (ResourceType.OBSERVATION,))
+                if (start := e.timing.start)
+            ]
             dated.sort(key=_latest_key, reverse=True)
             found = self._dated[concepts] = [(start[1], c, e) for start, c, e in dated]
         return found

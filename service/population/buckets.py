@@ -20,6 +20,7 @@ import orjson
 
 from service.fhir_access.bundle import record_from_resources
 from service.fhir_access.record import PatientRecord
+from service.fhir_access.resource_types import ResourceType
 from service.population.candidates import candidate_rows, encode_rows
 from service.population.feasibility import Feasibility
 from service.population.shuffle import SHARED_TYPE, read_section
@@ -145,7 +146,7 @@ def _screen_patients(
     every_report = "ineligible" in job.statuses and (job.candidates is not None or job.reports is not None)
     for key in sorted(grouped):
         resources = [orjson.loads(payload) for payload in grouped.pop(key)]
-        patients = [r for r in resources if r["resourceType"] == "Patient"]
+        patients = [r for r in resources if r["resourceType"] == ResourceType.PATIENT]
         if not patients:
             result.orphans += 1
             continue
@@ -153,7 +154,7 @@ def _screen_patients(
         try:
             if len(patients) > 1:
                 raise ValueError(f"{len(patients)} Patient resources share this id")
-            own = [r for r in resources if r["resourceType"] != "Patient"]
+            own = [r for r in resources if r["resourceType"] != ResourceType.PATIENT]
             record = record_from_resources(patients[0], own + _referenced(own, medications))
             if every_report:
                 report = screener.screen_json(record, on=on, trial_id=job.trial_id)

@@ -19,12 +19,12 @@ from typing import Any
 
 import orjson
 
-from service.fhir_access.resource_types import READ_TYPES
+from service.fhir_access.resource_types import READ_TYPES, ResourceType
 from service.population.plan import Partition, read_lines
 from service.population.storage import filesystem, join, write_replacing
 
-_WANTED = frozenset({"Patient", *READ_TYPES})
-SHARED_TYPE = "Medication"
+_WANTED = frozenset({ResourceType.PATIENT, *READ_TYPES})
+SHARED_TYPE = ResourceType.MEDICATION
 _NAMED_PATIENT = re.compile(rb'"reference"\s*:\s*"(?:[^"]*/)?Patient/([^"/\\]+)"')
 _UNREAD_PREFIX = re.compile(rb'\{"resourceType":"(?!(?:%s)")[A-Za-z]+"[,}]' % "|".join(sorted(_WANTED)).encode())
 
@@ -47,7 +47,7 @@ def bucket_of(key: bytes, buckets: int) -> int:
 
 def patient_key(resource: dict[str, Any]) -> str | None:
     """The id of the patient a resource belongs to: Patient.id, or its subject / patient reference."""
-    if resource.get("resourceType") == "Patient":
+    if resource.get("resourceType") == ResourceType.PATIENT:
         ident = resource.get("id")
         return ident if isinstance(ident, str) and ident and "\t" not in ident else None
     ref = resource.get("subject")
@@ -117,7 +117,7 @@ def split_partition(partition: Partition, work: str, buckets: int) -> SplitResul
         elif key is None:
             sections[buckets] += line + b"\n"
         else:
-            patients += resource["resourceType"] == "Patient"
+            patients += resource["resourceType"] == ResourceType.PATIENT
             encoded = key.encode()
             sections[bucket_of(encoded, buckets)] += encoded + b"\t" + line + b"\n"
     offsets = array.array("Q", [0])
