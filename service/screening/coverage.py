@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 
 from mappings.catalog import Catalog, Concept
 from service.criteria import ast
+from service.criteria.inputs import RecordKind
 from service.screening.registry import LoadedTrial
 from service.screening.render import clip
 
@@ -48,7 +49,7 @@ def encoding(criterion: ast.Criterion, trial: ast.Trial) -> str:
     return "computable"
 
 
-CLOSED_WORLD = frozenset({"Condition", "Medication", "Procedure", "Immunization"})
+CLOSED_WORLD = frozenset({RecordKind.CONDITION, RecordKind.MEDICATION, RecordKind.PROCEDURE, RecordKind.IMMUNIZATION})
 # Seed wordings that name a whole category ("any malignancy", "such as HIV", "history of ... transplantation").
 _CATEGORY_WORDING = re.compile(r"\b(any|such as|including|history of)\b", re.IGNORECASE)
 
