@@ -12,16 +12,18 @@ Error reasons are short fixed phrases: never the token, never a claim value.
 from __future__ import annotations
 
 import asyncio
+import binascii
 import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
 import httpx
 import jwt
+import orjson
 from jwt.exceptions import (
     ExpiredSignatureError,
     ImmatureSignatureError,
@@ -67,6 +69,7 @@ class HookAuthError(Exception):
 class _KeySet:
     keys: list[dict[str, Any]]
     fetched_at: float
+    parsed: dict[tuple[str | None, str], Any] = field(default_factory=dict)  # (kid, alg) → key, made once
 
 
 class JwtVerifier:
@@ -111,12 +114,7 @@ class JwtVerifier:
         several URLs any of which is acceptable (e.g. a feedback endpoint and its service endpoint).
         """
         token = _bearer_token(authorization_header)
-        try:
-            header = jwt.get_unverified_header(token)
-            unverified = jwt.decode(token, options={"verify_signature": False})
-        except PyJWTError:
-            raise HookAuthError("malformed token") from None
-
+        header, unverified = _unverified(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in ALLOWED_ALGORITHMS:
             raise HookAuthError("algorithm not allowed")
@@ -163,23 +161,27 @@ class JwtVerifier:
     # -- keys --------------------------------------------------------------------------------------------
 
     async def _signing_key(self, url: str, kid: str | None, alg: str) -> Any:
-        keys = await self._key_set(url, refresh=False)
-        jwk = _select_key(keys, kid, alg)
+        key_set = await self._key_set(url, refresh=False)
+        if (kid, alg) in key_set.parsed:  # parsed once per key set, not once per call
+            return key_set.parsed[kid, alg]
+        jwk = _select_key(key_set.keys, kid, alg)
         if jwk is None and self._may_refetch(url):
-            keys = await self._key_set(url, refresh=True)
-            jwk = _select_key(keys, kid, alg)
+            key_set = await self._key_set(url, refresh=True)
+            jwk = _select_key(key_set.keys, kid, alg)
         if jwk is None:
             raise HookAuthError("unknown signing key")
         try:
-            return jwt.PyJWK(jwk, algorithm=alg).key
+            key = jwt.PyJWK(jwk, algorithm=alg).key
         except (PyJWKError, PyJWTError):
             raise HookAuthError("unusable signing key") from None
+        key_set.parsed[kid, alg] = key
+        return key
 
     def _may_refetch(self, url: str) -> bool:
         last = self._last_fetch.get(url)
         return last is None or self._clock() - last >= _REFETCH_INTERVAL_SECONDS
 
-    async def _key_set(self, url: str, *, refresh: bool) -> list[dict[str, Any]]:
+    async def _key_set(self, url: str, *, refresh: bool) -> _KeySet:
         lock = self._locks.setdefault(url, asyncio.Lock())
         requested_at = self._clock()
         async with lock:
@@ -188,11 +190,11 @@ class JwtVerifier:
             if cached is not None:
                 fresh = now - cached.fetched_at < self._ttl
                 if refresh and cached.fetched_at >= requested_at:
-                    return cached.keys  # another request refreshed it while we waited
+                    return cached  # another request refreshed it while we waited
                 if not refresh and fresh:
-                    return cached.keys
+                    return cached
                 if not refresh and not self._may_refetch(url):
-                    return cached.keys  # stale, but a fetch just failed: don't hammer the issuer
+                    return cached  # stale, but a fetch just failed: don't hammer the issuer
             elif self._failed_at.get(url, float("-inf")) >= requested_at:
                 # A fetch that failed while we queued: don't make every waiting request time out in turn.
                 raise HookAuthError("issuer keys unavailable")
@@ -203,10 +205,10 @@ class JwtVerifier:
                 self._failed_at[url] = self._clock()
                 if cached is not None:
                     _log.warning("JWKS refresh failed; keeping the cached key set", extra={"jwks_url": url})
-                    return cached.keys
+                    return cached
                 raise
-            self._key_sets[url] = _KeySet(keys=keys, fetched_at=now)
-            return keys
+            key_set = self._key_sets[url] = _KeySet(keys=keys, fetched_at=now)
+            return key_set
 
     async def _fetch(self, url: str) -> list[dict[str, Any]]:
         try:
@@ -253,6 +255,32 @@ def _bearer_token(authorization_header: str | None) -> str:
     if len(token) > _MAX_TOKEN_CHARS:
         raise HookAuthError("malformed token")
     return token
+
+
+_FROM_URLSAFE = str.maketrans("-_", "+/")
+
+
+def _unverified(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The token's header and claims, not verified: only to choose the issuer and its key, with which
+    `jwt.decode` then parses and checks the whole token. One parse in C instead of PyJWT's own unverified ones
+    (it checks each base64 character in Python: ~0.1 ms per parse of a hook's token)."""
+    try:
+        parts = token.split(".")
+        if len(parts) != 3:
+            raise ValueError
+        header, claims = (
+            orjson.loads(binascii.a2b_base64(_padded(part).translate(_FROM_URLSAFE), strict_mode=True))
+            for part in parts[:2]
+        )
+    except ValueError:  # binascii.Error, orjson.JSONDecodeError and a non-ASCII token are ValueErrors
+        raise HookAuthError("malformed token") from None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        raise HookAuthError("malformed token")
+    return header, claims
+
+
+def _padded(segment: str) -> str:
+    return segment + "=" * (-len(segment) % 4)
 
 
 def _select_key(keys: list[dict[str, Any]], kid: str | None, alg: str) -> dict[str, Any] | None:

@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
@@ -219,6 +220,7 @@ class HookRequest(_Request):
     fhir_authorization: FhirAuthorization | None = None
     context: dict[str, Any]
     prefetch: dict[str, dict[str, Any] | None] | None = None
+    _patient_view: PatientViewContext | None = PrivateAttr(default=None)  # validated once, with the request
 
     @field_validator("prefetch", mode="before")
     @classmethod
@@ -235,15 +237,15 @@ class HookRequest(_Request):
             raise ValueError("fhirServer is required when fhirAuthorization is given")
         if self.hook == PATIENT_VIEW:
             try:
-                PatientViewContext.model_validate(self.context)
+                self._patient_view = PatientViewContext.model_validate(self.context)
             except ValidationError as exc:
                 raise ValueError(_describe(exc, prefix="context")) from None
         return self
 
     @property
     def patient_view(self) -> PatientViewContext:
-        """The typed ``patient-view`` context (validated when the request was parsed)."""
-        return PatientViewContext.model_validate(self.context)
+        """The typed ``patient-view`` context (validated when the request was parsed, not again on each use)."""
+        return self._patient_view or PatientViewContext.model_validate(self.context)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -45,14 +45,23 @@ def storable(row: dict[str, Any], table: Table) -> dict[str, Any]:
     return row
 
 
-def card_row(card: CardRecord) -> dict[str, Any]:
+def report_json(card: CardRecord) -> bytes:
+    """The card's trial report as JSON, made once per card: checked, then stored as it is (`card_fields`)."""
+    return orjson.dumps(card.trial.to_json())
+
+
+def card_row(card: CardRecord, report: bytes) -> dict[str, Any]:
     if not card.card_uuid:
         raise AuditRequestError("card without uuid")
-    return storable({**card_fields(card), "created_at": aware(card.created_at, "created_at")}, audit_card)
+    row = storable({**card_fields(card, report), "created_at": aware(card.created_at, "created_at")}, audit_card)
+    if b"\\u0000" in report:
+        raise AuditRejectedError("report holds a NUL character")
+    return row
 
 
-def card_fields(card: CardRecord) -> dict[str, Any]:
-    """The card as a row, unchecked (a dead letter keeps whatever it held)."""
+def card_fields(card: CardRecord, report: bytes) -> dict[str, Any]:
+    """The card as a row, unchecked (a dead letter keeps whatever it held). The report is its JSON text as an
+    `orjson.Fragment`, which the database's JSON serializer and a dead letter's payload take as it is."""
     return {
         "card_uuid": card.card_uuid,
         "hook_instance": card.hook_instance,
@@ -63,7 +72,7 @@ def card_fields(card: CardRecord) -> dict[str, Any]:
         "trial_status": card.trial_status.value,
         "trial_version": card.trial_version,
         "service_version": card.service_version,
-        "report": card.trial.to_json(),
+        "report": orjson.Fragment(report),
         "summary": card.summary,
         "created_at": card.created_at,
     }

@@ -31,6 +31,7 @@ from service.audit.queries import (
     encode_cursor,
     feedback_row,
     filtered,
+    report_json,
     with_feedback,
 )
 from service.audit.records import NO_FEEDBACK, AuditedCard, CardFilter, FeedbackRecord, Page
@@ -116,7 +117,7 @@ class AuditStore:
         (and nothing of the batch is stored)."""
         if not cards:
             return
-        rows = [card_row(card) for card in cards]
+        rows = [card_row(card, report_json(card)) for card in cards]
         if len({row["card_uuid"] for row in rows}) != len(rows):
             raise AuditRejectedError("duplicate card uuid in one batch")
 
@@ -244,13 +245,14 @@ def _insert_each(conn: Connection, cards: Sequence[CardRecord]) -> list[str]:
     reasons of the refused ones."""
     refused = []
     for card in cards:
+        report = report_json(card)
         try:
-            row = card_row(card)
+            row = card_row(card, report)
             with conn.begin_nested():
                 conn.execute(insert(audit_card), [row])
         except (AuditRequestError, IntegrityError, DataError) as exc:
             reason = str(exc) if isinstance(exc, AuditError) else f"the database refused it ({type(exc.orig).__name__})"
-            payload = orjson.dumps(card_fields(card), option=orjson.OPT_NAIVE_UTC).decode()
+            payload = orjson.dumps(card_fields(card, report), option=orjson.OPT_NAIVE_UTC).decode()
             failed_at = dt.datetime.now(dt.UTC)
             conn.execute(
                 insert(audit_dead_letter),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -358,3 +360,24 @@ async def test_a_token_valid_longer_than_the_maximum_is_refused(
         await verifier.verify(token, AUD)
     else:
         assert await refused(verifier, token) == "token lifetime too long"
+
+
+@pytest.mark.parametrize("mangle", [lambda h, p, s: f"{h}!!!!.{p}.{s}", lambda h, p, s: f"{h}.{p}.{s}.x"])
+async def test_junk_around_the_segments_is_malformed(verifier: JwtVerifier, rsa_key: KeyPair, mangle: Any) -> None:
+    """The fast unverified parse is as strict as PyJWT's about the base64 alphabet and the number of parts."""
+    header, payload, signature = sign_token(rsa_key, hook_claims(ISSUER, AUD)).split(".")
+    assert await refused(verifier, bearer(mangle(header, payload, signature))) == "malformed token"
+
+
+async def test_segments_that_are_not_json_objects_are_malformed(verifier: JwtVerifier) -> None:
+    for header, payload in ((b"[1]", b"{}"), (b'{"alg":"RS384"}', b'"text"'), (b"{", b"{}")):
+        token = ".".join(base64.urlsafe_b64encode(part).decode().rstrip("=") for part in (header, payload, b"sig"))
+        assert await refused(verifier, bearer(token)) == "malformed token"
+
+
+async def test_a_signing_key_is_parsed_once_per_key_set(
+    verifier: JwtVerifier, rsa_key: KeyPair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
+    monkeypatch.setattr("cds_hooks.auth.jwt.PyJWK", None)  # any further parse would fail
+    await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
