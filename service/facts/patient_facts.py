@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import math
 from collections.abc import Set as AbstractSet
-from dataclasses import replace
 
 from mappings.catalog import Catalog
 from mappings.units import NotConvertible, convert
@@ -294,8 +293,8 @@ class PatientFacts:
             return Missing(unread[0] if unread else window_text(self._labels(query.concepts), window))
         best = max(values, key=lambda m: m.value)  # the latest of equal values: candidates run newest first
         if not unread:
-            return replace(best, high=None, doubt=None)
-        return replace(best, high=math.inf, doubt="; ".join(unread))
+            return best._replace(high=None, doubt=None)
+        return best._replace(high=math.inf, doubt="; ".join(unread))
 
     # --- derived from several records ---------------------------------------------------------------
     def derived(self, quantity: str, on: dt.date) -> Estimate:
@@ -396,7 +395,7 @@ def _spread(day: list[Measurement]) -> Measurement:
     if math.isclose(low, high, rel_tol=1e-9):  # the same value in two codes or units is not a disagreement
         return day[0]
     shown = ", ".join(m.evidence.display for m in day)
-    return replace(day[0], value=low, high=high, doubt=f"Which of the same-day results applies: {shown}")
+    return day[0]._replace(value=low, high=high, doubt=f"Which of the same-day results applies: {shown}")
 
 
 @functools.cache
