@@ -200,6 +200,12 @@ class Catalog:
             found = _kept(self._by_coding, (system, code), self._concepts_for(system, code), 65536)
         return found
 
+    @property
+    def coding_memo(self) -> Mapping[tuple[str, str], frozenset[str]]:
+        """`concepts_for`'s answers so far (read-only), for a caller that reads many codings: a dict read per
+        coding it has seen, the method call only for a new one."""
+        return self._by_coding
+
     def _concepts_for(self, system: str, code: str) -> frozenset[str]:
         canonical = schema.SYSTEM_ALIASES.get(system.strip())
         if canonical is None:

@@ -30,7 +30,7 @@ from service.criteria.inputs import (
     Polarity,
     Window,
 )
-from service.criteria.truth import Truth, and_, not_, or_
+from service.criteria.truth import MET, NOT_MET, UNKNOWN, Truth, and_, not_, or_
 from service.criteria.vocabulary import Vocabulary
 
 
@@ -140,10 +140,10 @@ def _combine(truth: Truth, a: Outcome, b: Outcome) -> Outcome:
     a_agrees, b_agrees = a.truth is truth, b.truth is truth
     if a_agrees is not b_agrees:
         deciding = a if a_agrees else b
-        if truth is Truth.UNKNOWN or not deciding.missing:
+        if truth is UNKNOWN or not deciding.missing:
             return deciding
         return Outcome(truth, deciding.evidence)
-    missing = _merge_pair(a.missing, b.missing) if truth is Truth.UNKNOWN else ()
+    missing = _merge_pair(a.missing, b.missing) if truth is UNKNOWN else ()
     return Outcome(truth, _merge_pair(a.evidence, b.evidence), missing)
 
 
@@ -176,16 +176,16 @@ def _compare_truth(op: str, a_low: float, a_high: float, b_low: float, b_high: f
         apart = _below(a_high, b_low) or _below(b_high, a_low)
         met, not_met = (equal, apart) if op == "=" else (apart, equal)
     if met:
-        return Truth.MET
-    return Truth.NOT_MET if not_met else Truth.UNKNOWN
+        return MET
+    return NOT_MET if not_met else UNKNOWN
 
 
 def _compare(op: str, a: Scalar, b: Scalar) -> Outcome:
     evidence = _merge_pair(a.evidence, b.evidence)
     if a.low is None or a.high is None or b.low is None or b.high is None:
-        return Outcome(Truth.UNKNOWN, evidence, _merge_pair(a.missing, b.missing))
+        return Outcome(UNKNOWN, evidence, _merge_pair(a.missing, b.missing))
     truth = _compare_truth(op, a.low, a.high, b.low, b.high)
-    missing = _merge_pair(a.missing, b.missing) if truth is Truth.UNKNOWN else ()
+    missing = _merge_pair(a.missing, b.missing) if truth is UNKNOWN else ()
     return Outcome(truth, evidence, missing)
 
 
@@ -261,7 +261,7 @@ class _Compiler:
 
     def rule(self, expr: ast.Expr) -> Rule:
         if isinstance(expr, ast.UnknownLiteral):
-            unknown = Outcome(Truth.UNKNOWN, (), (expr.missing,))
+            unknown = Outcome(UNKNOWN, (), (expr.missing,))
             return lambda env: unknown
         if isinstance(expr, ast.Exists):
             return _located(expr.span, self.exists(expr.source))
@@ -340,10 +340,10 @@ class _Compiler:
         def run(env: Env) -> Outcome:
             events = env.find(query)
             if isinstance(events, Missing):
-                return Outcome(Truth.UNKNOWN, (), (events.reason,))
+                return Outcome(UNKNOWN, (), (events.reason,))
             certain = [e for e in events if e.certain]
             if certain:
-                return Outcome(Truth.MET, _latest_evidence(certain))
+                return Outcome(MET, _latest_evidence(certain))
             if events:
                 doubtful = events[0]
                 why = (
@@ -351,8 +351,8 @@ class _Compiler:
                     if doubtful.doubt
                     else f"Date of {what} ({doubtful.evidence.display}){_window_text(query)}"
                 )
-                return Outcome(Truth.UNKNOWN, tuple(e.evidence for e in events[:MAX_EVIDENCE]), (why,))
-            return Outcome(Truth.NOT_MET)
+                return Outcome(UNKNOWN, tuple(e.evidence for e in events[:MAX_EVIDENCE]), (why,))
+            return Outcome(NOT_MET)
 
         return run
 
@@ -415,15 +415,15 @@ class _Compiler:
         def run(env: Env) -> Outcome:
             found_events = env.find(positives)
             if isinstance(found_events, Missing):
-                return Outcome(Truth.UNKNOWN, (), (found_events.reason,))
+                return Outcome(UNKNOWN, (), (found_events.reason,))
             found = [e for e in found_events if e.certain]
             if found:
-                return Outcome(Truth.MET, _latest_evidence(found))
+                return Outcome(MET, _latest_evidence(found))
             negative_events = env.find(negatives)  # only asked when no positive result decides
             negative = [] if isinstance(negative_events, Missing) else [e for e in negative_events if e.certain]
             if negative:
-                return Outcome(Truth.NOT_MET, _latest_evidence(negative))
-            return Outcome(Truth.UNKNOWN, (), (wanted,))
+                return Outcome(NOT_MET, _latest_evidence(negative))
+            return Outcome(UNKNOWN, (), (wanted,))
 
         return run
 
@@ -556,8 +556,8 @@ def _age(env: Env) -> Scalar:
 def _is_sex(env: Env, wanted: str) -> Outcome:
     sex = env.data.sex()
     if isinstance(sex, Missing) or sex not in ("female", "male"):
-        return Outcome(Truth.UNKNOWN, (), ("Administrative sex",))
-    return Outcome(Truth.MET if sex == wanted else Truth.NOT_MET)
+        return Outcome(UNKNOWN, (), ("Administrative sex",))
+    return Outcome(MET if sex == wanted else NOT_MET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -628,7 +628,7 @@ class Evaluation:
         except Exception as error:
             raise self._error(criterion, criterion.span, error) from error
         missing = outcome.missing
-        if outcome.truth is Truth.UNKNOWN and not missing:
+        if outcome.truth is UNKNOWN and not missing:
             missing = (f"Data to decide: {criterion.text}",)
         # `_value_`: the member's own attribute (`.value` is a Python-level property)
         return CriterionOutcome(criterion, outcome.truth._value_, outcome.evidence, missing, self._shared)

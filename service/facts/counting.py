@@ -20,6 +20,7 @@ IGNORED_STATUS: Mapping[str, frozenset[str]] = {
     ResourceType.IMMUNIZATION: frozenset({"not-done", "entered-in-error"}),
 }
 IGNORED_CONDITION_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+_CONDITION = ResourceType.CONDITION  # asked of every record: a module name, not a read off the Enum class
 
 
 def codes_of(concept: object) -> list[str]:
@@ -37,7 +38,7 @@ def counts(resource_type: str, resource: Mapping[str, Any]) -> bool:
     status = resource.get("status")
     if isinstance(status, str) and status.strip().lower() in IGNORED_STATUS.get(resource_type, frozenset()):
         return False
-    if resource_type == ResourceType.CONDITION:
+    if resource_type == _CONDITION:
         verification = codes_of(resource.get("verificationStatus"))
         if any(code in IGNORED_CONDITION_VERIFICATION for code in verification):
             return False

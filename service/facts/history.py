@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from service.criteria.inputs import Course, EventStatus, Window
@@ -172,16 +172,19 @@ def observation_timing(resource: Mapping[str, Any]) -> Timing:
     return found or Timing(None, None, False, None, None, True)
 
 
+# Resource type → how its timing is read (medication types: `medication_timing`, which also takes the type). One
+# dict read: comparing with each Enum member in turn reads each off its class, which runs Python code.
+_TIMING_OF: Mapping[str, Callable[[Mapping[str, Any]], Timing]] = {
+    ResourceType.CONDITION: condition_timing,
+    ResourceType.OBSERVATION: observation_timing,
+    ResourceType.PROCEDURE: procedure_timing,
+    ResourceType.IMMUNIZATION: immunization_timing,
+}
+
+
 def timing_of(resource_type: str, resource: Mapping[str, Any]) -> Timing:
-    if resource_type == ResourceType.CONDITION:
-        return condition_timing(resource)
-    if resource_type == ResourceType.OBSERVATION:
-        return observation_timing(resource)
-    if resource_type == ResourceType.PROCEDURE:
-        return procedure_timing(resource)
-    if resource_type == ResourceType.IMMUNIZATION:
-        return immunization_timing(resource)
-    return medication_timing(resource_type, resource)
+    read = _TIMING_OF.get(resource_type)
+    return read(resource) if read is not None else medication_timing(resource_type, resource)
 
 
 def counts_for_status(timing: Timing, status: EventStatus, window: Window) -> bool:

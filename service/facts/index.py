@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
@@ -43,7 +43,16 @@ _CODE_KIND: Mapping[str, str] = {
 }
 
 
+Lookup = Callable[[str, str], frozenset[str]]
+Resources = tuple[Mapping[str, Any], ...]
+_NONE: frozenset[str] = frozenset()
+
+
 class CodeLookup(Protocol):
+    @property
+    def coding_memo(self) -> Mapping[tuple[str, str], frozenset[str]]:
+        """`concepts_for`'s answers so far, by (system, code) as written."""
+
     def concepts_for(self, system: str, code: str) -> frozenset[str]: ...
 
     def named_by_text(self, kind: str, text: str) -> frozenset[str]: ...
@@ -97,18 +106,22 @@ def _codings(concept: object) -> Iterator[tuple[str, str]]:
                 yield system.strip(), code.strip()
 
 
-def _concepts(catalog: CodeLookup, *codeable: object) -> frozenset[str]:
-    """The concepts of CodeableConcepts' codings (the catalog strips and normalises; a `dict` is checked first,
-    as JSON gives, because the Mapping check costs more than the rest)."""
-    found: frozenset[str] = frozenset()
-    for concept in codeable:
-        if type(concept) is not dict and not isinstance(concept, Mapping):
-            continue
-        for coding in concept.get("coding") or ():
-            if type(coding) is dict or isinstance(coding, Mapping):
-                system, code = coding.get("system"), coding.get("code")
-                if isinstance(system, str) and isinstance(code, str):
-                    found = found | catalog.concepts_for(system, code) if found else catalog.concepts_for(system, code)
+def _coded(known: Mapping[tuple[str, str], frozenset[str]], lookup: Lookup, codeable: object) -> frozenset[str]:
+    """The concepts of a CodeableConcept's codings: `known` (the catalog's answers so far) is read first, the
+    catalog asked only for a coding it has not seen (it strips and normalises). A `dict` is checked before the
+    Mapping test, as JSON gives dicts and the Mapping test costs more than the rest."""
+    found = _NONE
+    if type(codeable) is not dict and not isinstance(codeable, Mapping):
+        return found
+    for coding in codeable.get("coding") or ():
+        if type(coding) is dict or isinstance(coding, Mapping):
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(code, str):
+                concepts = known.get((system, code))
+                if concepts is None:
+                    concepts = lookup(system, code)
+                if concepts:
+                    found = found | concepts if found else concepts
     return found
 
 
@@ -147,21 +160,10 @@ class ConceptIndex:
         self._by_concept: dict[str, list[Entry]] = {}
         # counted medication records whose medicationReference names no Medication in the record
         self.unresolved: list[str] = []
-        medications = {str(m["id"]): m for m in record.of_type(ResourceType.MEDICATION) if isinstance(m.get("id"), str)}
-        for resource_type, field in _CODE_FIELD.items():
-            for resource in record.of_type(resource_type):
-                if resource_type == ResourceType.OBSERVATION:
-                    self._add_observation(catalog, resource)
-                elif counts(resource_type, resource):
-                    self._add_closed(catalog, resource_type, resource, [resource.get(field)])
-        for resource_type in MEDICATION_TYPES:
-            for resource in record.of_type(resource_type):
-                if counts(resource_type, resource):
-                    codeables = self._medication(resource, medications)
-                    if codeables is None:
-                        self.unresolved.append(f"{resource_type}/{resource.get('id', '')}")
-                        continue
-                    self._add_closed(catalog, resource_type, resource, codeables)
+        for resource_type, add in _BUILDERS.items():
+            resources = record.of_type(resource_type)
+            if resources:
+                add(self, catalog, resource_type, resources, record)
 
     @classmethod
     def without_records(cls, unresolved: list[str]) -> ConceptIndex:
@@ -170,6 +172,50 @@ class ConceptIndex:
         index._by_concept = {}
         index.unresolved = list(unresolved)
         return index
+
+    def _observations(
+        self, catalog: CodeLookup, resource_type: str, resources: Resources, record: PatientRecord
+    ) -> None:
+        """Each result under the concepts of its code and of each component's code. Whether it counts is only
+        asked when one may map (many results map to nothing); a result that maps to nothing makes no entry."""
+        known, lookup, by_concept = catalog.coding_memo, catalog.concepts_for, self._by_concept
+        for resource in resources:
+            found = _coded(known, lookup, resource.get("code"))
+            components = resource.get("component")
+            if not (found or components) or not counts(resource_type, resource):
+                continue
+            reference = f"{resource_type}/{resource.get('id', '')}"
+            if found:
+                entry = Entry(resource_type, resource, resource, None, reference)
+                for concept in found:
+                    by_concept.setdefault(concept, []).append(entry)
+            for component in components or ():
+                if isinstance(component, Mapping) and (found := _coded(known, lookup, component.get("code"))):
+                    entry = Entry(resource_type, resource, component, None, reference)
+                    for concept in found:
+                        by_concept.setdefault(concept, []).append(entry)
+
+    def _closed_records(
+        self, catalog: CodeLookup, resource_type: str, resources: Resources, record: PatientRecord
+    ) -> None:
+        """Conditions, procedures, immunizations: each counted record under its concepts (`_add_closed`)."""
+        field = _CODE_FIELD[resource_type]
+        for resource in resources:
+            if counts(resource_type, resource):
+                self._add_closed(catalog, resource_type, resource, [resource.get(field)])
+
+    def _medication_records(
+        self, catalog: CodeLookup, resource_type: str, resources: Resources, record: PatientRecord
+    ) -> None:
+        """Medication records under their drug's concepts; one naming a Medication the record lacks is unresolved."""
+        medications = {str(m["id"]): m for m in record.of_type(ResourceType.MEDICATION) if isinstance(m.get("id"), str)}
+        for resource in resources:
+            if counts(resource_type, resource):
+                codeables = self._medication(resource, medications)
+                if codeables is None:
+                    self.unresolved.append(f"{resource_type}/{resource.get('id', '')}")
+                    continue
+                self._add_closed(catalog, resource_type, resource, codeables)
 
     @staticmethod
     def _medication(resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]]) -> list[object] | None:
@@ -198,24 +244,17 @@ class ConceptIndex:
             return None
         return _medication_codeables(medication) if counts(ResourceType.MEDICATION, medication) else []
 
-    def _add_observation(self, catalog: CodeLookup, resource: Mapping[str, Any]) -> None:
-        """A result under the concepts of its code and of each component's code. Whether it counts is only asked
-        when one may map (many results map to nothing)."""
-        found = _concepts(catalog, resource.get("code"))
-        components = resource.get("component") or ()
-        if (found or components) and counts(ResourceType.OBSERVATION, resource):
-            self._add(ResourceType.OBSERVATION, resource, resource, found)
-            for component in components:
-                if isinstance(component, Mapping):
-                    self._add(ResourceType.OBSERVATION, resource, component, _concepts(catalog, component.get("code")))
-
     def _add_closed(
         self, catalog: CodeLookup, resource_type: str, resource: Mapping[str, Any], codeables: list[object]
     ) -> None:
         """A closed-world record under its coded concepts, the concepts that hold every record of its kind, and,
         when its codes map to nothing, the concepts whose safety net its text names."""
         kind = _CODE_KIND[resource_type]
-        found = _concepts(catalog, *codeables)
+        known, lookup = catalog.coding_memo, catalog.concepts_for
+        found = _NONE
+        for codeable in codeables:
+            coded = _coded(known, lookup, codeable)
+            found = found | coded if found else coded
         codings = tuple(coding for codeable in codeables for coding in _codings(codeable))
         found |= catalog.every_record_concepts(kind, codings)
         self._add(resource_type, resource, resource, found, codings=codings)
@@ -249,3 +288,15 @@ class ConceptIndex:
 
     def entries(self, concept: str) -> list[Entry]:
         return self._by_concept.get(concept, [])
+
+
+# Resource type → how its records enter the index, in the order entries are added (it decides the order of
+# a concept's entries, which reports show).
+_Builder = Callable[[ConceptIndex, CodeLookup, str, Resources, PatientRecord], None]
+_BUILDERS: Mapping[str, _Builder] = {
+    ResourceType.CONDITION: ConceptIndex._closed_records,
+    ResourceType.OBSERVATION: ConceptIndex._observations,
+    ResourceType.PROCEDURE: ConceptIndex._closed_records,
+    ResourceType.IMMUNIZATION: ConceptIndex._closed_records,
+    **dict.fromkeys(MEDICATION_TYPES, ConceptIndex._medication_records),
+}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from service.criteria.inputs import Evidence, Measurement, Missing, Window
 from service.facts.index import Entry
@@ -48,16 +49,19 @@ class Analyte:
 AnalyteConverter = Callable[[float, str, str, str], "float | str"]
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
+    """A value as recorded (a named tuple: one is made per result a Latest reads)."""
+
     value: float
     comparator: str | None
     unit: str | None  # UCUM code; None when the value has no unit
     shown: str  # "11.2 g/dL" as recorded
 
 
+@functools.lru_cache(maxsize=4096)
 def fmt(value: float) -> str:
-    """A number for people: up to 4 significant digits, never in exponent form."""
+    """A number for people: up to 4 significant digits, never in exponent form. Cached: results repeat a few
+    values (equal numbers, 1 and 1.0, are written alike), and formatting costs more than the lookup."""
     if value == 0 or not math.isfinite(value):
         return "0" if value == 0 else str(value)
     if float(value).is_integer() and abs(value) < 1e15:
@@ -228,6 +232,21 @@ def _upper_limit_of_normal(holder: Mapping[str, Any]) -> tuple[float, str | None
     return value, quantity_unit(high)
 
 
+def _in_unit(reading: Reading, analyte: Analyte, target: str, convert: AnalyteConverter, when: str) -> float | Missing:
+    """The reading's value in `target`. A value without a unit converts only where mappings.units has an explicit
+    alias for "" (scores, INR)."""
+    if reading.unit == target:
+        return reading.value
+    converted = convert(reading.value, reading.unit or "", target, analyte.id)
+    if not isinstance(converted, str):
+        return converted
+    if reading.unit is None:
+        if analyte.is_score or ((analyte.unit or "") in _UNITLESS and target in _UNITLESS):
+            return reading.value
+        return Missing(f"{analyte.label} {reading.shown} ({when}) has no unit")
+    return Missing(f"{analyte.label} {reading.shown} cannot be converted to {target}")
+
+
 def measure(
     entry: Entry,
     analyte: Analyte,
@@ -252,21 +271,8 @@ def measure(
         # "<0.5" is a bound, not the value 0.5; a bound alone cannot be compared with a threshold here.
         return Missing(f"{analyte.label} {reading.shown} ({when}) is a bound, not a value")
 
-    def to(target: str) -> float | Missing:
-        if reading.unit == target:
-            return reading.value
-        # A value without a unit converts only where mappings.units has an explicit alias for "" (scores, INR).
-        converted = convert(reading.value, reading.unit or "", target, analyte.id)
-        if not isinstance(converted, str):
-            return converted
-        if reading.unit is None:
-            if analyte.is_score or ((analyte.unit or "") in _UNITLESS and target in _UNITLESS):
-                return reading.value
-            return Missing(f"{analyte.label} {reading.shown} ({when}) has no unit")
-        return Missing(f"{analyte.label} {reading.shown} cannot be converted to {target}")
-
     if unit != ULN:
-        value = to(unit)
+        value = _in_unit(reading, analyte, unit, convert, when)
         if isinstance(value, Missing):
             return value
         if at_least:
@@ -284,7 +290,7 @@ def measure(
             return Measurement(reading.value / limit, ULN, evidence, taken)
     if analyte.default_uln is None or analyte.unit is None:
         return Missing(f"Upper limit of normal for {analyte.label} {reading.shown} ({when})")
-    value = to(analyte.unit)
+    value = _in_unit(reading, analyte, analyte.unit, convert, when)
     if isinstance(value, Missing):
         return value
     note = f"default ULN {fmt(analyte.default_uln)} {analyte.unit} used"

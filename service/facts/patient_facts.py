@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import math
 from collections.abc import Set as AbstractSet
-from dataclasses import replace
 
 from mappings.catalog import Catalog
 from mappings.units import NotConvertible, convert
@@ -206,21 +205,26 @@ class PatientFacts:
                 f"{window_text(self._labels(query.concepts), window)} (Observation records could not be read)"
             )
         oldest = None if window.within_days is None else on - dt.timedelta(days=window.within_days)
-        candidates = []
-        for latest_start, concept, entry in self._newest_first(query.concepts):
-            if oldest is not None and latest_start < oldest:
-                break  # this one and every later one started before the window
-            if in_window(entry, window, on):
-                candidates.append((concept, entry))
+        dated = self._newest_first(query.concepts)
         if query.highest:
+            candidates = []
+            for latest_start, concept, entry in dated:
+                if oldest is not None and latest_start < oldest:
+                    break  # this one and every later one started before the window
+                if in_window(entry, window, on):
+                    candidates.append((concept, entry))
             return self._highest(query, candidates, window)
-        for concept, entry in candidates:
+        for at, (latest_start, concept, entry) in enumerate(dated):
+            if oldest is not None and latest_start < oldest:
+                break
+            if not in_window(entry, window, on):
+                continue
             result = measure(entry, self._analyte(concept), query.unit, self._convert)
             if result is None:  # an Observation without a value is skipped, not a "latest value"
                 continue
             if isinstance(result, Missing):
                 return result
-            day = self._same_day(query, entry, result, candidates)
+            day = self._same_day(query, entry, result, dated, at + 1)
             return self._room_air(day) if self._analyte(concept).room_air_only else _spread([m for _, m in day])
         return Missing(window_text(self._labels(query.concepts), window))
 
@@ -239,15 +243,24 @@ class PatientFacts:
         return found
 
     def _same_day(
-        self, query: MeasurementQuery, entry: Entry, result: Measurement, candidates: list[tuple[str, Entry]]
+        self,
+        query: MeasurementQuery,
+        entry: Entry,
+        result: Measurement,
+        dated: list[tuple[dt.date, str, Entry]],
+        after: int,
     ) -> list[tuple[Entry, Measurement]]:
-        """The latest result with the other readable results of its day (the record gives no order within it)."""
+        """The latest result with the other readable results of its day (the record gives no order within it):
+        the entries right after it in `dated` with the same start (the order keeps them together; the ones
+        before it gave no value, and the same start puts them in the same window)."""
         day = [(entry, result)]
-        for concept, other in candidates:
-            if other is not entry and other.timing.start == entry.timing.start:
-                found = measure(other, self._analyte(concept), query.unit, self._convert)
-                if isinstance(found, Measurement):
-                    day.append((other, found))
+        start = entry.timing.start
+        for _, concept, other in dated[after:]:
+            if other.timing.start != start:
+                break
+            found = measure(other, self._analyte(concept), query.unit, self._convert)
+            if isinstance(found, Measurement):
+                day.append((other, found))
         return day
 
     def _room_air(self, day: list[tuple[Entry, Measurement]]) -> Measurement | Missing:
@@ -280,8 +293,8 @@ class PatientFacts:
             return Missing(unread[0] if unread else window_text(self._labels(query.concepts), window))
         best = max(values, key=lambda m: m.value)  # the latest of equal values: candidates run newest first
         if not unread:
-            return replace(best, high=None, doubt=None)
-        return replace(best, high=math.inf, doubt="; ".join(unread))
+            return best._replace(high=None, doubt=None)
+        return best._replace(high=math.inf, doubt="; ".join(unread))
 
     # --- derived from several records ---------------------------------------------------------------
     def derived(self, quantity: str, on: dt.date) -> Estimate:
@@ -382,7 +395,7 @@ def _spread(day: list[Measurement]) -> Measurement:
     if math.isclose(low, high, rel_tol=1e-9):  # the same value in two codes or units is not a disagreement
         return day[0]
     shown = ", ".join(m.evidence.display for m in day)
-    return replace(day[0], value=low, high=high, doubt=f"Which of the same-day results applies: {shown}")
+    return day[0]._replace(value=low, high=high, doubt=f"Which of the same-day results applies: {shown}")
 
 
 @functools.cache

@@ -36,12 +36,14 @@ class Status(StrEnum):
 
 
 _RESULTS = {result.value: result for result in CriterionResult}  # a dict lookup: the enum call is ~10x dearer
+# Members tested per criterion, as module names: reading one off its Enum class runs Python code.
+_INCLUSION, _MET, _NOT_MET = CriterionKind.INCLUSION, CriterionResult.MET, CriterionResult.NOT_MET
 
 
 def is_disqualifying(kind: CriterionKind, result: str) -> bool:
     """An inclusion that fails or an exclusion that applies (also on the evaluator's plain result words). An
     identity test, not a dict of kinds: hashing an Enum member runs Python code, and reports ask this often."""
-    return result == (CriterionResult.NOT_MET if kind is CriterionKind.INCLUSION else CriterionResult.MET)
+    return result == (_NOT_MET if kind is _INCLUSION else _MET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +147,7 @@ def _criterion_json(c: CriterionReport) -> dict[str, Any]:
     return {
         "id": c.id,
         "cohort": c.cohort,
-        "kind": "inclusion" if c.kind is CriterionKind.INCLUSION else "exclusion",
+        "kind": "inclusion" if c.kind is _INCLUSION else "exclusion",
         "text": c.text,
         "result": str(c.result),  # a StrEnum's str() is its value, in C
         "evidence": [{"reference": e.reference, "display": e.display} for e in c.evidence],

@@ -10,6 +10,8 @@ from service.screening.contract import CriterionKind, CriterionReport, Criterion
 # disqualifies (CriterionReport.is_disqualifying / is_favourable, tested alike in one pass).
 _INCLUSION = (CriterionResult.NOT_MET, CriterionResult.MET)
 _EXCLUSION = (CriterionResult.MET, CriterionResult.NOT_MET)
+# Members tested per criterion, as module names: reading one off its Enum class runs Python code.
+_INCLUSION_KIND, _MANUAL = CriterionKind.INCLUSION, CriterionResult.MANUAL
 
 
 def group_status(criteria: Sequence[CriterionReport]) -> Status:
@@ -17,11 +19,11 @@ def group_status(criteria: Sequence[CriterionReport]) -> Status:
     with no call per criterion: every report asks this of each of its groups."""
     status = Status.ELIGIBLE
     for criterion in criteria:
-        against, towards = _INCLUSION if criterion.kind is CriterionKind.INCLUSION else _EXCLUSION
+        against, towards = _INCLUSION if criterion.kind is _INCLUSION_KIND else _EXCLUSION
         result = criterion.result
         if result == against:
             return Status.INELIGIBLE
-        if result is not towards and result is not CriterionResult.MANUAL:
+        if result is not towards and result is not _MANUAL:
             status = Status.POSSIBLY_ELIGIBLE
     return status
 

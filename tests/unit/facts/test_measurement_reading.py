@@ -91,3 +91,17 @@ def test_same_day_results_that_agree_or_an_older_one_stay_exact() -> None:
     newer = _facts(_egfr("a", "33914-3", 28, "2026-10-01"), _egfr("b", "33914-3", 33)).latest(EGFR, ON)
     assert isinstance(newer, Measurement)
     assert (newer.value, newer.high) == (33, None)
+
+
+def test_a_same_day_result_without_a_value_is_skipped_and_the_others_of_the_day_still_span() -> None:
+    valueless = {"resourceType": "Observation", "id": "z0", "status": "final", "effectiveDateTime": "2026-11-01",
+                 "code": {"coding": [{"system": "http://loinc.org", "code": "48642-3"}]}}  # fmt: skip
+    latest = _facts(_egfr("c", "48642-3", 28), valueless, _egfr("b", "48643-1", 33)).latest(EGFR, ON)
+    assert isinstance(latest, Measurement)
+    assert (latest.value, latest.high, latest.evidence.reference) == (28, 33, "Observation/c")
+
+
+def test_a_result_dated_by_month_only_is_not_of_the_day() -> None:
+    month = _facts(_egfr("a", "48642-3", 28), _egfr("b", "48643-1", 33, "2026-11")).latest(EGFR, ON)
+    assert isinstance(month, Measurement)
+    assert (month.value, month.high) == (33, None)
