@@ -23,7 +23,7 @@ from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 from service.population.candidates import candidate_rows, encode_rows
 from service.population.feasibility import Feasibility
-from service.population.shuffle import SHARED_TYPE, UNVERIFIED, classify, read_section
+from service.population.shuffle import OWNED_TYPES, SHARED_TYPE, UNVERIFIED, classify, read_section
 from service.population.storage import join, write_replacing
 from service.population.worker import current_screener
 from service.screening.contract import Status, TrialReport
@@ -188,19 +188,32 @@ def _screen_patients(
 def _parsed(key: bytes, payloads: list[bytes]) -> list[dict[str, Any]] | None:
     """A patient's resources; None if a line pass 1 did not parse is not JSON or is not this patient's."""
     resources = []
+    local = f"Patient/{key.decode()}"
     for payload in payloads:
         if not payload.startswith(UNVERIFIED):
             resources.append(orjson.loads(payload))
             continue
         try:
-            resource = orjson.loads(payload[len(UNVERIFIED) :])
+            resource = orjson.loads(memoryview(payload)[len(UNVERIFIED) :])
         except orjson.JSONDecodeError:
             return None
-        owner, _, _ = classify(resource)
-        if owner is None or owner.encode() != key or resource["resourceType"] == ResourceType.PATIENT:
+        if not _owned_by(resource, local):
             return None
         resources.append(resource)
     return resources
+
+
+def _owned_by(resource: dict[str, Any], local: str) -> bool:
+    """Whether the patient pass 1 read from a line's bytes (`Patient/<key>`) is the one its parse gives."""
+    if resource.get("resourceType") not in OWNED_TYPES:
+        return False
+    ref = resource.get("subject")
+    if ref is None:
+        ref = resource.get("patient")
+    if isinstance(ref, dict) and ref.get("reference") == local:  # the exporter's usual form
+        return True
+    owner, _, _ = classify(resource)
+    return owner is not None and f"Patient/{owner}" == local
 
 
 def _screen_unless_ruled_out(

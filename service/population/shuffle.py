@@ -32,9 +32,8 @@ _WANTED = frozenset({ResourceType.PATIENT, *READ_TYPES})
 SHARED_TYPE = ResourceType.MEDICATION
 _NAMED_PATIENT = re.compile(rb'"reference"\s*:\s*"(?:[^"]*/)?Patient/([^"/\\]+)"')
 _UNREAD_PREFIX = re.compile(rb'\{"resourceType":"(?!(?:%s)")[A-Za-z]+"[,}]' % "|".join(sorted(_WANTED)).encode())
-_OWNED_PREFIX = re.compile(
-    rb'\{"resourceType":"(?:%s)",' % "|".join(sorted(_WANTED - {ResourceType.PATIENT, SHARED_TYPE})).encode()
-)
+OWNED_TYPES = frozenset(_WANTED - {ResourceType.PATIENT, SHARED_TYPE})  # the types whose patient is scanned
+_OWNED_PREFIX = re.compile(rb'\{"resourceType":"(?:%s)",' % "|".join(sorted(OWNED_TYPES)).encode())
 _SUBJECT = re.compile(rb'"subject":\{"reference":"([^"\\]*)"')
 _PATIENT = re.compile(rb'"patient":\{"reference":"([^"\\]*)"')
 UNVERIFIED = b"\t"  # starts the payload of a line whose patient was read from its bytes, not from its parse
