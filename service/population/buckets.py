@@ -23,7 +23,7 @@ from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 from service.population.candidates import candidate_rows, encode_rows
 from service.population.feasibility import Feasibility
-from service.population.shuffle import SHARED_TYPE, read_section
+from service.population.shuffle import OWNED_TYPES, SHARED_TYPE, UNVERIFIED, classify, read_section
 from service.population.storage import join, write_replacing
 from service.population.worker import current_screener
 from service.screening.contract import Status, TrialReport
@@ -58,6 +58,7 @@ class BucketResult:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (patient reference, error), the first few
     error_count: int = 0
     feasibility: Feasibility = field(default_factory=Feasibility)
+    misread: bool = False  # a line's bytes named another patient than its parse: the run is done again, strict
 
 
 def part_name(index: int, suffix: str) -> str:
@@ -101,6 +102,8 @@ def screen_bucket(job: BucketJob) -> BucketResult:
     with _collector_paused():
         result, reports, rows = _screen_patients(job, grouped, screener, medications, on)
     result.candidates = len(rows)
+    if result.misread:  # the run is done again
+        return result
     if job.reports is not None:
         write_replacing(join(job.reports, part_name(job.index, "ndjson")), b"".join(r + b"\n" for r in reports))
     if job.candidates is not None:
@@ -145,7 +148,10 @@ def _screen_patients(
     # Rows or reports of ineligible patients need every trial's report; otherwise only the trials not ruled out.
     every_report = "ineligible" in job.statuses and (job.candidates is not None or job.reports is not None)
     for key in sorted(grouped):
-        resources = [orjson.loads(payload) for payload in grouped.pop(key)]
+        resources = _parsed(key, grouped.pop(key))
+        if resources is None:
+            result.misread = True
+            break
         patients = [r for r in resources if r["resourceType"] == ResourceType.PATIENT]
         if not patients:
             result.orphans += 1
@@ -177,6 +183,37 @@ def _screen_patients(
             full = report if every_report else screener.screen_json(record, on=on, trial_id=job.trial_id)
             reports.append(orjson.dumps(full))
     return result, reports, rows
+
+
+def _parsed(key: bytes, payloads: list[bytes]) -> list[dict[str, Any]] | None:
+    """A patient's resources; None if a line pass 1 did not parse is not JSON or is not this patient's."""
+    resources = []
+    local = f"Patient/{key.decode()}"
+    for payload in payloads:
+        if not payload.startswith(UNVERIFIED):
+            resources.append(orjson.loads(payload))
+            continue
+        try:
+            resource = orjson.loads(memoryview(payload)[len(UNVERIFIED) :])
+        except orjson.JSONDecodeError:
+            return None
+        if not _owned_by(resource, local):
+            return None
+        resources.append(resource)
+    return resources
+
+
+def _owned_by(resource: dict[str, Any], local: str) -> bool:
+    """Whether the patient pass 1 read from a line's bytes (`Patient/<key>`) is the one its parse gives."""
+    if resource.get("resourceType") not in OWNED_TYPES:
+        return False
+    ref = resource.get("subject")
+    if ref is None:
+        ref = resource.get("patient")
+    if isinstance(ref, dict) and ref.get("reference") == local:  # the exporter's usual form
+        return True
+    owner, _, _ = classify(resource)
+    return owner is not None and f"Patient/{owner}" == local
 
 
 def _screen_unless_ruled_out(

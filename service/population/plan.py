@@ -63,8 +63,14 @@ def read_lines(partition: Partition) -> Iterator[bytes]:
                 if carry:
                     yield carry
                 return
-            lines = (carry + block).split(b"\n")
+            joined = carry + block
+            lines = joined.split(b"\n")
             carry = lines.pop()
+            after = position + len(joined) - len(carry)  # where the block's last whole line ends
+            if after <= partition.end:  # every line starts inside: no per-line check
+                position = after
+                yield from lines
+                continue
             for line in lines:
                 if position >= partition.end:
                     return

@@ -65,6 +65,7 @@ class RunSummary:
     failed_buckets: set[int] = field(default_factory=set)
     damaged_records: dict[str, int] = field(default_factory=dict)  # patient id → rejected lines that name it
     feasibility: Feasibility = field(default_factory=Feasibility)
+    misread: bool = False  # pass 2 found a line whose bytes misled pass 1: the run is done again, strict
     seconds: float = 0.0
 
 
@@ -84,20 +85,45 @@ def screen_population(
     min_buckets: int = 1,
     progress: Progress | None = None,
 ) -> RunSummary:
-    """Screen every patient of `export`; `work` is scratch space every worker can reach (removed at the end)."""
+    """Screen every patient of `export`; `work` is scratch space every worker can reach (removed at the end).
+
+    Pass 1 reads most lines' patients from their bytes; if pass 2 finds one that misled it, the run is done again
+    with every line parsed in pass 1 (what a damaged export costs), so the outputs are those of a strict run.
+    """
     started = time.perf_counter()
     partitions = plan_partitions(export, partition_bytes)
     total = sum(p.end - p.start for p in partitions)
-    summary = RunSummary(files=len({p.url for p in partitions}), partitions=len(partitions))
-    summary.buckets = max(min_buckets, -(-total // max(1, bucket_bytes)), 1)
+    for strict in (False, True):
+        summary = RunSummary(files=len({p.url for p in partitions}), partitions=len(partitions))
+        summary.buckets = max(min_buckets, -(-total // max(1, bucket_bytes)), 1)
+        _run(partitions, outputs, executor, work, summary, on, trial_id, strict, progress)
+        if not summary.misread:
+            break
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _run(
+    partitions: list[Partition],
+    outputs: Outputs,
+    executor: Executor,
+    work: str,
+    summary: RunSummary,
+    on: str | None,
+    trial_id: str | None,
+    strict: bool,
+    progress: Progress | None,
+) -> None:
     run_dir = join(work, f"run-{uuid.uuid4().hex}")
     try:
-        splits = _split(partitions, run_dir, summary, executor, progress)
+        splits = _split(partitions, run_dir, summary, executor, strict, progress)
         _write_rejects(splits, outputs.rejects, summary)
         if outputs.reports is not None:
             _remove(outputs.reports, "part-*.ndjson")
         jobs = _bucket_jobs(len(partitions), run_dir, outputs, summary, on, trial_id)
         _screen(jobs, summary, executor, progress)
+        if summary.misread:
+            return
         if outputs.reports is not None:
             _remove(outputs.reports, "*.tmp-*")  # left by a worker that died while writing
         if outputs.candidates is not None:
@@ -106,18 +132,21 @@ def screen_population(
             join_parts(parts, outputs.candidates, outputs.fmt)
     finally:
         remove_tree(run_dir)
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 def _split(
-    partitions: list[Partition], run_dir: str, summary: RunSummary, executor: Executor, progress: Progress | None
+    partitions: list[Partition],
+    run_dir: str,
+    summary: RunSummary,
+    executor: Executor,
+    strict: bool,
+    progress: Progress | None,
 ) -> list[SplitResult]:
     total = sum(p.end - p.start for p in partitions)
     done = 0
     splits: list[SplitResult] = []
     for partition, result in executor.run(
-        functools.partial(split_partition, work=run_dir, buckets=summary.buckets), partitions
+        functools.partial(split_partition, work=run_dir, buckets=summary.buckets, strict=strict), partitions
     ):
         if isinstance(result, BaseException):
             where = f"{partition.name} bytes {partition.start}-{partition.end}"
@@ -205,6 +234,7 @@ def _screen(jobs: list[BucketJob], summary: RunSummary, executor: Executor, prog
 
 
 def _absorb(result: BucketResult, summary: RunSummary) -> None:
+    summary.misread |= result.misread
     summary.patients += result.patients
     summary.orphans += result.orphans
     summary.candidates += result.candidates

@@ -1,9 +1,14 @@
 """Pass 1 (map side of the shuffle): one partition of the export → one map file with a section per bucket.
 
-Every line is parsed once, to learn its patient; it is then copied unchanged into the section of the bucket its
-patient hashes to, as `<patient id>\\t<resource json>`. Medication resources belong to no patient and go to an
-extra last section that every bucket reads. The map file starts with the offsets of its sections, so a bucket
-reads only its own bytes and the coordinator holds no offsets (its memory stays flat however large the export).
+A line is copied unchanged into the section of the bucket its patient hashes to, as `<patient id>\\t<resource
+json>`. Its patient is read from its bytes where an exporter's compact form makes that unambiguous (one top-level
+looking `"subject":{"reference":"…"}`, else one `"patient":{…}`): such a line is not parsed here but marked
+(`<patient id>\\t\\t<json>`), and pass 2, which parses every line anyway, checks that the parse gives the same
+patient; if any does not (or is not JSON), the run is done again with every line parsed here (`strict`), so what is
+reported never depends on the shortcut. Other lines are parsed here. Medication resources belong to no patient and
+go to an extra last section that every bucket reads. The map file starts with the offsets of its sections, so a
+bucket reads only its own bytes and the coordinator holds no offsets (its memory stays flat however large the
+export).
 It is written whole (storage.write_replacing): a partition retried after its worker died replaces its file.
 Lines that cannot be screened go to a rejects file with their line number within the partition (the
 coordinator adds the lines of the partitions before it).
@@ -27,6 +32,11 @@ _WANTED = frozenset({ResourceType.PATIENT, *READ_TYPES})
 SHARED_TYPE = ResourceType.MEDICATION
 _NAMED_PATIENT = re.compile(rb'"reference"\s*:\s*"(?:[^"]*/)?Patient/([^"/\\]+)"')
 _UNREAD_PREFIX = re.compile(rb'\{"resourceType":"(?!(?:%s)")[A-Za-z]+"[,}]' % "|".join(sorted(_WANTED)).encode())
+OWNED_TYPES = frozenset(_WANTED - {ResourceType.PATIENT, SHARED_TYPE})  # the types whose patient is scanned
+_OWNED_PREFIX = re.compile(rb'\{"resourceType":"(?:%s)",' % "|".join(sorted(OWNED_TYPES)).encode())
+_SUBJECT = re.compile(rb'"subject":\{"reference":"([^"\\]*)"')
+_PATIENT = re.compile(rb'"patient":\{"reference":"([^"\\]*)"')
+UNVERIFIED = b"\t"  # starts the payload of a line whose patient was read from its bytes, not from its parse
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +64,10 @@ def patient_key(resource: dict[str, Any]) -> str | None:
     if ref is None:
         ref = resource.get("patient")
     reference = ref.get("reference") if isinstance(ref, dict) else None
-    if not isinstance(reference, str):
-        return None
+    return _key_of_reference(reference) if isinstance(reference, str) else None
+
+
+def _key_of_reference(reference: str) -> str | None:
     reference = reference.split("/_history/", 1)[0]
     if "Patient/" not in reference:
         return None
@@ -72,6 +84,24 @@ def is_unread_type(line: bytes) -> bool:
     return line.endswith(b"}") and _UNREAD_PREFIX.match(line) is not None
 
 
+def scanned_key(line: bytes) -> str | None:
+    """The patient of an exporter's compact line of a type screening reads, from its bytes; None: parse it.
+
+    Only where the bytes leave one candidate: a single `"subject":` (patient_key reads subject first), or none
+    and a single `"patient":`, followed by a reference without escapes. Pass 2 checks it against the parse.
+    """
+    if not line.endswith(b"}") or _OWNED_PREFIX.match(line) is None:
+        return None
+    subjects = line.count(b'"subject":')
+    if subjects > 1 or (subjects == 0 and line.count(b'"patient":') != 1):
+        return None
+    found = (_SUBJECT if subjects else _PATIENT).search(line)
+    try:
+        return _key_of_reference(found.group(1).decode()) if found is not None else None
+    except UnicodeDecodeError:  # not JSON either: the parse reports it
+        return None
+
+
 def _reject_reason(line: bytes) -> tuple[str | None, str | None, dict[str, Any] | None]:
     """(patient id, reason it is rejected, the resource); reason None and key None: a type not read."""
     if is_unread_type(line):
@@ -80,6 +110,11 @@ def _reject_reason(line: bytes) -> tuple[str | None, str | None, dict[str, Any] 
         resource = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None, "not JSON", None
+    return classify(resource)
+
+
+def classify(resource: Any) -> tuple[str | None, str | None, dict[str, Any] | None]:
+    """What _reject_reason says of a line that parsed to `resource`."""
     if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
         return None, "not a FHIR resource (no resourceType)", None
     kind = resource["resourceType"]
@@ -94,7 +129,8 @@ def _reject_reason(line: bytes) -> tuple[str | None, str | None, dict[str, Any] 
     return key, None, resource
 
 
-def split_partition(partition: Partition, work: str, buckets: int) -> SplitResult:
+def split_partition(partition: Partition, work: str, buckets: int, strict: bool = False) -> SplitResult:
+    """`strict`: every line parsed (the run again, when pass 2 found a line whose bytes misled the scan)."""
     sections = [bytearray() for _ in range(buckets + 1)]
     rejects = bytearray()
     lines = patients = unread = rejected = 0
@@ -102,6 +138,11 @@ def split_partition(partition: Partition, work: str, buckets: int) -> SplitResul
         lines += 1
         line = raw.strip()  # also a "\r" before the newline
         if not line:
+            continue
+        scanned = None if strict else scanned_key(line)
+        if scanned is not None:
+            encoded = scanned.encode()
+            sections[bucket_of(encoded, buckets)] += encoded + b"\t" + UNVERIFIED + line + b"\n"
             continue
         key, reason, resource = _reject_reason(line)
         if reason is not None:

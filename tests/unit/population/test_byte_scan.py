@@ -1,0 +1,81 @@
+"""Pass 1 reads a line's patient from its bytes: the patient of its parse; a misleading line changes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import orjson
+import pytest
+
+from bench.bulk_exports import write_demo_export, write_synthea_export
+from service.population import shuffle
+from service.population.execution import InProcess
+from service.population.run import Outputs, RunSummary, screen_population
+from service.population.shuffle import classify, scanned_key
+
+ON = dt.date(2026, 11, 1)
+KEYS = ("demo-sle-eligible", "demo-ra-refractory", "demo-sle-pregnant")
+
+
+def test_the_scanned_patient_is_the_parsed_one_on_every_synthea_and_demo_line(tmp_path: Path) -> None:
+    write_synthea_export(tmp_path, 1)
+    write_demo_export(tmp_path, KEYS, ON)
+    scanned = owned = 0
+    for path in sorted(tmp_path.glob("*.ndjson")):
+        for line in path.read_bytes().splitlines():
+            key, _, resource = classify(orjson.loads(line))
+            found = scanned_key(line)
+            if found is not None:
+                assert found == key, (path.name, line[:200])
+                scanned += 1
+            owned += key is not None and resource is not None and resource["resourceType"] != "Patient"
+    assert scanned == owned > 1000  # every line of a type screening reads but Patient: none parsed in pass 1
+
+
+def _run(executor: InProcess, folder: Path, out: Path) -> RunSummary:
+    outputs = Outputs(
+        rejects=str(out / "rejects.ndjson"),
+        candidates=str(out / "candidates.csv"),
+        reports=str(out / "reports"),
+        statuses=frozenset({"eligible", "possibly-eligible", "ineligible"}),
+    )
+    return screen_population(str(folder), outputs, executor, work=str(out / "work"), on=ON.isoformat())
+
+
+def _outputs(out: Path) -> tuple[bytes, bytes, list[dict[str, object]]]:
+    reports = [
+        {k: v for k, v in orjson.loads(line).items() if k != "evaluatedAt"}
+        for part in sorted((out / "reports").glob("part-*.ndjson"))
+        for line in part.read_bytes().splitlines()
+    ]
+    return (out / "rejects.ndjson").read_bytes(), (out / "candidates.csv").read_bytes(), reports
+
+
+def test_lines_whose_bytes_mislead_the_scan_give_the_outputs_of_a_run_that_parses_every_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "export"
+    write_demo_export(folder, KEYS, ON)
+    observations = folder / "Observation.ndjson"
+    lines = observations.read_bytes().splitlines()
+    # Not JSON, but its bytes look like a compact line of demo-sle-eligible's record.
+    lines.insert(3, b'{"resourceType":"Condition","subject":{"reference":"Patient/demo-sle-eligible"},"code":}')
+    # Its one compact-looking subject is a contained resource's; the resource's own (spaced) names another patient.
+    lines.insert(
+        9,
+        b'{"resourceType":"Observation","id":"o-spaced","status":"final","code":{"text":"x"},'
+        b'"contained":[{"resourceType":"Observation","subject":{"reference":"Patient/demo-ra-refractory"}}],'
+        b'"subject" : {"reference":"Patient/demo-sle-pregnant"}}',
+    )
+    assert [scanned_key(lines[3]), scanned_key(lines[9])] == ["demo-sle-eligible", "demo-ra-refractory"]
+    observations.write_bytes(b"\n".join(lines) + b"\n")
+    executor = InProcess(None)
+    summary = _run(executor, folder, tmp_path / "scanned")
+    monkeypatch.setattr(shuffle, "scanned_key", lambda line: None)  # every line parsed in pass 1
+    strict = _run(executor, folder, tmp_path / "strict")
+    assert summary.rejected == strict.rejected == 1
+    assert summary.patients == strict.patients == len(KEYS)
+    assert summary.damaged_records == strict.damaged_records == {"demo-sle-eligible": 1}
+    assert _outputs(tmp_path / "scanned") == _outputs(tmp_path / "strict")
+    assert not summary.misread
