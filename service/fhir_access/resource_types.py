@@ -26,13 +26,13 @@ class ResourceType(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Search:
-    """One `patient=<id>` search, offered to the EHR as a prefetch template under `prefetch_key` (if any).
+    """One `patient=<id>` search, offered to the EHR as a prefetch template under `prefetch_key`.
 
     `include`: a referenced type fetched along (`_include`), which belongs to no patient itself.
     """
 
     resource_type: ResourceType
-    prefetch_key: str | None
+    prefetch_key: str
     include: tuple[ResourceType, str] | None = None  # (the type, its _include parameter)
 
     @property
@@ -60,16 +60,15 @@ SEARCHES: tuple[Search, ...] = (
         include=(ResourceType.MEDICATION, "MedicationRequest:medication"),
     ),
     Search(ResourceType.MEDICATION_STATEMENT, "medicationStatements"),
-    # Read when a bundle or an export holds them and searched when asked for, but not offered as a prefetch key
-    # (EHRs configured with the keys above would otherwise see medication criteria turn unknown).
-    Search(ResourceType.MEDICATION_ADMINISTRATION, None),
+    # Infusions given in clinic (rituximab, cyclophosphamide) may be recorded only as administrations.
+    Search(ResourceType.MEDICATION_ADMINISTRATION, "medicationAdministrations"),
     Search(ResourceType.PROCEDURE, "procedures"),
     Search(ResourceType.IMMUNIZATION, "immunizations"),
 )
 SEARCH_OF: dict[ResourceType, Search] = {t: s for s in SEARCHES for t in s.types}
 """The search that supplies each type (an included type: the search that brings it)."""
 
-PREFETCHED: dict[str, Search] = {s.prefetch_key: s for s in SEARCHES if s.prefetch_key is not None}
+PREFETCHED: dict[str, Search] = {s.prefetch_key: s for s in SEARCHES}
 """The searches the EHR is asked to prefetch, by prefetch key, in the descriptor's order."""
 READ_TYPES: frozenset[ResourceType] = frozenset(SEARCH_OF)
 """What a record keeps of a bundle or an export; every other type is dropped unread."""

@@ -69,6 +69,7 @@ def test_discovery(client: TestClient) -> None:
         "Observation",
         "MedicationRequest",
         "MedicationStatement",
+        "MedicationAdministration",
         "Procedure",
         "Immunization",
     ):

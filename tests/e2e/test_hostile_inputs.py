@@ -36,7 +36,15 @@ CALL: dict[str, Any] = {
             ],
         },
         **dict.fromkeys(
-            ("observations", "medicationRequests", "medicationStatements", "procedures", "immunizations"), EMPTY
+            (
+                "observations",
+                "medicationRequests",
+                "medicationStatements",
+                "medicationAdministrations",
+                "procedures",
+                "immunizations",
+            ),
+            EMPTY,
         ),
     },
 }

@@ -160,6 +160,7 @@ def prefetch_for(resources: list[Mapping[str, Any]]) -> dict[str, Any]:
         "observations": "Observation",
         "medicationRequests": "MedicationRequest",
         "medicationStatements": "MedicationStatement",
+        "medicationAdministrations": "MedicationAdministration",
         "procedures": "Procedure",
         "immunizations": "Immunization",
     }

@@ -5,13 +5,15 @@ from __future__ import annotations
 from cds_hooks.discovery import PREFETCH
 from service.fhir_access.resource_types import READ_TYPES, SEARCH_OF, UNOWNED_TYPES, ResourceType
 
-# The descriptor as EHRs have cached it since the first release: a change here breaks their configuration.
+# The descriptor as EHRs cache it: a change here breaks their configuration (medicationAdministrations was added
+# on 2026-12-07; an EHR that does not send it has administrations fetched from its FHIR server, or named unreadable).
 CACHED_BY_EHRS = {
     "patient": "Patient/{{context.patientId}}",
     "conditions": "Condition?patient={{context.patientId}}",
     "observations": "Observation?patient={{context.patientId}}",
     "medicationRequests": "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication",
     "medicationStatements": "MedicationStatement?patient={{context.patientId}}",
+    "medicationAdministrations": "MedicationAdministration?patient={{context.patientId}}",
     "procedures": "Procedure?patient={{context.patientId}}",
     "immunizations": "Immunization?patient={{context.patientId}}",
 }
@@ -34,7 +36,7 @@ def test_an_included_type_comes_with_the_search_that_includes_it() -> None:
     assert search.params("p1") == {"patient": "p1", "_include": "MedicationRequest:medication"}
 
 
-def test_administrations_are_searched_but_not_offered_as_a_prefetch_key() -> None:
+def test_administrations_are_asked_for_like_every_other_medication_record() -> None:
     search = SEARCH_OF[ResourceType.MEDICATION_ADMINISTRATION]
-    assert search.prefetch_key is None
+    assert search.prefetch_key == "medicationAdministrations"
     assert search.params("p1") == {"patient": "p1"}
