@@ -104,6 +104,7 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the CDS Hooks service."""
+    _skip_httpx_command_line()
     from service.demo.patients import demo_files
     from service.screening.screen import load_screener
     from service.screening.sites import SiteConfigError, load_sites
@@ -129,6 +130,13 @@ def serve(
     # httpx logs every request URL at INFO: FHIR paths and queries hold the patient id (PHI, never logged).
     logging.getLogger("httpx").setLevel(logging.WARNING)
     _run_server(settings, screener, host=host, port=port, workers=workers)
+
+
+def _skip_httpx_command_line() -> None:
+    """httpx imports its own command-line client (rich, pygments: ~0.04 s and ~5 MB of the start) when they are
+    installed, as they are for typer; a None entry makes that import fail into httpx's stub, which the server
+    never calls. Only `serve` does this: the other commands and library users keep httpx as it is."""
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 
 def _serve_settings(settings: Settings, host: str, port: int, *, demo: bool, workers: int) -> Settings:

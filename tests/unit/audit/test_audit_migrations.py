@@ -14,8 +14,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, inspect, text
 
+from service.audit.database import HEAD_REVISION
 from service.audit.store import AuditStore, CardFilter
 from service.audit.tables import Json, UtcDateTime, metadata
 from tests.unit.audit.audit_helpers import T0, fresh_database, make_trial
@@ -160,6 +162,20 @@ def test_rows_written_before_the_report_was_stored_once_read_the_same(empty_url:
 
 def _json(value: object) -> object:
     return json.loads(value) if isinstance(value, str) else value
+
+
+def test_head_revision_is_alembics_head() -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("service.audit") / "migrations"))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
+
+
+def test_a_database_one_revision_behind_is_still_upgraded(empty_url: str) -> None:
+    AuditStore(empty_url).migrate()
+    _alembic(empty_url, "downgrade", "0002")
+    assert "audit_dead_letter" not in _tables(empty_url)
+    AuditStore(empty_url).migrate()
+    assert "audit_dead_letter" in _tables(empty_url)
 
 
 def test_migration_scripts_are_package_data() -> None:
