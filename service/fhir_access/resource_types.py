@@ -59,14 +59,25 @@ SEARCHES: tuple[Search, ...] = (
         "medicationRequests",
         include=(ResourceType.MEDICATION, "MedicationRequest:medication"),
     ),
-    Search(ResourceType.MEDICATION_STATEMENT, "medicationStatements"),
+    # Statements and administrations name their drug by a Medication reference as often as requests do: without
+    # the Medication, a medication criterion reading them can only be unknown.
+    Search(
+        ResourceType.MEDICATION_STATEMENT,
+        "medicationStatements",
+        include=(ResourceType.MEDICATION, "MedicationStatement:medication"),
+    ),
     # Infusions given in clinic (rituximab, cyclophosphamide) may be recorded only as administrations.
-    Search(ResourceType.MEDICATION_ADMINISTRATION, "medicationAdministrations"),
+    Search(
+        ResourceType.MEDICATION_ADMINISTRATION,
+        "medicationAdministrations",
+        include=(ResourceType.MEDICATION, "MedicationAdministration:medication"),
+    ),
     Search(ResourceType.PROCEDURE, "procedures"),
     Search(ResourceType.IMMUNIZATION, "immunizations"),
 )
-SEARCH_OF: dict[ResourceType, Search] = {t: s for s in SEARCHES for t in s.types}
-"""The search that supplies each type (an included type: the search that brings it)."""
+SEARCH_OF: dict[ResourceType, Search] = {t: s for s in reversed(SEARCHES) for t in s.types}
+"""The search that supplies each type (an included type: the first search that brings it; the others bring
+the Medications their own records reference)."""
 
 PREFETCHED: dict[str, Search] = {s.prefetch_key: s for s in SEARCHES}
 """The searches the EHR is asked to prefetch, by prefetch key, in the descriptor's order."""
