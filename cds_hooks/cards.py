@@ -9,16 +9,16 @@ warning, audit unavailable) are `Card` models.
 from __future__ import annotations
 
 import functools
-import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from cds_hooks import markdown
 from cds_hooks.models import Card, Coding, Link, Source
-from service.screening.contract import CriterionKind, CriterionReport, CriterionResult, Status, TrialReport
+from service.screening.contract import CriterionKind, CriterionResult, Status, TrialReport
 from service.screening.prescreen import TrialRuledOut, TrialToShow
 from service.screening.render import clip, deciding_criteria, reason
 from service.screening.sites import TrialSite
+from service.screening.uuids import uuid4_text
 
 SOURCE_LABEL = "trial-screen CAR-T pre-screening"
 TOPIC_SYSTEM = "urn:trial-screen:trial"
@@ -37,77 +37,126 @@ _SUBJECT_PLACEHOLDER = "Patient/subject"
 ReportLink = Callable[[str], str]  # card uuid → absolute URL of the card's report page
 
 
-def _relevant(trial: TrialReport) -> list[CriterionReport]:
-    """Common criteria and those of arms that are still open for this patient."""
-    open_arms = {c.id for c in trial.cohorts if c.status is not Status.INELIGIBLE}
-    return [c for c in trial.criteria if c.cohort is None or c.cohort in open_arms]
-
-
-def _label(criterion: CriterionReport, trial: TrialReport, limit: int = 110) -> str:
-    """The criterion's wording (with its arm), clipped, as markdown text."""
-    return _clipped_markdown(trial.cohort_title(criterion.cohort), criterion.text, limit)
+# Members tested per criterion, as module names: reading one off its Enum class runs Python code.
+_INCLUSION, _INELIGIBLE = CriterionKind.INCLUSION, Status.INELIGIBLE
+_MET, _NOT_MET, _UNKNOWN, _MANUAL = (
+    CriterionResult.MET,
+    CriterionResult.NOT_MET,
+    CriterionResult.UNKNOWN,
+    CriterionResult.MANUAL,
+)
+_DISCLAIMER = "Pre-screening from the chart only; the trial team confirms eligibility."
 
 
 @functools.lru_cache(maxsize=4096)
 def _clipped_markdown(arm: str | None, wording: str, limit: int) -> str:
-    """Cached: the arms' titles and the criteria's wordings are the catalog's, the same on every call (no
-    patient data in the key)."""
+    """A criterion's wording (with its arm), clipped, as markdown text. Cached: the arms' titles and the
+    criteria's wordings are the catalog's, the same on every call (no patient data in the key)."""
     prefix = f"[{arm}] " if arm else ""
     return markdown.text(clip(f"{prefix}{wording}", limit))
 
 
-def _contact_line(site: TrialSite | None) -> list[str]:
-    contact = site.contact if site else None
-    if contact is None:
-        return []
-    ways = [w for w in (contact.phone, contact.email) if w]
-    # the site file is the operator's, checked at start: the name is escaped like any text, the phone and the
-    # e-mail address are left for the EHR to make callable and mailable
-    return ["", f"**Trial team:** {markdown.text(contact.name)}" + (f" ({', '.join(ways)})" if ways else "")]
+@functools.lru_cache(maxsize=1024)
+def _fixed_markdown(value: str) -> str:
+    """`markdown.text` of the catalog's and the site file's own texts (arm titles, team names), never a patient's."""
+    return markdown.text(value)
 
 
-def _detail(trial: TrialReport, site: TrialSite | None = None) -> str:
-    criteria = _relevant(trial)
-    favourable = [c for c in criteria if c.is_favourable]
-    unknown = [c for c in criteria if c.result is CriterionResult.UNKNOWN]
-    manual = [c for c in criteria if c.result is CriterionResult.MANUAL]
+class _SiteParts(NamedTuple):
+    """What a site adds to its trial's cards, worked out once per site object."""
+
+    team: str | None  # the referral recipient's name
+    performer: tuple[str, str | None] | None  # the referral's `performer`: reference, display
+    contact: tuple[str, ...]  # the detail's trial team lines
+    url: str | None
+    url_label: str
+
+
+# By the site's identity; the site is kept so that its id is not reused. Cleared when full.
+_SITE_PARTS: dict[int, tuple[TrialSite, _SiteParts]] = {}
+_NO_SITE = _SiteParts(None, None, (), None, "")
+
+
+def _site_parts(site: TrialSite | None) -> _SiteParts:
+    if site is None:
+        return _NO_SITE
+    found = _SITE_PARTS.get(id(site))
+    if found is None or found[0] is not site:
+        if len(_SITE_PARTS) >= 256:
+            _SITE_PARTS.clear()
+        found = _SITE_PARTS[id(site)] = (site, _parts_of(site))
+    return found[1]
+
+
+def _parts_of(site: TrialSite) -> _SiteParts:
+    recipient, contact = site.referral_recipient, site.contact
+    lines: tuple[str, ...] = ()
+    if contact is not None:
+        ways = [w for w in (contact.phone, contact.email) if w]
+        # the site file is the operator's, checked at start: the name is escaped like any text, the phone and the
+        # e-mail address are left for the EHR to make callable and mailable
+        lines = ("", f"**Trial team:** {markdown.text(contact.name)}" + (f" ({', '.join(ways)})" if ways else ""))
+    return _SiteParts(
+        recipient.display if recipient else None,
+        (recipient.reference, recipient.display) if recipient else None,
+        lines,
+        str(site.url) if site.url is not None else None,
+        site.url_label,
+    )
+
+
+def _detail(trial: TrialReport, site: _SiteParts) -> str:
+    """The card's text: the criteria of the common part and of the arms still open, in one pass, by result."""
+    open_arms = {c.id: c.title for c in trial.cohorts if c.status is not _INELIGIBLE}
+    needed: list[str] = []
+    met: list[str] = []
+    manual: list[str] = []
+    clear = 0
+    for c in trial.criteria:
+        cohort = c.cohort
+        if cohort is not None and cohort not in open_arms:
+            continue
+        result = c.result
+        if result is _UNKNOWN:
+            label = _clipped_markdown(open_arms.get(cohort) if cohort else None, c.text, 90)
+            needed.append(f"- **{markdown.text('; '.join(c.missing))}**, for: {label}")
+        elif result is _MANUAL:
+            manual.append(f"- {_clipped_markdown(open_arms.get(cohort) if cohort else None, c.text, 110)}")
+        elif c.kind is _INCLUSION:
+            if result is _MET:
+                label = _clipped_markdown(open_arms.get(cohort) if cohort else None, c.text, 110)
+                shown = markdown.text("; ".join([e.display for e in c.evidence])) if c.evidence else ""
+                met.append(f"- {label} ({shown})" if shown else f"- {label}")
+        elif result is _NOT_MET:
+            clear += 1
     lines = [f"**Status:** {trial.status.replace('-', ' ')}"]
-    open_arms = [
-        f"{markdown.text(c.title)} ({c.status.replace('-', ' ')})"
-        for c in trial.cohorts
-        if c.status is not Status.INELIGIBLE
-    ]
     if open_arms:
-        lines.append(f"**Arms:** {', '.join(open_arms)}")
-    if unknown:
-        lines += ["", f"**Still needed ({len(unknown)})**"]
-        lines += [f"- **{markdown.text('; '.join(c.missing))}**, for: {_label(c, trial, 90)}" for c in unknown]
-    met = [c for c in favourable if c.kind is CriterionKind.INCLUSION]
+        arms = [
+            f"{_fixed_markdown(c.title)} ({c.status.replace('-', ' ')})"
+            for c in trial.cohorts
+            if c.status is not _INELIGIBLE
+        ]
+        lines.append(f"**Arms:** {', '.join(arms)}")
+    if needed:
+        lines += ["", f"**Still needed ({len(needed)})**", *needed]
     if met:
-        lines += ["", f"**Met ({len(met)})**"]
-        for c in met:
-            shown = markdown.text("; ".join(e.display for e in c.evidence))
-            lines.append(f"- {_label(c, trial)}" + (f" ({shown})" if shown else ""))
-    clear = [c for c in favourable if c.kind is CriterionKind.EXCLUSION]
+        lines += ["", f"**Met ({len(met)})**", *met]
     if clear:
-        lines += ["", f"**No exclusion found in the record ({len(clear)} checked)**"]
+        lines += ["", f"**No exclusion found in the record ({clear} checked)**"]
     if manual:
-        lines += ["", f"**For the trial team to check ({len(manual)})**"]
-        lines += [f"- {_label(c, trial)}" for c in manual]
-    lines += _contact_line(site)
-    lines += ["", "Pre-screening from the chart only; the trial team confirms eligibility."]
+        lines += ["", f"**For the trial team to check ({len(manual)})**", *manual]
+    lines += site.contact
+    lines += ["", _DISCLAIMER]
     return "\n".join(lines)
 
 
-def _referral(trial: TrialReport, patient_ref: str, site: TrialSite | None = None) -> dict[str, Any]:
+def _referral(trial: TrialReport, patient_ref: str, performer: tuple[str, str | None] | None) -> dict[str, Any]:
     """A draft referral the clinician can sign; validated as FHIR R4 before it is offered.
 
     The referral depends on the trial's id, title, registry id and status, and on the patient only through
     `subject`: it is validated once per trial and status, and each card gets a copy with its subject filled
     (a shallow copy: cards are serialised, never edited, so the nested parts can be shared).
     """
-    recipient = site.referral_recipient if site else None
-    performer = (recipient.reference, recipient.display) if recipient else None
     template = _referral_template(trial.id, trial.title, trial.registry_id, trial.status, performer)
     return {**template, "subject": {"reference": patient_ref}}
 
@@ -140,20 +189,22 @@ def _referral_template(
     return resource
 
 
-def _trial_links(trial: TrialReport, site: TrialSite | None) -> list[dict[str, str]]:
-    """The trial's registry page and the site's page, as the JSON of CDS Hooks links."""
+@functools.lru_cache(maxsize=256)
+def _trial_links(registry_id: str | None, site_url: str | None, site_label: str) -> tuple[dict[str, str], ...]:
+    """The trial's registry page and the site's page, as the JSON of CDS Hooks links (shared by every card of
+    the trial: never edited)."""
     links = []
-    if trial.registry_id and trial.registry_id.startswith("NCT"):
+    if registry_id and registry_id.startswith("NCT"):
         links.append(
             {
-                "label": f"{trial.registry_id} on ClinicalTrials.gov",
-                "url": f"https://clinicaltrials.gov/study/{trial.registry_id}",
+                "label": f"{registry_id} on ClinicalTrials.gov",
+                "url": f"https://clinicaltrials.gov/study/{registry_id}",
                 "type": "absolute",
             }
         )
-    if site is not None and site.url is not None and all(link["url"] != str(site.url) for link in links):
-        links.append({"label": site.url_label, "url": str(site.url), "type": "absolute"})
-    return links
+    if site_url is not None and all(link["url"] != site_url for link in links):
+        links.append({"label": site_label, "url": site_url, "type": "absolute"})
+    return tuple(links)
 
 
 def card_json(
@@ -162,30 +213,30 @@ def card_json(
     """The trial's card as the JSON the EHR receives; `site` (the site configuration) adds the trial team, its
     page and the referral's recipient. Keys in the models' order, no null or empty value (as `Card.to_json`)."""
     trial, card_id = shown.trial, shown.card_uuid
-    team = site.referral_recipient.display if site and site.referral_recipient else None
-    links = _trial_links(trial, site)
-    links.append({"label": "Full pre-screening report", "url": report_link(card_id), "type": "absolute"})
+    parts = _site_parts(site)
+    team = parts.team
+    report = {"label": "Full pre-screening report", "url": report_link(card_id), "type": "absolute"}
     action = {
         "type": "create",
         "description": f"Draft referral to the {team or trial.id + ' trial team'}",
-        "resource": _referral(trial, patient_ref, site),
+        "resource": _referral(trial, patient_ref, parts.performer),
     }
     suggestion = {
         "label": f"Refer to the trial team: {team or trial.id}",
-        "uuid": str(uuid.uuid4()),
+        "uuid": uuid4_text(),
         "isRecommended": trial.status is Status.ELIGIBLE,
         "actions": [action],
     }
     return {
         "uuid": card_id,
         "summary": shown.summary,
-        "detail": _detail(trial, site),
+        "detail": _detail(trial, parts),
         "indicator": "info",
         "source": {"label": SOURCE_LABEL, "topic": {"system": TOPIC_SYSTEM, "code": trial.id, "display": trial.title}},
         "suggestions": [suggestion],
         "selectionBehavior": "at-most-one",
         "overrideReasons": _OVERRIDE_REASONS_JSON,
-        "links": links,
+        "links": [*_trial_links(trial.registry_id, parts.url, parts.url_label), report],
     }
 
 
@@ -197,7 +248,7 @@ def card_for(shown: TrialToShow, patient_ref: str, report_link: ReportLink, site
 def ruled_out_card(ruled_out: TrialRuledOut, site: TrialSite | None = None) -> Card:
     """Why there is no referral card for a trial (only when the `ruled_out_cards` setting asks for it): the
     criteria that rule the patient out, with their evidence, so a clinician can spot a wrong record."""
-    trial = ruled_out.trial
+    trial, parts = ruled_out.trial, _site_parts(site)
     deciding = deciding_criteria(trial)
     detail = "\n".join(
         [
@@ -213,7 +264,8 @@ def ruled_out_card(ruled_out: TrialRuledOut, site: TrialSite | None = None) -> C
         detail=detail,
         indicator="info",
         source=Source(label=SOURCE_LABEL, topic=Coding(system=TOPIC_SYSTEM, code=trial.id, display=trial.title)),
-        links=[Link.model_validate(link) for link in _trial_links(trial, site)] or None,
+        links=[Link.model_validate(link) for link in _trial_links(trial.registry_id, parts.url, parts.url_label)]
+        or None,
     )
 
 

@@ -7,7 +7,6 @@ patient between those steps is decided here.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from service.screening.contract import Status, TrialReport
 from service.screening.render import headline
 from service.screening.screen import Screener
 from service.screening.sites import Sites
+from service.screening.uuids import uuid4_text
 from service.version import SERVICE_VERSION
 
 
@@ -109,7 +109,7 @@ def prescreen(
     records: list[CardRecord] = []
     for trial in (t for t in recruiting if t.status is not Status.INELIGIBLE):
         definition = loaded[trial.id]
-        card = TrialToShow(str(uuid.uuid4()), trial, headline(trial, definition.compiled.trial.short))
+        card = TrialToShow(uuid4_text(), trial, headline(trial, definition.compiled.trial.short))
         shown.append(card)
         records.append(
             CardRecord(

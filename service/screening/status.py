@@ -2,30 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
-from service.screening.contract import CriterionKind, CriterionReport, CriterionResult, Status
+from service.screening.contract import CriterionKind, Status
 
-# (disqualifying, favourable) result per kind of criterion: an inclusion that fails or an exclusion that applies
-# disqualifies (CriterionReport.is_disqualifying / is_favourable, tested alike in one pass).
-_INCLUSION = (CriterionResult.NOT_MET, CriterionResult.MET)
-_EXCLUSION = (CriterionResult.MET, CriterionResult.NOT_MET)
+_BY_RANK = (Status.ELIGIBLE, Status.POSSIBLY_ELIGIBLE, Status.INELIGIBLE)
 # Members tested per criterion, as module names: reading one off its Enum class runs Python code.
-_INCLUSION_KIND, _MANUAL = CriterionKind.INCLUSION, CriterionResult.MANUAL
+_INCLUSION = CriterionKind.INCLUSION
 
 
-def group_status(criteria: Sequence[CriterionReport]) -> Status:
-    """Ineligible on one disqualifying result; eligible when every computable criterion is favourable. One pass
-    with no call per criterion: every report asks this of each of its groups."""
-    status = Status.ELIGIBLE
-    for criterion in criteria:
-        against, towards = _INCLUSION if criterion.kind is _INCLUSION_KIND else _EXCLUSION
-        result = criterion.result
-        if result == against:
-            return Status.INELIGIBLE
-        if result is not towards and result is not _MANUAL:
-            status = Status.POSSIBLY_ELIGIBLE
-    return status
+class Rollup(NamedTuple):
+    """One trial's criteria as the roll-up sees them, worked out once per trial: per criterion (file order) its
+    group (0: the common criteria, i: the i-th cohort's) and the plain result words that disqualify and favour
+    it (an inclusion that fails or an exclusion that applies disqualifies, as `CriterionReport.is_disqualifying`)."""
+
+    groups: tuple[int, ...]
+    against: tuple[str, ...]
+    towards: tuple[str, ...]
+    cohorts: int
+
+    @classmethod
+    def of(cls, criteria: Iterable[tuple[CriterionKind, int]], cohorts: int) -> Rollup:
+        """From each criterion's kind and group."""
+        kinds_and_groups = list(criteria)
+        inclusion = [kind is _INCLUSION for kind, _ in kinds_and_groups]
+        return cls(
+            tuple(group for _, group in kinds_and_groups),
+            tuple("not-met" if i else "met" for i in inclusion),
+            tuple("met" if i else "not-met" for i in inclusion),
+            cohorts,
+        )
+
+    def group_statuses(self, results: Iterable[str]) -> list[Status]:
+        """Each group's status (the common group first) from its criteria's results, in the criteria's order:
+        ineligible on one disqualifying result; eligible when every computable criterion is favourable. One pass
+        over plain words (the evaluator's, or a `CriterionResult`'s), with no call per criterion: every report
+        asks this."""
+        ranks = [0] * (self.cohorts + 1)
+        for result, group, against, towards in zip(results, self.groups, self.against, self.towards, strict=True):
+            if result == against:
+                ranks[group] = 2
+            elif result != towards and result != "manual" and not ranks[group]:
+                ranks[group] = 1
+        return [_BY_RANK[rank] for rank in ranks]
 
 
 def trial_status(common: Status, cohorts: Sequence[Status]) -> Status:
