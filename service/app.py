@@ -42,7 +42,7 @@ from service.gc_tuning import tune_for_serving
 from service.json_response import JsonResponse
 from service.request_body import BodyLimits, RequestTimeoutError, RequestTooLargeError
 from service.screening.screen import Screener, load_screener
-from service.screening.sites import load_sites
+from service.screening.sites import Sites, load_sites
 from service.settings import Settings, sqlite_file
 from service.version import SERVICE_VERSION
 from service.web.audit_access import AuditGuard
@@ -191,11 +191,11 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-def create_app(settings: Settings, screener: Screener | None = None) -> FastAPI:
-    """Trials and the site configuration are loaded and checked here, before the first request: a bad trial
-    file or site configuration fails the start."""
+def create_app(settings: Settings, screener: Screener | None = None, sites: Sites | None = None) -> FastAPI:
+    """Trials and the site configuration are loaded and checked here, before the first request (unless the
+    caller, `serve`, already has them): a bad trial file or site configuration fails the start."""
     screener = screener or load_screener(settings.trials_dir)
-    sites = load_sites(settings.sites_file, screener.versions())
+    sites = sites if sites is not None else load_sites(settings.sites_file, screener.versions())
     http = httpx.AsyncClient(
         timeout=httpx.Timeout(settings.fhir_request_timeout_seconds),
         follow_redirects=False,

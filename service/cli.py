@@ -23,6 +23,7 @@ from service.settings import Settings, sqlite_file
 if TYPE_CHECKING:
     from service.audit.store import AuditStore
     from service.screening.screen import Screener
+    from service.screening.sites import Sites
 
 
 class _Command(typer.core.TyperCommand):
@@ -117,7 +118,7 @@ def serve(
             typer.secho(DEMO_WARNING, fg=typer.colors.RED, err=True)
         try:  # a bad trial or site file fails here, once, with where it is (workers load them again themselves)
             screener = load_screener(settings.trials_dir)
-            load_sites(settings.sites_file, screener.versions())
+            sites = load_sites(settings.sites_file, screener.versions())
         except (CriteriaError, SiteConfigError) as exc:
             raise _fail(str(exc)) from exc
         except OSError as exc:
@@ -132,7 +133,7 @@ def serve(
         # httpx logs every request URL at INFO: FHIR paths and queries hold the patient id (PHI, never logged).
         logging.getLogger("httpx").setLevel(logging.WARNING)
         if workers == 1:
-            _run_server(settings, screener, host=host, port=port)
+            _run_server(settings, screener, sites, host=host, port=port)
             return
     _run_workers(settings, host=host, port=port, workers=workers)
 
@@ -189,12 +190,12 @@ def _existing_audit_store() -> AuditStore:
     return store
 
 
-def _run_server(settings: Settings, screener: Screener, *, host: str, port: int) -> None:
+def _run_server(settings: Settings, screener: Screener, sites: Sites, *, host: str, port: int) -> None:
     import uvicorn
 
     from service.app import create_app
 
-    uvicorn.run(create_app(settings, screener), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(create_app(settings, screener, sites), host=host, port=port, log_level="info", access_log=False)
 
 
 def _run_workers(settings: Settings, *, host: str, port: int, workers: int) -> None:
