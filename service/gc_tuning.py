@@ -31,8 +31,11 @@ def paused_for_start() -> Iterator[None]:
 
 
 def tune_for_serving() -> None:
-    """Call once everything long-lived is loaded."""
-    gc.collect()
+    """Call once everything long-lived is loaded. After a paused start the garbage it left (~0.25 MB of
+    temporary classes and functions) is frozen with the rest instead of collected: a full collection over
+    everything loaded costs ~0.06-0.09 s just before the first request."""
+    if gc.isenabled():
+        gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, 20, 100)
     gc.enable()
