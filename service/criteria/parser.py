@@ -280,7 +280,10 @@ def parse_trial(text: str, file: str = "<trial>", *, kept: bool = False) -> ast.
     the cache directory, for the trial files loaded at every start (not for the many texts of tests)."""
     if not kept:
         return _parse(text, file)
-    entry = cache_dir() / f"trial-ast-{_cache_key(text, file)}.pickle"
+    try:
+        entry = cache_dir() / f"trial-ast-{_cache_key(text, file)}.pickle"
+    except (OSError, RuntimeError):  # no home directory (a container's arbitrary user): nowhere to keep it
+        return _parse(text, file)
     try:
         found = pickle.loads(entry.read_bytes())  # noqa: S301 - our own cache directory (service/cache_dir.py)
     except Exception:  # missing, partial, or written by other code: parse again
