@@ -12,19 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 from typing import Any
 
 import orjson
 import yaml
 
-
-def cache_dir() -> Path:
-    configured = os.environ.get("TRIAL_SCREEN_CACHE_DIR")
-    if configured:
-        return Path(configured)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "trial-screen"
+from service.cache_dir import cache_dir
 
 
 def load_yaml(text: str) -> Any:

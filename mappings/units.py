@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mappings import schema
-from mappings.disk_cache import cache_dir
+from service.cache_dir import cache_dir
 
 __all__ = ["NotConvertible", "convert", "is_commensurable", "warm_up"]
 

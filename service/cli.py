@@ -17,11 +17,13 @@ import typer.core
 from pydantic import SecretStr
 
 from service.criteria import CriteriaError
+from service.gc_tuning import paused_for_start
 from service.settings import Settings, sqlite_file
 
 if TYPE_CHECKING:
     from service.audit.store import AuditStore
     from service.screening.screen import Screener
+    from service.screening.sites import Sites
 
 
 class _Command(typer.core.TyperCommand):
@@ -104,39 +106,46 @@ def serve(
     ] = 1,
 ) -> None:
     """Run the CDS Hooks service."""
-    _skip_httpx_command_line()
-    from service.demo.patients import demo_files
-    from service.screening.screen import load_screener
-    from service.screening.sites import SiteConfigError, load_sites
+    _skip_unused_imports()
+    with paused_for_start():  # on again once the app's lifespan has frozen what was loaded
+        from service.demo.patients import demo_files
+        from service.screening.screen import load_screener
+        from service.screening.sites import SiteConfigError, load_sites
 
-    environment = Settings()
-    settings = _serve_settings(environment, host, port, demo=demo, workers=workers)
-    if demo:
-        typer.secho(DEMO_WARNING, fg=typer.colors.RED, err=True)
-    try:  # a bad trial or site file fails here, once, with where it is (workers load them again themselves)
-        screener = load_screener(settings.trials_dir)
-        load_sites(settings.sites_file, screener.versions())
-    except (CriteriaError, SiteConfigError) as exc:
-        raise _fail(str(exc)) from exc
-    except OSError as exc:
-        raise _fail(f"cannot read the trials: {exc.strerror}: {exc.filename}") from exc
-    _print_database(settings)
-    if demo:
-        files = demo_files()
-        own_token = environment.audit_token is not None  # never printed; a token made for this run is
-        _print_demo_help(settings, files[0].stem if files else "", own_token=own_token)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    # httpx logs every request URL at INFO: FHIR paths and queries hold the patient id (PHI, never logged).
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    _run_server(settings, screener, host=host, port=port, workers=workers)
+        environment = Settings()
+        settings = _serve_settings(environment, host, port, demo=demo, workers=workers)
+        if demo:
+            typer.secho(DEMO_WARNING, fg=typer.colors.RED, err=True)
+        try:  # a bad trial or site file fails here, once, with where it is (workers load them again themselves)
+            screener = load_screener(settings.trials_dir)
+            sites = load_sites(settings.sites_file, screener.versions())
+        except (CriteriaError, SiteConfigError) as exc:
+            raise _fail(str(exc)) from exc
+        except OSError as exc:
+            raise _fail(f"cannot read the trials: {exc.strerror}: {exc.filename}") from exc
+        _print_database(settings)
+        if demo:
+            files = demo_files()
+            own_token = environment.audit_token is not None  # never printed; a token made for this run is
+            _print_demo_help(settings, files[0].stem if files else "", own_token=own_token)
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+        # httpx logs every request URL at INFO: FHIR paths and queries hold the patient id (PHI, never logged).
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        if workers == 1:
+            _run_server(settings, screener, sites, host=host, port=port)
+            return
+    _run_workers(settings, host=host, port=port, workers=workers)
 
 
-def _skip_httpx_command_line() -> None:
-    """httpx imports its own command-line client (rich, pygments: ~0.04 s and ~5 MB of the start) when they are
-    installed, as they are for typer; a None entry makes that import fail into httpx's stub, which the server
-    never calls. Only `serve` does this: the other commands and library users keep httpx as it is."""
+def _skip_unused_imports() -> None:
+    """Optional parts of libraries that `serve` never calls, imported only because they are installed: a None
+    entry makes each import fail into the library's fallback. httpx imports its own command-line client (rich,
+    pygments: ~0.04 s and ~5 MB of the start); alembic's templates (mako) import pygments to highlight template
+    tracebacks (~0.04 s of each start on a new audit database). Only `serve` does this: the other commands and
+    library users keep both libraries as they are."""
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    sys.modules.setdefault("mako.ext.pygmentplugin", None)  # type: ignore[arg-type]
 
 
 def _serve_settings(settings: Settings, host: str, port: int, *, demo: bool, workers: int) -> Settings:
@@ -181,17 +190,22 @@ def _existing_audit_store() -> AuditStore:
     return store
 
 
-def _run_server(settings: Settings, screener: Screener, *, host: str, port: int, workers: int) -> None:
+def _run_server(settings: Settings, screener: Screener, sites: Sites, *, host: str, port: int) -> None:
+    import uvicorn
+
+    from service.app import create_app
+
+    uvicorn.run(create_app(settings, screener, sites), host=host, port=port, log_level="info", access_log=False)
+
+
+def _run_workers(settings: Settings, *, host: str, port: int, workers: int) -> None:
+    """Each worker process builds its own app from these settings (the config, factory included, is pickled into
+    the worker); uvicorn.run itself only takes an import string for several workers."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     from service.app import create_app
 
-    if workers == 1:
-        uvicorn.run(create_app(settings, screener), host=host, port=port, log_level="info", access_log=False)
-        return
-    # Each worker process builds its own app from these settings (the config, factory included, is pickled
-    # into the worker); uvicorn.run itself only takes an import string for several workers.
     config = uvicorn.Config(
         functools.partial(create_app, settings),
         factory=True,

@@ -1,14 +1,26 @@
-"""Text → AST: the LALR parser is built once; lark's errors become TrialSyntaxError with a position."""
+"""Text → AST: the LALR parser is built once; lark's errors become TrialSyntaxError with a position.
+
+Parsing the five bundled trials takes lark ~0.07 s of every start; the trees of the trial files are kept
+(pickled) in the cache directory, keyed by the text, the file name, lark's version and this package's sources and
+grammar, so a start that finds them skips lark. A missing, stale or unreadable entry is parsed again; a file with
+errors is never kept.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+import lark
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.tree import Meta
 
+from service.cache_dir import cache_dir
 from service.criteria import ast
 from service.criteria.errors import Diagnostic, Span, TrialSyntaxError, caret_context
 from service.criteria.inputs import RecordKind
@@ -263,8 +275,48 @@ def _syntax_diagnostic(error: UnexpectedInput, text: str, file: str) -> Diagnost
     return Diagnostic(file, line, column, message, caret_context(text, line, column))
 
 
-def parse_trial(text: str, file: str = "<trial>") -> ast.Trial:
-    """Parse one trial definition; raises TrialSyntaxError with file:line:col and a caret line."""
+def parse_trial(text: str, file: str = "<trial>", *, kept: bool = False) -> ast.Trial:
+    """Parse one trial definition; raises TrialSyntaxError with file:line:col and a caret line. `kept`: through
+    the cache directory, for the trial files loaded at every start (not for the many texts of tests)."""
+    if not kept:
+        return _parse(text, file)
+    try:
+        entry = cache_dir() / f"trial-ast-{_cache_key(text, file)}.pickle"
+    except (OSError, RuntimeError):  # no home directory (a container's arbitrary user): nowhere to keep it
+        return _parse(text, file)
+    try:
+        found = pickle.loads(entry.read_bytes())  # noqa: S301 - our own cache directory (service/cache_dir.py)
+    except Exception:  # missing, partial, or written by other code: parse again
+        found = None
+    if isinstance(found, ast.Trial):
+        return found
+    trial = _parse(text, file)
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        partial = entry.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(pickle.dumps(trial, protocol=pickle.HIGHEST_PROTOCOL))
+        partial.replace(entry)  # atomic: a concurrent reader sees the whole file or none
+    except OSError:
+        pass
+    return trial
+
+
+def _cache_key(text: str, file: str) -> str:
+    return hashlib.sha256(f"{_code_digest()}\0{file}\0{text}".encode()).hexdigest()
+
+
+@cache
+def _code_digest() -> str:
+    """What the trees depend on besides the text: lark, the grammar and every module of this package (the AST
+    classes, the positions, the kinds of record)."""
+    digest = hashlib.sha256(lark.__version__.encode())
+    here = Path(__file__).parent
+    for source in sorted([*here.glob("*.py"), *here.glob("*.lark")]):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()
+
+
+def _parse(text: str, file: str) -> ast.Trial:
     try:
         tree = _parser().parse(text)
     except UnexpectedInput as exc:

@@ -38,7 +38,7 @@ def load_trials(paths: Iterable[Path], vocabulary: Vocabulary) -> tuple[LoadedTr
     for path in paths:
         text = path.read_text(encoding="utf-8")
         try:
-            compiled = load_trial(text, str(path), vocabulary, queries)
+            compiled = load_trial(text, str(path), vocabulary, queries, kept=True)
         except CriteriaError as exc:
             problems.extend(exc.diagnostics)
             continue
