@@ -19,12 +19,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from starlette._utils import get_route_path
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_hooks.auth import HookAuthError, JwtVerifier, bearer_check
@@ -46,6 +44,8 @@ from service.screening.sites import Sites, load_sites
 from service.settings import Settings, sqlite_file
 from service.version import SERVICE_VERSION
 from service.web.audit_access import AuditGuard
+from service.web.audit_api import router as audit_api_router
+from service.web.audit_pages import router as audit_pages_router
 from service.web.demo import create_router as demo_router
 from service.web.deps import AuditWeb
 from service.web.errors import (
@@ -287,55 +287,11 @@ def create_app(settings: Settings, screener: Screener | None = None, sites: Site
     open_screening = settings.demo or (verifier is None and api_token is None)
     screening_auth = None if open_screening else bearer_check(verifier, api_token, f"{settings.public_url}/screening")
     app.include_router(screening_router(screener, body_limits, screening_auth))
-    _AuditRoutesOnFirstUse.add_to(app)
+    app.include_router(audit_api_router)
+    app.include_router(audit_pages_router)
     if settings.demo:
         app.include_router(demo_router(demo, screener, audit_token_set=token is not None))
     return app
-
-
-class _AuditRoutesOnFirstUse(BaseRoute):
-    """Stands for the coordinators' audit API and pages (/audit…, /reports/…) until a request needs them, or the
-    OpenAPI document is built: their modules (response models, filters, report views, ~0.05 s) are imported then,
-    not at every start. No EHR call needs them."""
-
-    def __init__(self, app: FastAPI) -> None:
-        self._app = app
-
-    @classmethod
-    def add_to(cls, app: FastAPI) -> None:
-        stand_in = cls(app)
-        app.router.routes.append(stand_in)
-        generate = app.openapi
-
-        def openapi() -> dict[str, Any]:
-            stand_in.include()
-            return generate()
-
-        app.openapi = openapi  # type: ignore[method-assign]
-
-    def include(self) -> None:
-        if self not in self._app.router.routes:
-            return
-        from service.web.audit_api import router as audit_api_router
-        from service.web.audit_pages import router as audit_pages_router
-
-        self._app.router.routes.remove(self)
-        self._app.include_router(audit_api_router)
-        self._app.include_router(audit_pages_router)
-
-    def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["type"] == "http":
-            path = get_route_path(scope)
-            if path == "/audit" or path.startswith(("/audit/", "/reports/")):
-                return Match.FULL, {}
-        return Match.NONE, {}
-
-    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
-        raise NoMatchFound(name, path_params)
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.include()
-        await self._app.router(scope, receive, send)  # routed again, to the routes it stood for
 
 
 def _serve_api_docs(app: FastAPI) -> None:
