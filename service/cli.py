@@ -385,6 +385,7 @@ def screen_bulk(
         workers=workers,
         trials_dir=str(trials_dir) if trials_dir else None,
         versions=screener.versions(),
+        screener=screener,
     )
     try:
         with (

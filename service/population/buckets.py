@@ -148,11 +148,11 @@ def _screen_patients(
     # Rows or reports of ineligible patients need every trial's report; otherwise only the trials not ruled out.
     every_report = "ineligible" in job.statuses and (job.candidates is not None or job.reports is not None)
     for key in sorted(grouped):
-        resources = _parsed(key, grouped.pop(key))
-        if resources is None:
+        parsed = _parsed(key, grouped.pop(key))
+        if parsed is None:
             result.misread = True
             break
-        patients = [r for r in resources if r["resourceType"] == ResourceType.PATIENT]
+        patients, own = parsed
         if not patients:
             result.orphans += 1
             continue
@@ -160,7 +160,6 @@ def _screen_patients(
         try:
             if len(patients) > 1:
                 raise ValueError(f"{len(patients)} Patient resources share this id")
-            own = [r for r in resources if r["resourceType"] != ResourceType.PATIENT]
             record = record_from_resources(patients[0], own + _referenced(own, medications))
             if every_report:
                 report = screener.screen_json(record, on=on, trial_id=job.trial_id)
@@ -185,22 +184,26 @@ def _screen_patients(
     return result, reports, rows
 
 
-def _parsed(key: bytes, payloads: list[bytes]) -> list[dict[str, Any]] | None:
-    """A patient's resources; None if a line pass 1 did not parse is not JSON or is not this patient's."""
-    resources = []
+def _parsed(key: bytes, payloads: list[bytes]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """(A patient's Patient resources, their other resources); None if a line pass 1 did not parse is not JSON
+    or is not this patient's."""
+    patients: list[dict[str, Any]] = []
+    own: list[dict[str, Any]] = []
     local = f"Patient/{key.decode()}"
+    loads = orjson.loads
     for payload in payloads:
         if not payload.startswith(UNVERIFIED):
-            resources.append(orjson.loads(payload))
+            resource = loads(payload)
+            (patients if resource["resourceType"] == ResourceType.PATIENT else own).append(resource)
             continue
         try:
-            resource = orjson.loads(memoryview(payload)[len(UNVERIFIED) :])
+            resource = loads(payload)  # the mark is JSON whitespace
         except orjson.JSONDecodeError:
             return None
         if not _owned_by(resource, local):
             return None
-        resources.append(resource)
-    return resources
+        own.append(resource)
+    return patients, own
 
 
 def _owned_by(resource: dict[str, Any], local: str) -> bool:

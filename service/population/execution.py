@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Protocol, TypeVar
 
 from service.population.worker import load_local_screener
+from service.screening.screen import Screener
 
 J = TypeVar("J")
 R = TypeVar("R")
@@ -27,8 +28,8 @@ class Executor(Protocol):
 class InProcess:
     """One process: tests and `--workers 1`."""
 
-    def __init__(self, trials_dir: str | None) -> None:
-        load_local_screener(trials_dir)
+    def __init__(self, trials_dir: str | None, screener: Screener | None = None) -> None:
+        load_local_screener(trials_dir, screener)
 
     def run(self, fn: Callable[[J], R], jobs: Sequence[J]) -> Iterator[tuple[J, R | BaseException]]:
         for job in jobs:
@@ -44,11 +45,11 @@ class InProcess:
 class LocalPool:
     """Every core of this machine, without a scheduler to start: one screener per pool process."""
 
-    def __init__(self, trials_dir: str | None, workers: int | None = None) -> None:
-        """The screener is loaded here first: pool processes forked from this one inherit it (with the default
-        start method on Linux) instead of each loading it again before its first task."""
+    def __init__(self, trials_dir: str | None, workers: int | None = None, screener: Screener | None = None) -> None:
+        """The screener is loaded here first (or `screener` kept): pool processes forked from this one inherit it
+        (with the default start method on Linux) instead of each loading it again before its first task."""
         self.workers = max(1, workers or os.cpu_count() or 1)
-        load_local_screener(trials_dir)
+        load_local_screener(trials_dir, screener)
         self._pool = ProcessPoolExecutor(self.workers, initializer=load_local_screener, initargs=(trials_dir,))
 
     def run(self, fn: Callable[[J], R], jobs: Sequence[J]) -> Iterator[tuple[J, R | BaseException]]:
@@ -96,10 +97,17 @@ class DaskCluster:
 
 
 def open_executor(
-    *, scheduler: str | None, workers: int | None, trials_dir: str | None, versions: dict[str, str]
+    *,
+    scheduler: str | None,
+    workers: int | None,
+    trials_dir: str | None,
+    versions: dict[str, str],
+    screener: Screener | None = None,
 ) -> Executor:
+    """`screener`: the caller's, loaded from `trials_dir`, for the local executors to keep (a cluster's workers
+    load their own)."""
     if scheduler:
         return DaskCluster(scheduler, trials_dir, versions)
     if workers == 1:
-        return InProcess(trials_dir)
-    return LocalPool(trials_dir, workers)
+        return InProcess(trials_dir, screener)
+    return LocalPool(trials_dir, workers, screener)

@@ -33,6 +33,15 @@ class Arm:
     first_exclusion: Counter[str] = field(default_factory=Counter)  # criterion id → patients it excluded first
     excluded_by: Counter[str] = field(default_factory=Counter)  # criterion id → patients it excludes at all
     missing: Counter[str] = field(default_factory=Counter)  # item → possibly-eligible patients who lack it
+    position: dict[str, int] = field(init=False, repr=False)  # criterion id → its place in `criteria`
+
+    def __post_init__(self) -> None:
+        self.position = {ident: i for i, (ident, _) in enumerate(self.criteria)}
+
+    def in_order(self, ids: frozenset[str]) -> list[str]:
+        """The criteria of `ids` that decide this arm, in its order."""
+        position = self.position
+        return sorted((i for i in ids if i in position), key=position.__getitem__)
 
     def funnel(self) -> list[tuple[str, int]]:
         """(criterion id, patients still in after it), in order; starts from every patient screened."""
@@ -48,6 +57,20 @@ class Arm:
         self.first_exclusion.update(other.first_exclusion)
         self.excluded_by.update(other.excluded_by)
         self.missing.update(other.missing)
+
+
+def _results(trial: Mapping[str, Any]) -> tuple[frozenset[str], list[tuple[str | None, list[str]]]]:
+    """(The ids of the criteria that disqualify, (cohort, missing items) of each unknown one): what the counts
+    read of a report, in one pass over its criteria for every arm."""
+    excluding = []
+    unknown = []
+    for criterion in trial["criteria"]:
+        result = criterion["result"]
+        if result == "unknown":
+            unknown.append((criterion.get("cohort"), criterion["missing"]))
+        elif is_disqualifying(criterion):
+            excluding.append(criterion["id"])
+    return frozenset(excluding), unknown
 
 
 @dataclass
@@ -68,23 +91,23 @@ class Feasibility:
         `excluding`, the ids of the criteria that disqualify them (what the counts need of such a patient)."""
         self.trial_titles.setdefault(trial["id"], trial["title"])
         self.trial_statuses[(trial["id"], trial["status"])] += 1
+        unknown: list[tuple[str | None, list[str]]] = []  # (cohort, missing items) of each unknown criterion
+        if excluding is None:
+            excluding, unknown = _results(trial)
         for arm_id, status in arms(trial):
             arm = self.arms.get((trial["id"], arm_id)) or self._new_arm(trial, arm_id)
             arm.statuses[status] += 1
-            if excluding is None:
-                criteria = arm_criteria(trial, arm_id)
-                excluded = [c["id"] for c in criteria if is_disqualifying(c)]
-                if not excluded and status == "possibly-eligible":
-                    arm.missing.update({m for c in criteria if c["result"] == "unknown" for m in c["missing"]})
-            else:
-                excluded = [ident for ident, _ in arm.criteria if ident in excluding]
+            excluded = arm.in_order(excluding) if excluding else []
             if excluded:
                 arm.first_exclusion[excluded[0]] += 1
                 arm.excluded_by.update(excluded)
+            elif status == "possibly-eligible" and unknown:
+                mine = (None, arm_id or None)
+                arm.missing.update({m for cohort, missing in unknown if cohort in mine for m in missing})
 
     def _new_arm(self, trial: Mapping[str, Any], arm_id: str) -> Arm:
         titles = {c["id"]: c["title"] for c in trial.get("cohorts") or []}
-        order = [(c["id"], c["text"]) for c in arm_criteria(trial, arm_id)]
+        order = [(c["id"], c["text"]) for c in arm_criteria(trial, (arm_id,))[arm_id]]
         arm = self.arms[(trial["id"], arm_id)] = Arm(trial["id"], arm_id, titles.get(arm_id, "all patients"), order)
         return arm
 

@@ -91,7 +91,7 @@ def screen_population(
     with every line parsed in pass 1 (what a damaged export costs), so the outputs are those of a strict run.
     """
     started = time.perf_counter()
-    partitions = plan_partitions(export, partition_bytes)
+    partitions = plan_partitions(export, partition_bytes, min_buckets)
     total = sum(p.end - p.start for p in partitions)
     for strict in (False, True):
         summary = RunSummary(files=len({p.url for p in partitions}), partitions=len(partitions))

@@ -34,8 +34,9 @@ _NAMED_PATIENT = re.compile(rb'"reference"\s*:\s*"(?:[^"]*/)?Patient/([^"/\\]+)"
 _UNREAD_PREFIX = re.compile(rb'\{"resourceType":"(?!(?:%s)")[A-Za-z]+"[,}]' % "|".join(sorted(_WANTED)).encode())
 OWNED_TYPES = frozenset(_WANTED - {ResourceType.PATIENT, SHARED_TYPE})  # the types whose patient is scanned
 _OWNED_PREFIX = re.compile(rb'\{"resourceType":"(?:%s)",' % "|".join(sorted(OWNED_TYPES)).encode())
-_SUBJECT = re.compile(rb'"subject":\{"reference":"([^"\\]*)"')
-_PATIENT = re.compile(rb'"patient":\{"reference":"([^"\\]*)"')
+_SUBJECT_FIELD = b'"subject":'
+_PATIENT_FIELD = b'"patient":'
+_REFERENCE = b'{"reference":"'
 UNVERIFIED = b"\t"  # starts the payload of a line whose patient was read from its bytes, not from its parse
 
 
@@ -84,20 +85,35 @@ def is_unread_type(line: bytes) -> bool:
     return line.endswith(b"}") and _UNREAD_PREFIX.match(line) is not None
 
 
-def scanned_key(line: bytes) -> str | None:
-    """The patient of an exporter's compact line of a type screening reads, from its bytes; None: parse it.
+def scanned_reference(line: bytes) -> bytes | None:
+    """The patient reference of an exporter's compact line of a type screening reads, from its bytes; None:
+    parse it.
 
     Only where the bytes leave one candidate: a single `"subject":` (patient_key reads subject first), or none
     and a single `"patient":`, followed by a reference without escapes. Pass 2 checks it against the parse.
     """
     if not line.endswith(b"}") or _OWNED_PREFIX.match(line) is None:
         return None
-    subjects = line.count(b'"subject":')
-    if subjects > 1 or (subjects == 0 and line.count(b'"patient":') != 1):
+    field = _SUBJECT_FIELD
+    at = line.find(field)
+    if at < 0:
+        field = _PATIENT_FIELD
+        at = line.find(field)
+    if at < 0 or line.find(field, at + len(field)) >= 0:
         return None
-    found = (_SUBJECT if subjects else _PATIENT).search(line)
+    start = at + len(field)
+    if not line.startswith(_REFERENCE, start):
+        return None
+    start += len(_REFERENCE)
+    end = line.find(b'"', start)
+    reference = line[start:end]
+    return reference if end > 0 and b"\\" not in reference else None
+
+
+def reference_key(reference: bytes) -> str | None:
+    """The patient id of a scanned reference (`Patient/<id>`); None if it names none (then the line is parsed)."""
     try:
-        return _key_of_reference(found.group(1).decode()) if found is not None else None
+        return _key_of_reference(reference.decode())
     except UnicodeDecodeError:  # not JSON either: the parse reports it
         return None
 
@@ -133,17 +149,26 @@ def split_partition(partition: Partition, work: str, buckets: int, strict: bool 
     """`strict`: every line parsed (the run again, when pass 2 found a line whose bytes misled the scan)."""
     sections = [bytearray() for _ in range(buckets + 1)]
     rejects = bytearray()
-    lines = patients = unread = rejected = 0
+    # Scanned reference → (its bucket's section, the line prefix), or None when it names no patient: a
+    # partition's lines name few patients, each many times (a patient's key is decoded and hashed once).
+    targets: dict[bytes, tuple[bytearray, bytes] | None] = {}
+    number = patients = unread = rejected = 0
     for number, raw in enumerate(read_lines(partition), start=1):
-        lines += 1
         line = raw.strip()  # also a "\r" before the newline
         if not line:
             continue
-        scanned = None if strict else scanned_key(line)
-        if scanned is not None:
-            encoded = scanned.encode()
-            sections[bucket_of(encoded, buckets)] += encoded + b"\t" + UNVERIFIED + line + b"\n"
-            continue
+        reference = None if strict else scanned_reference(line)
+        if reference is not None:
+            if reference in targets:
+                target = targets[reference]
+            else:
+                target = targets[reference] = _target(reference, sections, buckets)
+            if target is not None:
+                section, prefix = target
+                section += prefix
+                section += line
+                section += b"\n"
+                continue
         key, reason, resource = _reject_reason(line)
         if reason is not None:
             rejected += 1
@@ -170,7 +195,16 @@ def split_partition(partition: Partition, work: str, buckets: int, strict: bool 
     if rejects:
         rejects_file = join(work, "rejects", f"part-{partition.index:05d}.ndjson")
         write_replacing(rejects_file, rejects)
-    return SplitResult(partition, lines, patients, unread, rejected, rejects_file)
+    return SplitResult(partition, number, patients, unread, rejected, rejects_file)
+
+
+def _target(reference: bytes, sections: list[bytearray], buckets: int) -> tuple[bytearray, bytes] | None:
+    """Where the lines a scanned reference names go: their bucket's section, after `<patient id>\\t\\t`."""
+    key = reference_key(reference)
+    if key is None:
+        return None
+    encoded = key.encode()
+    return sections[bucket_of(encoded, buckets)], encoded + b"\t" + UNVERIFIED
 
 
 def map_file(work: str, partition: int) -> str:

@@ -12,7 +12,7 @@ from bench.bulk_exports import write_demo_export, write_synthea_export
 from service.population import shuffle
 from service.population.execution import InProcess
 from service.population.run import Outputs, RunSummary, screen_population
-from service.population.shuffle import classify, scanned_key
+from service.population.shuffle import classify, reference_key, scanned_reference
 
 ON = dt.date(2026, 11, 1)
 KEYS = ("demo-sle-eligible", "demo-ra-refractory", "demo-sle-pregnant")
@@ -25,7 +25,8 @@ def test_the_scanned_patient_is_the_parsed_one_on_every_synthea_and_demo_line(tm
     for path in sorted(tmp_path.glob("*.ndjson")):
         for line in path.read_bytes().splitlines():
             key, _, resource = classify(orjson.loads(line))
-            found = scanned_key(line)
+            reference = scanned_reference(line)
+            found = reference_key(reference) if reference is not None else None
             if found is not None:
                 assert found == key, (path.name, line[:200])
                 scanned += 1
@@ -68,11 +69,12 @@ def test_lines_whose_bytes_mislead_the_scan_give_the_outputs_of_a_run_that_parse
         b'"contained":[{"resourceType":"Observation","subject":{"reference":"Patient/demo-ra-refractory"}}],'
         b'"subject" : {"reference":"Patient/demo-sle-pregnant"}}',
     )
-    assert [scanned_key(lines[3]), scanned_key(lines[9])] == ["demo-sle-eligible", "demo-ra-refractory"]
+    scanned = [scanned_reference(lines[3]), scanned_reference(lines[9])]
+    assert scanned == [b"Patient/demo-sle-eligible", b"Patient/demo-ra-refractory"]
     observations.write_bytes(b"\n".join(lines) + b"\n")
     executor = InProcess(None)
     summary = _run(executor, folder, tmp_path / "scanned")
-    monkeypatch.setattr(shuffle, "scanned_key", lambda line: None)  # every line parsed in pass 1
+    monkeypatch.setattr(shuffle, "scanned_reference", lambda line: None)  # every line parsed in pass 1
     strict = _run(executor, folder, tmp_path / "strict")
     assert summary.rejected == strict.rejected == 1
     assert summary.patients == strict.patients == len(KEYS)

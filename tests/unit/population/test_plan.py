@@ -50,3 +50,14 @@ def test_a_large_file_is_cut_into_ranges(tmp_path: Path, step: int) -> None:
     partitions = plan_partitions(str(tmp_path), step)
     assert len(partitions) == -(-110 // step)
     assert partitions[-1].end == 110
+
+
+def test_a_small_export_is_spread_over_min_partitions_but_not_below_a_mebibyte(tmp_path: Path) -> None:
+    from service.population.plan import SMALLEST_SPREAD_BYTES
+
+    (tmp_path / "Observation.ndjson").write_bytes(b"x" * (4 * SMALLEST_SPREAD_BYTES))
+    (tmp_path / "Patient.ndjson").write_bytes(b"x" * 1000)
+    sizes = [p.end - p.start for p in plan_partitions(str(tmp_path), 32 * SMALLEST_SPREAD_BYTES, min_partitions=4)]
+    assert sizes == [-(-(4 * SMALLEST_SPREAD_BYTES + 1000) // 4)] * 3 + [4 * SMALLEST_SPREAD_BYTES - 3 * sizes[0], 1000]
+    assert len(plan_partitions(str(tmp_path), 32 * SMALLEST_SPREAD_BYTES)) == 2
+    assert len(plan_partitions(str(tmp_path), 32 * SMALLEST_SPREAD_BYTES, min_partitions=100)) == 5
