@@ -181,6 +181,7 @@ class _Generator:
         self.body: list[tuple[str, Span | None]] = []
         self.indent = 1
         self.locals = itertools.count(1)
+        self.asks_blank = False  # the function being written reads `env.blank` and `env.held`
         self.parts = itertools.count()
         self.define_numbers = itertools.count()
 
@@ -197,13 +198,16 @@ class _Generator:
 
     def function(self, name: str, write: Callable[[], _Truth | _Value]) -> int:
         """A module-level function `name(env)` returning what `write` generates as a plain tuple, of that size."""
-        outer = self.body, self.indent, self.locals
+        outer = self.body, self.indent, self.locals, self.asks_blank
         self.body, self.indent, self.locals = [(f"def {name}(env):", None)], 1, itertools.count(1)
+        self.asks_blank = False
         result = write()
         fields = (result.t, result.e, result.m) if isinstance(result, _Truth) else result[:4]
         self.emit(f"return {', '.join(fields)}")
+        if self.asks_blank:
+            self.body.insert(1, ("    blank, held = env.blank, env.held", None))
         self.functions.append(self.body)
-        self.body, self.indent, self.locals = outer
+        self.body, self.indent, self.locals, self.asks_blank = outer
         return len(fields)
 
     def constant(self, prefix: str, value: object) -> str:
@@ -315,10 +319,11 @@ class _Generator:
         self.function(function, lambda: self.rule(expr))
         held = self.constant("R", concepts)
         n = next(self.locals)
-        with self.block(f"if env.blank is not None and env.held is not None and env.held.isdisjoint({held}):"):
-            self.emit(f"o{n} = env.blank.defines.get({key})")
+        self.asks_blank = True
+        with self.block(f"if blank is not None and held is not None and held.isdisjoint({held}):"):
+            self.emit(f"o{n} = blank.defines.get({key})")
             with self.block(f"if o{n} is None:"):
-                self.emit(f"o{n} = env.blank.defines[{key}] = {function}(env.blank)")
+                self.emit(f"o{n} = blank.defines[{key}] = {function}(blank)")
             self.emit(f"t{n}, e{n}, m{n} = o{n}")
         with self.block("else:"):
             self.emit(f"t{n}, e{n}, m{n} = {function}(env)")
@@ -326,6 +331,8 @@ class _Generator:
 
     def combine(self, conjunction: bool, a: _Truth, b: _Truth) -> _Truth:
         """And / Or, explained by the sides that agree with the result (`_combine`): one side always does."""
+        if (a.t == "UNKNOWN") is not (b.t == "UNKNOWN"):
+            return self.combine_unknown(conjunction, a, b)
         n = next(self.locals)
         t = f"t{n}"
         first, last = ("NOT_MET", "MET") if conjunction else ("MET", "NOT_MET")
@@ -344,6 +351,20 @@ class _Generator:
             self.emit(f"e{n} = {b.e}")
             self.emit(f"m{n} = {self.when_unknown(t, b.m)}")
         return _Truth(t, f"e{n}", f"m{n}")
+
+    def combine_unknown(self, conjunction: bool, a: _Truth, b: _Truth) -> _Truth:
+        """`combine` where one side is an `unknown("...")` literal (`x or unknown("...")`, most often)."""
+        other, literal = (a, b) if b.t == "UNKNOWN" else (b, a)
+        merged = _merged(a.m, b.m)  # in the order of the sides
+        deciding = "NOT_MET" if conjunction else "MET"
+        n = next(self.locals)
+        with self.block(f"if {other.t} is {deciding}:"):
+            self.emit(f"t{n}, e{n}, m{n} = {deciding}, {other.e}, ()")
+        with self.block(f"elif {other.t} is UNKNOWN:"):
+            self.emit(f"t{n}, e{n}, m{n} = UNKNOWN, {other.e}, {merged}")
+        with self.block("else:"):
+            self.emit(f"t{n}, e{n}, m{n} = UNKNOWN, (), {literal.m}")
+        return _Truth(f"t{n}", f"e{n}", f"m{n}")
 
     @staticmethod
     def when_unknown(t: str, missing: str) -> str:

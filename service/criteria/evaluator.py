@@ -292,8 +292,11 @@ _RUNTIME: dict[str, object] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CriterionOutcome:
+    """Not to be changed once made. Not a frozen dataclass: one is made per evaluated criterion, and a frozen one's
+    `__init__` sets every field through `object.__setattr__`, several times slower."""
+
     criterion: ast.Criterion
     result: str  # "met" | "not-met" | "unknown" | "manual"
     evidence: tuple[Evidence, ...]
@@ -346,7 +349,8 @@ class Evaluation:
         return found
 
     def all(self) -> list[CriterionOutcome]:
-        return [self.outcome(i) for i in range(len(self._plan))]
+        outcome = self.outcome
+        return [found if found is not None else outcome(i) for i, found in enumerate(self._outcomes)]
 
     @property
     def env(self) -> Env:
