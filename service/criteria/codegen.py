@@ -4,34 +4,49 @@ Template engines turn a template into Python source once and `compile()` it; thi
 that evaluating a criterion runs one function whose And/Or/Not/Compare tree is inlined as local variables (each
 node's truth, evidence and missing texts), where a walk of closures paid a call, a tuple and a merge per node.
 Only the data reads stay calls, to the evaluator's runtime helpers (`_exists`, `_latest`, ...). For a newcomer,
-`CompiledTrial.source` shows what a trial became; the criterion
-
-    I3: "Lupus" and Latest([Observation: "platelets"]) >= 50 '10*9/L'
-
-(with `define "Lupus": exists [Condition: "sle"]`) becomes, in short,
+`CompiledTrial.source` shows what a trial became (`tests/unit/criteria/test_codegen.py`); the criterion
+`Lupus and Latest([Observation: "anc"]) < 1 '10*9/L'`, with `define Lupus: exists [Condition: "lupus"]`, becomes
 
     def define_0(env):
-        t1, e1, m1 = _exists(env, Q0, 'Systemic lupus erythematosus', '')   # each read on a line of its own
+        t1, e1, m1 = _exists(env, Q0, 'Lupus', '')          # a data read: alone on its line, to locate errors
         return t1, e1, m1
 
-    def criterion_2(env):
-        o1 = env.defines.get('Lupus')                                        # a definition: once per evaluation
+    def part_0(env):                                        # a side of the And the blank patient may answer
+        o1 = env.defines.get('Lupus')                       # a definition: computed once per evaluation
         if o1 is None:
             o1 = env.defines['Lupus'] = define_0(env)
         t1, e1, m1 = o1
-        l2, h2, e2, m2 = _latest(env, Q1)
-        if l2 is None or h2 is None:                                         # the comparison, interval-wise
-            t3 = UNKNOWN
-            m3 = m2
-        else:
-            t3 = MET if not (l2 < 50.0 and not _same(l2, 50.0)) else NOT_MET if (h2 < 50.0 and ...) else UNKNOWN
-            m3 = m2 if t3 is UNKNOWN else ()
-        t4 = NOT_MET if t1 is NOT_MET or t3 is NOT_MET else UNKNOWN if t1 is UNKNOWN or t3 is UNKNOWN else MET
-        ...                                                                  # evidence of the agreeing sides
-        return t4, e4, m4
+        return t1, e1, m1
 
-The generated code keeps the evaluator's semantics exactly (three-valued truth, evidence and missing merged as
-`_combine`/`_compare` did); an error is located by the line of the innermost generated frame (`Source.spans`).
+    def part_1(env):
+        l1, h1, e1, m1 = _latest(env, Q2)
+        if l1 is None or h1 is None:                        # a comparison of intervals, inlined
+            t2 = UNKNOWN
+            m2 = m1
+        else:
+            t2 = MET if (h1 < 1.0 and not _same(h1, 1.0)) else NOT_MET if not (l1 < ...) else UNKNOWN
+            m2 = m1 if t2 is UNKNOWN else ()
+        return t2, e1, m2
+
+    def criterion_0(env):
+        blank, held = env.blank, env.held
+        if blank is not None and held is not None and held.isdisjoint(R1):   # no lupus record: the blank's answer
+            o1 = blank.defines.get(0)
+            if o1 is None:
+                o1 = blank.defines[0] = part_0(blank)
+            t1, e1, m1 = o1
+        else:
+            t1, e1, m1 = part_0(env)
+        ...                                                 # the same for part_1: t2, e2, m2
+        t3 = NOT_MET if t1 is NOT_MET or t2 is NOT_MET else UNKNOWN if t1 is UNKNOWN or t2 is UNKNOWN else MET
+        if t1 is t3:                                        # explained by the sides that agree with it
+            ...
+        return t3, e3, m3
+
+Semantics: three-valued truth; an And/Or explained by the side that decides it, or by both (evidence and missing
+texts concatenated without duplicates) when both agree with it, missing texts only for an unknown result; a
+comparison unknown when a side is missing or the intervals overlap. An error is located by the line the innermost
+generated function was at (`Source.spans`).
 """
 
 from __future__ import annotations
@@ -330,7 +345,7 @@ class _Generator:
         return _Truth(f"t{n}", f"e{n}", f"m{n}")
 
     def combine(self, conjunction: bool, a: _Truth, b: _Truth) -> _Truth:
-        """And / Or, explained by the sides that agree with the result (`_combine`): one side always does."""
+        """And / Or, explained by the sides that agree with the result: one side always does."""
         if (a.t == "UNKNOWN") is not (b.t == "UNKNOWN"):
             return self.combine_unknown(conjunction, a, b)
         n = next(self.locals)
@@ -371,7 +386,7 @@ class _Generator:
         return _EMPTY if missing == _EMPTY else f"{missing} if {t} is UNKNOWN else ()"
 
     def compare(self, op: str, a: _Value, b: _Value) -> _Truth:
-        """A comparison of intervals (`_compare`): unknown when a side is missing or the intervals overlap."""
+        """A comparison of intervals: unknown when a side is missing or the intervals overlap."""
         n = next(self.locals)
         t, evidence, missing = f"t{n}", _merged(a.e, b.e), _merged(a.m, b.m)
         truth = _compare_truth(op, a.low, a.high, b.low, b.high)

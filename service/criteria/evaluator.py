@@ -311,8 +311,8 @@ class Evaluation:
     only needs a status can stop early, and one that then needs the whole report loses nothing.
 
     With `blank` (the same patient with no records), a criterion that reads no concept the patient has a record
-    of takes the blank's outcome: it is what walking its rule would give (`PatientData.events` and `latest` answer
-    absent concepts from the gaps alone), computed once per trial, gaps and day instead of once per patient.
+    of takes the blank's outcome: it is what running its function would give (`PatientData.events` and `latest`
+    answer absent concepts from the gaps alone), computed once per trial, gaps and day instead of once per patient.
     """
 
     __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_shared", "_source", "_trial")
@@ -342,7 +342,7 @@ class Evaluation:
             criterion, rule, reads = self._plan[index]
             blank = self._blank
             if blank is not None and reads is not None and blank[0].isdisjoint(reads):
-                found = blank[1].outcome(index)
+                found = blank[1]._outcomes[index] or blank[1].outcome(index)  # most often already there
             else:
                 found = self._evaluate(criterion, rule)
             self._outcomes[index] = found
@@ -396,7 +396,7 @@ class CompiledTrial:
 
     def start(self, data: PatientData, on: dt.date) -> Evaluation:
         """Criteria in file order, evaluated on demand (`Evaluation.outcome(i)` for `trial.criteria[i]`), every
-        one by walking its rule: the reference `start_indexed` must agree with."""
+        one by running its function: the reference `start_indexed` must agree with."""
         return Evaluation(self.trial, self._plan, self._source, Env(data, on))
 
     def start_indexed(self, data: IndexedPatientData, on: dt.date) -> Evaluation:
