@@ -83,10 +83,12 @@ class QueryTable:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """A trial's generated module: its text, the objects it names (queries, concept sets), the function of each
-    criterion (None: manual) and the source span of the data read on each line, to locate errors."""
+    """A trial's generated module: its text, each function's first line and text, the objects it names (queries,
+    concept sets), the function of each criterion (None: manual) and the source span of the data read on each
+    line, to locate errors."""
 
     text: str
+    functions: tuple[tuple[int, str], ...]
     filename: str
     constants: dict[str, object]
     criteria: tuple[str | None, ...]
@@ -466,12 +468,14 @@ def generate(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable) ->
         generator.function(f"criterion_{i}", lambda: generator.rule(expr))  # noqa: B023 (called at once)
         criteria.append(f"criterion_{i}")
     lines: list[str] = []
+    functions: list[tuple[int, str]] = []
     spans: dict[int, Span] = {}
     for function in generator.functions:
+        functions.append((len(lines) + 1, "\n".join(text for text, _ in function)))
         for text, span in function:
             lines.append(text)
             if span is not None:
                 spans[len(lines)] = span
         lines.append("")
     filename = f"<trial {checked.id} #{next(_files)}>"  # one per compiled trial: spans are found by file name
-    return Source("\n".join(lines), filename, generator.constants, tuple(criteria), spans)
+    return Source("\n".join(lines), tuple(functions), filename, generator.constants, tuple(criteria), spans)
