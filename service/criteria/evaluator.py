@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from service.criteria import ast
 from service.criteria.codegen import QueryTable, Source, generate, reads
@@ -272,7 +272,38 @@ def _is_sex(env: Env, wanted: str) -> Outcome:
     return (MET if sex == wanted else NOT_MET), (), ()
 
 
+def _explained(
+    truth: Truth,
+    a: Truth,
+    a_evidence: tuple[Evidence, ...],
+    a_missing: tuple[str, ...],
+    b: Truth,
+    b_evidence: tuple[Evidence, ...],
+    b_missing: tuple[str, ...],
+) -> tuple[tuple[Evidence, ...], tuple[str, ...]]:
+    """The evidence and missing texts of an And/Or's `truth`: those of the sides that agree with it (one always
+    does), merged when both do; missing texts only when it is unknown."""
+    if a is truth:
+        if b is truth:
+            return _merge_pair(a_evidence, b_evidence), _merge_pair(a_missing, b_missing) if truth is UNKNOWN else ()
+        return a_evidence, a_missing if truth is UNKNOWN else ()
+    return b_evidence, b_missing if truth is UNKNOWN else ()
+
+
+def _part(env: Env, function: Rule, concepts: AbstractSet[str], key: int) -> Outcome:
+    """A side of an And/Or: the blank patient's answer when the patient holds none of the concepts it reads."""
+    blank, held = env.blank, env.held
+    if blank is None or held is None or not held.isdisjoint(concepts):
+        return function(env)
+    found: Any = blank.defines.get(key)  # the part's own answer: an Outcome
+    if found is None:
+        found = blank.defines[key] = function(blank)
+    return found  # type: ignore[no-any-return]
+
+
 _RUNTIME: dict[str, object] = {
+    "_part": _part,
+    "_explained": _explained,
     "MET": MET,
     "NOT_MET": NOT_MET,
     "UNKNOWN": UNKNOWN,
@@ -434,7 +465,9 @@ def compile_trial(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTabl
     linecache.cache[source.filename] = (len(source.text), None, source.text.splitlines(True), source.filename)
     define_exprs = {d.name: d.expr for d in checked.defines}
     plan = tuple(
-        (c, None, frozenset()) if name is None or c.expr is None else (c, namespace[name], reads(c.expr, define_exprs))
+        (c, None, frozenset())
+        if name is None or c.expr is None
+        else (c, cast(Rule, namespace[name]), reads(c.expr, define_exprs))
         for c, name in zip(checked.criteria, source.criteria, strict=True)
     )
-    return CompiledTrial(checked, plan, source)  # type: ignore[arg-type]
+    return CompiledTrial(checked, plan, source)
