@@ -76,14 +76,15 @@ class QueryTable:
 @dataclass(frozen=True, slots=True)
 class Source:
     """A trial's generated module: its text, each function's first line and text, the objects it names (queries,
-    concept sets), the function of each criterion (None: manual) and the source span of the data read on each
-    line, to locate errors."""
+    concept sets), the function of each criterion (None: manual) and what it reads, and the source span of the data
+    read on each line, to locate errors."""
 
     text: str
     functions: tuple[tuple[int, str], ...]
     filename: str
     constants: dict[str, object]
     criteria: tuple[str | None, ...]
+    reads: tuple[frozenset[str] | None, ...]  # per criterion: the concepts it reads (`_Generator.reads`)
     spans: dict[int, Span]
 
 
@@ -110,32 +111,18 @@ _PERSONAL = frozenset({"AgeInYears", "IsFemale", "IsMale"})  # read the patient'
 _files = itertools.count()
 
 
-def reads(expr: ast.Expr, defines: dict[str, ast.Expr]) -> frozenset[str] | None:
-    """The concepts an expression reads, through definitions; None when it also reads the patient otherwise
-    (demographics, a derived estimate): a record-free answer then cannot stand for the patient's."""
-    concepts: set[str] = set()
-    pending, seen = [expr], set()
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.Retrieve):
-            concepts.update(node.concepts)
-        elif isinstance(node, ast.Exists):
-            pending.append(node.source)
-        elif isinstance(node, ast.Call):
-            if node.function in _PERSONAL or FUNCTIONS[node.function].derived is not None:
-                return None
-            pending.extend(node.args)
-        elif isinstance(node, ast.Ref):
-            if node.name not in seen:
-                seen.add(node.name)
-                pending.append(defines[node.name])
-        elif isinstance(node, ast.Not):
-            pending.append(node.operand)
-        elif isinstance(node, ast.And | ast.Or | ast.Compare | ast.Arithmetic):
-            pending.extend((node.left, node.right))
-        elif isinstance(node, ast.Between):
-            pending.extend((node.value, node.low, node.high))
-    return frozenset(concepts)
+def _children(expr: ast.Expr) -> tuple[ast.Expr, ...]:
+    if isinstance(expr, ast.Exists):
+        return (expr.source,)
+    if isinstance(expr, ast.Call):
+        return expr.args
+    if isinstance(expr, ast.Not):
+        return (expr.operand,)
+    if isinstance(expr, ast.And | ast.Or | ast.Compare | ast.Arithmetic):
+        return (expr.left, expr.right)
+    if isinstance(expr, ast.Between):
+        return (expr.value, expr.low, expr.high)
+    return ()
 
 
 def window_text(query: EventQuery) -> str:
@@ -192,6 +179,7 @@ class _Generator:
         self.locals = itertools.count(1)
         self.parts = itertools.count()
         self.define_numbers = itertools.count()
+        self.read_sets: dict[int, frozenset[str] | None] = {}  # by the id of an expression node of the trial
 
     # -- writing --
     def emit(self, line: str, span: Span | None = None) -> None:
@@ -312,12 +300,35 @@ class _Generator:
         self.emit(f"{', '.join(names)} = o{n}")
         return names
 
+    def reads(self, expr: ast.Expr) -> frozenset[str] | None:
+        """The concepts an expression reads, through definitions; None when it also reads the patient otherwise
+        (demographics, a derived estimate): a record-free answer then cannot stand for the patient's."""
+        key = id(expr)
+        if key not in self.read_sets:
+            self.read_sets[key] = self.read_set(expr)
+        return self.read_sets[key]
+
+    def read_set(self, expr: ast.Expr) -> frozenset[str] | None:
+        if isinstance(expr, ast.Retrieve):
+            return frozenset(expr.concepts)
+        if isinstance(expr, ast.Ref):
+            return self.reads(self.define_exprs[expr.name])
+        if isinstance(expr, ast.Call) and (expr.function in _PERSONAL or FUNCTIONS[expr.function].derived is not None):
+            return None
+        concepts: frozenset[str] = frozenset()
+        for child in _children(expr):
+            found = self.reads(child)
+            if found is None:
+                return None
+            concepts |= found
+        return concepts
+
     def part(self, expr: ast.Expr, whole: ast.Expr) -> _Truth:
         """`expr`, answered by the blank patient when the patient holds none of the concepts it reads; inline when
         that test could never skip it (it reads no concept, or all that `whole`, the expression around it, reads:
         then `whole` is asked only when one is held)."""
-        concepts = reads(expr, self.define_exprs)
-        if not concepts or concepts == reads(whole, self.define_exprs):
+        concepts = self.reads(expr)
+        if not concepts or concepts == self.reads(whole):
             return self.rule(expr)
         key = next(self.parts)
         function = f"part_{key}"
@@ -415,13 +426,16 @@ def generate(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable) ->
     """The source of a trial the checker returned (its Latest calls carry their units)."""
     generator = _Generator(checked, vocabulary, queries)
     criteria: list[str | None] = []
+    read_sets: list[frozenset[str] | None] = []
     for i, criterion in enumerate(checked.criteria):
         expr = criterion.expr
-        if expr is None:
+        if expr is None:  # manual: reads nothing
             criteria.append(None)
+            read_sets.append(frozenset())
             continue
         generator.function(f"criterion_{i}", lambda: generator.rule(expr))  # noqa: B023 (called at once)
         criteria.append(f"criterion_{i}")
+        read_sets.append(generator.reads(expr))
     lines: list[str] = []
     functions: list[tuple[int, str]] = []
     spans: dict[int, Span] = {}
@@ -433,4 +447,6 @@ def generate(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable) ->
                 spans[len(lines)] = span
         lines.append("")
     filename = f"<trial {checked.id} #{next(_files)}>"  # one per compiled trial: spans are found by file name
-    return Source("\n".join(lines), tuple(functions), filename, generator.constants, tuple(criteria), spans)
+    return Source(
+        "\n".join(lines), tuple(functions), filename, generator.constants, tuple(criteria), tuple(read_sets), spans
+    )

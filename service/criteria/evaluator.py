@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from service.criteria import ast
-from service.criteria.codegen import QueryTable, Source, generate, reads
+from service.criteria.codegen import QueryTable, Source, generate
 from service.criteria.errors import EvaluationError, Span
 from service.criteria.inputs import (
     Estimate,
@@ -463,11 +463,8 @@ def compile_trial(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTabl
         exec(compile("\n" * (first - 1) + text, source.filename, "exec"), namespace)  # noqa: S102 (generated here)
     # tracebacks through the generated functions then show their lines
     linecache.cache[source.filename] = (len(source.text), None, source.text.splitlines(True), source.filename)
-    define_exprs = {d.name: d.expr for d in checked.defines}
     plan = tuple(
-        (c, None, frozenset())
-        if name is None or c.expr is None
-        else (c, cast(Rule, namespace[name]), reads(c.expr, define_exprs))
-        for c, name in zip(checked.criteria, source.criteria, strict=True)
+        (c, None if name is None else cast(Rule, namespace[name]), reads)
+        for c, name, reads in zip(checked.criteria, source.criteria, source.reads, strict=True)
     )
     return CompiledTrial(checked, plan, source)
