@@ -125,7 +125,7 @@ def _children(expr: ast.Expr) -> tuple[ast.Expr, ...]:
     return ()
 
 
-def window_text(query: EventQuery) -> str:
+def _window_text(query: EventQuery) -> str:
     if query.half_lives is not None:
         return f" within {query.half_lives:g} half-lives"
     if query.window.within_days is not None:
@@ -238,7 +238,8 @@ class _Generator:
             if expr.source.polarity:
                 what = f"{expr.source.polarity} {what} result"
             query = self.query(expr.source)
-            return self.read_truth(f"_exists(env, {self.constant('Q', query)}, {what!r}, {window_text(query)!r})", expr)
+            window = _window_text(query)
+            return self.read_truth(f"_exists(env, {self.constant('Q', query)}, {what!r}, {window!r})", expr)
         if isinstance(expr, ast.Call):
             return self.read_truth(self.boolean_call(expr), expr)
         if isinstance(expr, ast.Not):
@@ -383,7 +384,7 @@ class _Generator:
             base = self.query(retrieve)
             positives = self.constant("Q", self.queries.intern(replace(base, polarity=Polarity.POSITIVE)))
             negatives = self.constant("Q", self.queries.intern(replace(base, polarity=Polarity.NEGATIVE)))
-            wanted = f"{self.label(retrieve.concepts)} result{window_text(base)}"
+            wanted = f"{self.label(retrieve.concepts)} result{_window_text(base)}"
             return f"_positive(env, {positives}, {negatives}, {wanted!r})"
         if name in ("IsFemale", "IsMale"):
             return f"_is_sex(env, {'female' if name == 'IsFemale' else 'male'!r})"
@@ -408,7 +409,7 @@ class _Generator:
             return f"_latest(env, {self.constant('Q', self.queries.intern(query))})"
         if name in ("Count", "Earliest", "MostRecent"):
             what = self.label(retrieve.concepts)
-            return f"_over_records(env, {self.constant('Q', base)}, {name!r}, {what!r}, {window_text(base)!r})"
+            return f"_over_records(env, {self.constant('Q', base)}, {name!r}, {what!r}, {_window_text(base)!r})"
         if name in ("Exposure", "LongestExposure"):
             groups: tuple[tuple[EventQuery, str], ...]
             if name == "Exposure":

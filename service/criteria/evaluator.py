@@ -46,7 +46,7 @@ class Env:
 
     `held` (the concepts the patient's records carry) and `blank` (the same patient with no records, shared by every
     patient with the same gaps): given both, a part of an And/Or that reads none of `held` answers with the blank's
-    answer (`codegen`, `part`).
+    answer (`_part`).
     """
 
     __slots__ = ("blank", "data", "defines", "held", "on")
@@ -301,6 +301,7 @@ def _part(env: Env, function: Rule, concepts: AbstractSet[str], key: int) -> Out
     return found  # type: ignore[no-any-return]
 
 
+# The globals of every generated module (with its own constants): the names `codegen` writes calls to.
 _RUNTIME: dict[str, object] = {
     "_part": _part,
     "_explained": _explained,
