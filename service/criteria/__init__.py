@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from service.criteria.ast import Cohort, Criterion, CriterionKind, Trial
 from service.criteria.checker import check_trial
+from service.criteria.codegen import QueryTable
 from service.criteria.errors import CriteriaError, Diagnostic, EvaluationError, TrialCheckError, TrialSyntaxError
-from service.criteria.evaluator import CompiledTrial, CriterionOutcome, Evaluation, QueryTable, compile_trial
+from service.criteria.evaluator import CompiledTrial, CriterionOutcome, Evaluation, compile_trial
 from service.criteria.inputs import (
     Course,
     Estimate,

@@ -1,4 +1,4 @@
-"""AST → closures, compiled once per trial and run per patient.
+"""Trials compiled to Python functions once (`codegen`), run per patient with the data reads defined here.
 
 Values are intervals so that imprecise inputs (a birth year without a day) decide a comparison only
 when every possible value gives the same answer. Missing data is a value (`missing` texts), never an
@@ -8,52 +8,36 @@ exception: it makes a comparison unknown and tells the report which data would d
 from __future__ import annotations
 
 import datetime as dt
+import linecache
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple, TypeVar
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, cast
 
 from service.criteria import ast
-from service.criteria.checker import FUNCTIONS
+from service.criteria.codegen import QueryTable, Source, generate
 from service.criteria.errors import EvaluationError, Span
 from service.criteria.inputs import (
     Estimate,
     Event,
     EventQuery,
-    EventStatus,
     Evidence,
     IndexedPatientData,
     MeasurementQuery,
     Missing,
     PatientData,
-    Polarity,
-    Window,
 )
-from service.criteria.truth import MET, NOT_MET, UNKNOWN, Truth, and_, not_, or_
+from service.criteria.truth import MET, NOT_MET, UNKNOWN, Truth
 from service.criteria.vocabulary import Vocabulary
 
-
-class Outcome(NamedTuple):
-    """A true / false / unknown result with what explains it. Outcome and Scalar are named tuples, not frozen
-    dataclasses: the walk makes one per expression, and a tuple is built several times faster."""
-
-    truth: Truth
-    evidence: tuple[Evidence, ...] = ()
-    missing: tuple[str, ...] = ()
-
-
-class Scalar(NamedTuple):
-    """A number, a date (as an ordinal day) or a duration (in days), as an interval [low, high].
-
-    low/high None: the value is missing (`missing` says what would give it). low < high: imprecise
-    (`missing` says what would make it exact).
-    """
-
-    low: float | None
-    high: float | None
-    evidence: tuple[Evidence, ...] = ()
-    missing: tuple[str, ...] = ()
+# What the generated code computes, as plain tuples (the cheapest Python value to build and unpack):
+# a true / false / unknown result with what explains it, and a number, a date (as an ordinal day) or a duration
+# (in days) as an interval [low, high]: low/high None when missing (`missing` says what would give it), low < high
+# when imprecise (`missing` says what would make it exact).
+Outcome = tuple[Truth, tuple[Evidence, ...], tuple[str, ...]]
+Scalar = tuple[float | None, float | None, tuple[Evidence, ...], tuple[str, ...]]
 
 
 class Env:
@@ -61,8 +45,8 @@ class Env:
     itself (PatientFacts), once per patient for all trials.
 
     `held` (the concepts the patient's records carry) and `blank` (the same patient with no records, shared by every
-    patient with the same gaps): given both, a sub-expression that reads none of `held` answers with the blank's
-    answer (`_Compiler.sparse`).
+    patient with the same gaps): given both, a part of an And/Or that reads none of `held` answers with the blank's
+    answer (`_part`).
     """
 
     __slots__ = ("blank", "data", "defines", "held", "on")
@@ -72,55 +56,13 @@ class Env:
     ) -> None:
         self.data = data
         self.on = on
-        # definitions' values by name; in a blank's Env also its answers to the parts `sparse` gave it, by rule
+        # definitions' values by name; in a blank's Env also its answers to the parts given to it, by number
         self.defines: dict[object, Outcome | Scalar] = {}
         self.held = held
         self.blank = blank
 
-    def find(self, query: EventQuery) -> Sequence[Event] | Missing:
-        return self.data.events(query, self.on)
 
-
-Rule = Callable[[Env], Outcome]  # a compiled true / false / unknown expression
-Value = Callable[[Env], Scalar]  # a compiled number, quantity, date or duration
-Q = TypeVar("Q", EventQuery, MeasurementQuery)
-T = TypeVar("T", Outcome, Scalar)
-
-
-class QueryTable:
-    """One instance per distinct query among the trials compiled with one table: the per-patient memo then finds
-    a trial's query by identity instead of comparing it field by field. Owned by whoever loads the trials."""
-
-    __slots__ = ("_queries",)
-
-    def __init__(self) -> None:
-        self._queries: dict[object, object] = {}
-
-    def intern(self, query: Q) -> Q:
-        found: Q = self._queries.setdefault(query, query)  # type: ignore[assignment]
-        return found
-
-
-class _LocatedError(Exception):
-    """An expression of a criterion failed at `span` (the cause is `__cause__`); made an EvaluationError above."""
-
-    def __init__(self, span: Span) -> None:
-        self.span = span
-        super().__init__(span)
-
-
-def _located(span: Span, body: Callable[[Env], T]) -> Callable[[Env], T]:
-    """`body` with the source position attached to whatever it raises (around each read of patient data)."""
-
-    def run(env: Env) -> T:
-        try:
-            return body(env)
-        except _LocatedError:
-            raise
-        except Exception as error:
-            raise _LocatedError(span) from error
-
-    return run
+Rule = Callable[[Env], Outcome]  # a compiled criterion
 
 
 MAX_EVIDENCE = 3
@@ -135,22 +77,6 @@ def _merge_pair(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(dict.fromkeys(a + b))
 
 
-def _combine(truth: Truth, a: Outcome, b: Outcome) -> Outcome:
-    """Explain a result by the parts that agree with it (both parts when neither does)."""
-    a_agrees, b_agrees = a.truth is truth, b.truth is truth
-    if a_agrees is not b_agrees:
-        deciding = a if a_agrees else b
-        if truth is UNKNOWN or not deciding.missing:
-            return deciding
-        return Outcome(truth, deciding.evidence)
-    missing = _merge_pair(a.missing, b.missing) if truth is UNKNOWN else ()
-    return Outcome(truth, _merge_pair(a.evidence, b.evidence), missing)
-
-
-def _exact(value: float, evidence: tuple[Evidence, ...] = ()) -> Scalar:
-    return Scalar(value, value, evidence)
-
-
 def _same(a: float, b: float) -> bool:
     """Converted units leave float noise (0.9999999999 for 1): equal to 10 significant digits is equal."""
     if a == b:
@@ -163,59 +89,34 @@ def _below(a: float, b: float) -> bool:
 
 
 def _compare_truth(op: str, a_low: float, a_high: float, b_low: float, b_high: float) -> Truth:
-    if op == ">=":
-        met, not_met = not _below(a_low, b_high), _below(a_high, b_low)
-    elif op == ">":
-        met, not_met = _below(b_high, a_low), not _below(b_low, a_high)
-    elif op == "<=":
-        met, not_met = not _below(b_low, a_high), _below(b_high, a_low)
-    elif op == "<":
-        met, not_met = _below(a_high, b_low), not _below(a_low, b_high)
-    else:  # "=" or "!="
-        equal = _same(a_low, a_high) and _same(b_low, b_high) and _same(a_low, b_low)
-        apart = _below(a_high, b_low) or _below(b_high, a_low)
-        met, not_met = (equal, apart) if op == "=" else (apart, equal)
+    """`=` and `!=` of intervals (the generated code inlines the orderings)."""
+    equal = _same(a_low, a_high) and _same(b_low, b_high) and _same(a_low, b_low)
+    apart = _below(a_high, b_low) or _below(b_high, a_low)
+    met, not_met = (equal, apart) if op == "=" else (apart, equal)
     if met:
         return MET
     return NOT_MET if not_met else UNKNOWN
 
 
-def _compare(op: str, a: Scalar, b: Scalar) -> Outcome:
-    evidence = _merge_pair(a.evidence, b.evidence)
-    if a.low is None or a.high is None or b.low is None or b.high is None:
-        return Outcome(UNKNOWN, evidence, _merge_pair(a.missing, b.missing))
-    truth = _compare_truth(op, a.low, a.high, b.low, b.high)
-    missing = _merge_pair(a.missing, b.missing) if truth is UNKNOWN else ()
-    return Outcome(truth, evidence, missing)
-
-
 def _arithmetic(op: str, a: Scalar, b: Scalar) -> Scalar:
-    evidence = _merge_pair(a.evidence, b.evidence)
-    missing = _merge_pair(a.missing, b.missing)
-    if a.low is None or a.high is None or b.low is None or b.high is None:
-        return Scalar(None, None, evidence, missing)
+    a_low, a_high, a_evidence, a_missing = a
+    b_low, b_high, b_evidence, b_missing = b
+    evidence = _merge_pair(a_evidence, b_evidence)
+    missing = _merge_pair(a_missing, b_missing)
+    if a_low is None or a_high is None or b_low is None or b_high is None:
+        return None, None, evidence, missing
     if op == "+":
-        return Scalar(a.low + b.low, a.high + b.high, evidence, missing)
+        return a_low + b_low, a_high + b_high, evidence, missing
     if op == "-":
-        return Scalar(a.low - b.high, a.high - b.low, evidence, missing)
-    if op == "/" and b.low <= 0 <= b.high:
-        return Scalar(None, None, evidence, (*missing, "a non-zero divisor"))
+        return a_low - b_high, a_high - b_low, evidence, missing
+    if op == "/" and b_low <= 0 <= b_high:
+        return None, None, evidence, (*missing, "a non-zero divisor")
     corners = (
-        [a.low * b.low, a.low * b.high, a.high * b.low, a.high * b.high]
+        [a_low * b_low, a_low * b_high, a_high * b_low, a_high * b_high]
         if op == "*"
-        else [a.low / b.low, a.low / b.high, a.high / b.low, a.high / b.high]
+        else [a_low / b_low, a_low / b_high, a_high / b_low, a_high / b_high]
     )
-    return Scalar(min(corners), max(corners), evidence, missing)
-
-
-def _window_text(query: EventQuery) -> str:
-    if query.half_lives is not None:
-        return f" within {query.half_lives:g} half-lives"
-    if query.window.within_days is not None:
-        return f" within the last {query.window.within_days} days"
-    if query.window.before_days is not None:
-        return f" at least {query.window.before_days} days ago"
-    return ""
+    return min(corners), max(corners), evidence, missing
 
 
 def _latest_evidence(events: Sequence[Event]) -> tuple[Evidence, ...]:
@@ -226,275 +127,82 @@ def _latest_evidence(events: Sequence[Event]) -> tuple[Evidence, ...]:
     return tuple(e.evidence for e in shown)
 
 
-class _Compiler:
-    """Compiles expressions the checker typed: `rule` for true/false/unknown ones, `value` for the others."""
-
-    def __init__(self, trial: ast.Trial, vocabulary: Vocabulary, queries: QueryTable) -> None:
-        self.vocabulary = vocabulary
-        self.queries = queries
-        self.define_nodes = {d.name: d for d in trial.defines}
-        self.define_exprs = {d.name: d.expr for d in trial.defines}
-        self.define_rules: dict[str, Rule] = {}
-        self.define_values: dict[str, Value] = {}
-
-    def sparse(self, expr: ast.Expr, body: Rule, whole: ast.Expr) -> Rule:
-        """`body`, answered by the blank patient when the patient holds none of the concepts `expr` reads; as is
-        when that test could never skip it (it reads no concept, or all that `whole`, the expression around it,
-        reads: then `whole` is walked only when one is held)."""
-        reads = _reads(expr, self.define_exprs)
-        if not reads or reads == _reads(whole, self.define_exprs):
-            return body
-
-        def run(env: Env) -> Outcome:
-            blank, held = env.blank, env.held
-            if blank is None or held is None or not held.isdisjoint(reads):
-                return body(env)
-            found: Any = blank.defines.get(run)
-            if found is None:
-                found = blank.defines[run] = body(blank)
-            return found  # type: ignore[no-any-return]
-
-        return run
-
-    def label(self, concepts: tuple[str, ...]) -> str:
-        return " or ".join(self.vocabulary.label(c) for c in concepts)
-
-    def rule(self, expr: ast.Expr) -> Rule:
-        if isinstance(expr, ast.UnknownLiteral):
-            unknown = Outcome(UNKNOWN, (), (expr.missing,))
-            return lambda env: unknown
-        if isinstance(expr, ast.Exists):
-            return _located(expr.span, self.exists(expr.source))
-        if isinstance(expr, ast.Ref):
-            if expr.name not in self.define_rules:
-                self.define_rules[expr.name] = _defined(expr.name, self.rule(self.define_nodes[expr.name].expr))
-            return self.define_rules[expr.name]
-        if isinstance(expr, ast.Call):
-            return _located(expr.span, self.boolean_call(expr))
-        if isinstance(expr, ast.Not):
-            operand = self.rule(expr.operand)
-
-            def negate(env: Env) -> Outcome:
-                inner = operand(env)
-                return Outcome(not_(inner.truth), inner.evidence, inner.missing)
-
-            return negate
-        if isinstance(expr, ast.And | ast.Or):
-            return self.logical(expr)
-        if isinstance(expr, ast.Compare):
-            left, right, op = self.value(expr.left), self.value(expr.right), expr.op
-            return lambda env: _compare(op, left(env), right(env))
-        if isinstance(expr, ast.Between):
-            value, low, high = self.value(expr.value), self.value(expr.low), self.value(expr.high)
-            return lambda env: _between(value(env), low(env), high(env))
-        raise AssertionError(f"not a true/false expression: {expr!r}")  # pragma: no cover
-
-    def value(self, expr: ast.Expr) -> Value:
-        if isinstance(expr, ast.Number | ast.Quantity):
-            constant = _exact(expr.value)
-            return lambda env: constant
-        if isinstance(expr, ast.DurationLiteral):
-            duration = _exact(expr.duration.days)
-            return lambda env: duration
-        if isinstance(expr, ast.UlnMultiple):
-            factor = _exact(expr.factor)
-            return lambda env: factor
-        if isinstance(expr, ast.Ref):
-            if expr.name not in self.define_values:
-                self.define_values[expr.name] = _defined(expr.name, self.value(self.define_nodes[expr.name].expr))
-            return self.define_values[expr.name]
-        if isinstance(expr, ast.Call):
-            return _located(expr.span, self.value_call(expr))
-        if isinstance(expr, ast.Arithmetic):
-            left, right, op = self.value(expr.left), self.value(expr.right), expr.op
-            return lambda env: _arithmetic(op, left(env), right(env))
-        raise AssertionError(f"not a value: {expr!r}")  # pragma: no cover
-
-    def logical(self, expr: ast.And | ast.Or) -> Rule:
-        left = self.sparse(expr.left, self.rule(expr.left), expr)
-        right = self.sparse(expr.right, self.rule(expr.right), expr)
-        combine = and_ if isinstance(expr, ast.And) else or_
-
-        def run(env: Env) -> Outcome:
-            a, b = left(env), right(env)
-            return _combine(combine(a.truth, b.truth), a, b)
-
-        return run
-
-    def query(self, node: ast.Retrieve) -> EventQuery:
-        window = Window(
-            within_days=round(node.within.days) if node.within else None,
-            before_days=round(node.at_least_ago.days) if node.at_least_ago else None,
+# -- the data reads the generated code calls, one per Exists or function call of the trial --
+def _exists(env: Env, query: EventQuery, what: str, window: str) -> Outcome:
+    events = env.data.events(query, env.on)
+    if isinstance(events, Missing):
+        return UNKNOWN, (), (events.reason,)
+    certain = [e for e in events if e.certain]
+    if certain:
+        return MET, _latest_evidence(certain), ()
+    if events:
+        doubtful = events[0]
+        why = (
+            f"{what}: {doubtful.doubt} ({doubtful.evidence.display})"
+            if doubtful.doubt
+            else f"Date of {what} ({doubtful.evidence.display}){window}"
         )
-        polarity = Polarity(node.polarity) if node.polarity else None
-        status = EventStatus.ACTIVE if node.active else EventStatus.ANY
-        query = EventQuery(node.resource, frozenset(node.concepts), window, status, polarity, node.within_half_lives)
-        return self.queries.intern(query)
-
-    def exists(self, node: ast.Retrieve) -> Rule:
-        query = self.query(node)
-        what = self.label(node.concepts)
-        if node.polarity:
-            what = f"{node.polarity} {what} result"
-
-        def run(env: Env) -> Outcome:
-            events = env.find(query)
-            if isinstance(events, Missing):
-                return Outcome(UNKNOWN, (), (events.reason,))
-            certain = [e for e in events if e.certain]
-            if certain:
-                return Outcome(MET, _latest_evidence(certain))
-            if events:
-                doubtful = events[0]
-                why = (
-                    f"{what}: {doubtful.doubt} ({doubtful.evidence.display})"
-                    if doubtful.doubt
-                    else f"Date of {what} ({doubtful.evidence.display}){_window_text(query)}"
-                )
-                return Outcome(UNKNOWN, tuple(e.evidence for e in events[:MAX_EVIDENCE]), (why,))
-            return Outcome(NOT_MET)
-
-        return run
-
-    def boolean_call(self, node: ast.Call) -> Rule:
-        name = node.function
-        if name == "Positive":
-            return self.positive(node)
-        if name in ("IsFemale", "IsMale"):
-            wanted = "female" if name == "IsFemale" else "male"
-            return lambda env: _is_sex(env, wanted)
-        raise AssertionError(f"unchecked function {name}")  # pragma: no cover
-
-    def value_call(self, node: ast.Call) -> Value:
-        name = node.function
-        if name in ("Latest", "Highest"):
-            return self.latest(node)
-        if name in ("Count", "Earliest", "MostRecent"):
-            return self.over_records(node)
-        if name in ("Exposure", "LongestExposure"):
-            return self.exposure(node)
-        if name == "AgeInYears":
-            return _age
-        if name == "Today":
-            return lambda env: _exact(float(env.on.toordinal()))
-        derived = FUNCTIONS[name].derived
-        if derived is not None:
-            return lambda env: _estimated(env.data.derived(derived, env.on))
-        raise AssertionError(f"unchecked function {name}")  # pragma: no cover
-
-    def latest(self, node: ast.Call) -> Value:
-        retrieve = node.args[0]
-        assert isinstance(retrieve, ast.Retrieve)
-        if node.unit is None:  # a Latest that is never compared is reported by the checker
-            raise AssertionError(f"Latest at {node.span} has no unit")
-        highest = node.function == "Highest"
-        window = self.query(retrieve).window
-        query = self.queries.intern(MeasurementQuery(frozenset(retrieve.concepts), node.unit, window, highest))
-
-        def run(env: Env) -> Scalar:
-            found = env.data.latest(query, env.on)
-            if isinstance(found, Missing):
-                return Scalar(None, None, (), (found.reason,))
-            evidence = found.evidence
-            if found.note:
-                evidence = Evidence(evidence.reference, f"{evidence.display}; {found.note}")
-            if found.high is not None:
-                return Scalar(found.value, found.high, (evidence,), (found.doubt or f"Exact {evidence.display}",))
-            return _exact(found.value, (evidence,))
-
-        return run
-
-    def positive(self, node: ast.Call) -> Rule:
-        retrieve = node.args[0]
-        assert isinstance(retrieve, ast.Retrieve)
-        base = self.query(retrieve)
-        positives = self.queries.intern(replace(base, polarity=Polarity.POSITIVE))
-        negatives = self.queries.intern(replace(base, polarity=Polarity.NEGATIVE))
-        wanted = f"{self.label(retrieve.concepts)} result{_window_text(base)}"
-
-        def run(env: Env) -> Outcome:
-            found_events = env.find(positives)
-            if isinstance(found_events, Missing):
-                return Outcome(UNKNOWN, (), (found_events.reason,))
-            found = [e for e in found_events if e.certain]
-            if found:
-                return Outcome(MET, _latest_evidence(found))
-            negative_events = env.find(negatives)  # only asked when no positive result decides
-            negative = [] if isinstance(negative_events, Missing) else [e for e in negative_events if e.certain]
-            if negative:
-                return Outcome(NOT_MET, _latest_evidence(negative))
-            return Outcome(UNKNOWN, (), (wanted,))
-
-        return run
-
-    def over_records(self, node: ast.Call) -> Value:
-        retrieve = node.args[0]
-        assert isinstance(retrieve, ast.Retrieve)
-        query = self.query(retrieve)
-        what = self.label(retrieve.concepts)
-        name = node.function
-
-        def run(env: Env) -> Scalar:
-            events = env.find(query)
-            if isinstance(events, Missing):
-                return Scalar(None, None, (), (events.reason,))
-            certain = [e for e in events if e.certain]
-            evidence = _latest_evidence(certain)
-            if name == "Count":
-                undated = (f"Dates of {what} records{_window_text(query)}",) if len(certain) < len(events) else ()
-                return Scalar(float(len(certain)), float(len(events)), evidence, undated)
-            starts = [e.start for e in certain if e.start is not None]
-            ends = [day for e in certain if (day := e.end or e.start) is not None]
-            if not starts:
-                return Scalar(None, None, evidence, (f"Dated {what} record",))
-            day = min(starts) if name == "Earliest" else max(ends)
-            return _exact(float(day.toordinal()), evidence)
-
-        return run
-
-    def exposure(self, node: ast.Call) -> Value:
-        """Exposure: days covered by any listed drug; LongestExposure: by the one listed drug covered longest.
-
-        Overlapping records are merged and gaps not counted. A record that does not say how long the drug was
-        taken widens the interval (it may have lasted until today), so the comparison can come out unknown.
-        """
-        retrieve = node.args[0]
-        assert isinstance(retrieve, ast.Retrieve)
-        base = self.query(retrieve)
-        groups: tuple[tuple[EventQuery, str], ...]
-        if node.function == "Exposure":
-            groups = ((base, self.label(retrieve.concepts)),)
-        else:
-            groups = tuple(
-                (self.queries.intern(replace(base, concepts=frozenset({c}), polarity=None)), self.label((c,)))
-                for c in retrieve.concepts
-            )
-
-        def run(env: Env) -> Scalar:
-            results = [_exposure(env.find(query), what) for query, what in groups]
-            low = max(r.low or 0.0 for r in results)
-            high = max(math.inf if r.high is None else r.high for r in results)
-            evidence = tuple(e for r in results for e in r.evidence)[:MAX_EVIDENCE]
-            missing = tuple(m for r in results for m in r.missing) if low != high else ()
-            return Scalar(low, high, evidence, missing)
-
-        return run
+        return UNKNOWN, tuple(e.evidence for e in events[:MAX_EVIDENCE]), (why,)
+    return NOT_MET, (), ()
 
 
-def _defined(name: str, body: Callable[[Env], T]) -> Callable[[Env], T]:
-    """A definition's body, evaluated once per evaluation however many criteria refer to it."""
+def _positive(env: Env, positives: EventQuery, negatives: EventQuery, wanted: str) -> Outcome:
+    found_events = env.data.events(positives, env.on)
+    if isinstance(found_events, Missing):
+        return UNKNOWN, (), (found_events.reason,)
+    found = [e for e in found_events if e.certain]
+    if found:
+        return MET, _latest_evidence(found), ()
+    negative_events = env.data.events(negatives, env.on)  # only asked when no positive result decides
+    negative = [] if isinstance(negative_events, Missing) else [e for e in negative_events if e.certain]
+    if negative:
+        return NOT_MET, _latest_evidence(negative), ()
+    return UNKNOWN, (), (wanted,)
 
-    def run(env: Env) -> T:
-        found: Any = env.defines.get(name)
-        if found is None:
-            found = env.defines[name] = body(env)
-        return found  # type: ignore[no-any-return]
 
-    return run
+def _latest(env: Env, query: MeasurementQuery) -> Scalar:
+    found = env.data.latest(query, env.on)
+    if isinstance(found, Missing):
+        return None, None, (), (found.reason,)
+    evidence = found.evidence
+    if found.note:
+        evidence = Evidence(evidence.reference, f"{evidence.display}; {found.note}")
+    if found.high is not None:
+        return found.value, found.high, (evidence,), (found.doubt or f"Exact {evidence.display}",)
+    return found.value, found.value, (evidence,), ()
 
 
-def _estimated(estimate: Estimate) -> Scalar:
-    return Scalar(estimate.low, estimate.high, estimate.evidence, estimate.missing)
+def _over_records(env: Env, query: EventQuery, name: str, what: str, window: str) -> Scalar:
+    """Count, Earliest or MostRecent."""
+    events = env.data.events(query, env.on)
+    if isinstance(events, Missing):
+        return None, None, (), (events.reason,)
+    certain = [e for e in events if e.certain]
+    evidence = _latest_evidence(certain)
+    if name == "Count":
+        undated = (f"Dates of {what} records{window}",) if len(certain) < len(events) else ()
+        return float(len(certain)), float(len(events)), evidence, undated
+    starts = [e.start for e in certain if e.start is not None]
+    ends = [day for e in certain if (day := e.end or e.start) is not None]
+    if not starts:
+        return None, None, evidence, (f"Dated {what} record",)
+    day = min(starts) if name == "Earliest" else max(ends)
+    return float(day.toordinal()), float(day.toordinal()), evidence, ()
+
+
+def _exposure(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> Scalar:
+    """Exposure (one group: every listed drug) or LongestExposure (a group per drug): days covered by the group
+    covered longest.
+
+    Overlapping records are merged and gaps not counted. A record that does not say how long the drug was
+    taken widens the interval (it may have lasted until today), so the comparison can come out unknown.
+    """
+    results = [_group_exposure(env.data.events(query, env.on), what) for query, what in groups]
+    low = max(r[0] for r in results)
+    high = max(math.inf if r[1] is None else r[1] for r in results)
+    evidence = tuple(e for r in results for e in r[2])[:MAX_EVIDENCE]
+    missing = tuple(m for r in results for m in r[3]) if low != high else ()
+    return low, high, evidence, missing
 
 
 def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
@@ -509,15 +217,14 @@ def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
     return float(total)
 
 
-_NO_EXPOSURE = Scalar(0.0, 0.0)  # what the rest of `_exposure` gives for no record
-
-
-def _exposure(events: Sequence[Event] | Missing, what: str) -> Scalar:
+def _group_exposure(
+    events: Sequence[Event] | Missing, what: str
+) -> tuple[float, float | None, tuple[Evidence, ...], tuple[str, ...]]:
     """Covered days of one group of records: surely `low`, at most `high` (None: an undated record)."""
     if isinstance(events, Missing):
-        return Scalar(0.0, None, (), (events.reason,))
+        return 0.0, None, (), (events.reason,)
     if not events:
-        return _NO_EXPOSURE
+        return 0.0, 0.0, (), ()
     courses = [e.course for e in events if e.course is not None]
     # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
     low = _covered_days((e.course.first, e.course.proven_last) for e in events if e.certain and e.course is not None)
@@ -531,12 +238,7 @@ def _exposure(events: Sequence[Event] | Missing, what: str) -> Scalar:
         )
     if undated:
         missing.append(f"Dates of {what} records ({undated} record(s) without a date)")
-    return Scalar(low, high, _latest_evidence(events), tuple(missing))
-
-
-def _between(value: Scalar, low: Scalar, high: Scalar) -> Outcome:
-    lower, upper = _compare(">=", value, low), _compare("<=", value, high)
-    return _combine(and_(lower.truth, upper.truth), lower, upper)
+    return low, high, _latest_evidence(events), tuple(missing)
 
 
 def _years_between(born: dt.date, on: dt.date) -> int:
@@ -546,22 +248,87 @@ def _years_between(born: dt.date, on: dt.date) -> int:
 def _age(env: Env) -> Scalar:
     born = env.data.birth_date_range()
     if isinstance(born, Missing):
-        return Scalar(None, None, (), (born.reason,))
+        return None, None, (), (born.reason,)
     earliest, latest = born
     low, high = _years_between(latest, env.on), _years_between(earliest, env.on)
     missing = () if low == high else ("Complete date of birth (only part of it is recorded)",)
-    return Scalar(float(low), float(high), (), missing)
+    return float(low), float(high), (), missing
+
+
+def _today(env: Env) -> Scalar:
+    day = float(env.on.toordinal())
+    return day, day, (), ()
+
+
+def _derived(env: Env, name: str) -> Scalar:
+    estimate: Estimate = env.data.derived(name, env.on)
+    return estimate.low, estimate.high, estimate.evidence, estimate.missing
 
 
 def _is_sex(env: Env, wanted: str) -> Outcome:
     sex = env.data.sex()
     if isinstance(sex, Missing) or sex not in ("female", "male"):
-        return Outcome(UNKNOWN, (), ("Administrative sex",))
-    return Outcome(MET if sex == wanted else NOT_MET)
+        return UNKNOWN, (), ("Administrative sex",)
+    return (MET if sex == wanted else NOT_MET), (), ()
 
 
-@dataclass(frozen=True, slots=True)
+def _explained(
+    truth: Truth,
+    a: Truth,
+    a_evidence: tuple[Evidence, ...],
+    a_missing: tuple[str, ...],
+    b: Truth,
+    b_evidence: tuple[Evidence, ...],
+    b_missing: tuple[str, ...],
+) -> tuple[tuple[Evidence, ...], tuple[str, ...]]:
+    """The evidence and missing texts of an And/Or's `truth`: those of the sides that agree with it (one always
+    does), merged when both do; missing texts only when it is unknown."""
+    if a is truth:
+        if b is truth:
+            return _merge_pair(a_evidence, b_evidence), _merge_pair(a_missing, b_missing) if truth is UNKNOWN else ()
+        return a_evidence, a_missing if truth is UNKNOWN else ()
+    return b_evidence, b_missing if truth is UNKNOWN else ()
+
+
+def _part(env: Env, function: Rule, concepts: AbstractSet[str], key: int) -> Outcome:
+    """A side of an And/Or: the blank patient's answer when the patient holds none of the concepts it reads."""
+    blank, held = env.blank, env.held
+    if blank is None or held is None or not held.isdisjoint(concepts):
+        return function(env)
+    found: Any = blank.defines.get(key)  # the part's own answer: an Outcome
+    if found is None:
+        found = blank.defines[key] = function(blank)
+    return found  # type: ignore[no-any-return]
+
+
+# The globals of every generated module (with its own constants): the names `codegen` writes calls to.
+_RUNTIME: dict[str, object] = {
+    "_part": _part,
+    "_explained": _explained,
+    "MET": MET,
+    "NOT_MET": NOT_MET,
+    "UNKNOWN": UNKNOWN,
+    "_merge_pair": _merge_pair,
+    "_same": _same,
+    "_compare_truth": _compare_truth,
+    "_arithmetic": _arithmetic,
+    "_exists": _exists,
+    "_positive": _positive,
+    "_latest": _latest,
+    "_over_records": _over_records,
+    "_exposure": _exposure,
+    "_age": _age,
+    "_today": _today,
+    "_derived": _derived,
+    "_is_sex": _is_sex,
+}
+
+
+@dataclass(slots=True)
 class CriterionOutcome:
+    """Not to be changed once made. Not a frozen dataclass: one is made per evaluated criterion, and a frozen one's
+    `__init__` sets every field through `object.__setattr__`, several times slower."""
+
     criterion: ast.Criterion
     result: str  # "met" | "not-met" | "unknown" | "manual"
     evidence: tuple[Evidence, ...]
@@ -576,16 +343,17 @@ class Evaluation:
     only needs a status can stop early, and one that then needs the whole report loses nothing.
 
     With `blank` (the same patient with no records), a criterion that reads no concept the patient has a record
-    of takes the blank's outcome: it is what walking its rule would give (`PatientData.events` and `latest` answer
-    absent concepts from the gaps alone), computed once per trial, gaps and day instead of once per patient.
+    of takes the blank's outcome: it is what running its function would give (`PatientData.events` and `latest`
+    answer absent concepts from the gaps alone), computed once per trial, gaps and day instead of once per patient.
     """
 
-    __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_shared", "_trial")
+    __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_shared", "_source", "_trial")
 
     def __init__(
         self,
         trial: ast.Trial,
         plan: _Plan,
+        source: Source,
         env: Env,
         blank: tuple[AbstractSet[str], Evaluation] | None = None,
         *,
@@ -593,6 +361,7 @@ class Evaluation:
     ) -> None:
         self._trial = trial
         self._plan = plan
+        self._source = source
         self._env = env
         self._blank = blank
         self._shared = shared  # a blank patient's: its outcomes are shared
@@ -605,14 +374,15 @@ class Evaluation:
             criterion, rule, reads = self._plan[index]
             blank = self._blank
             if blank is not None and reads is not None and blank[0].isdisjoint(reads):
-                found = blank[1].outcome(index)
+                found = blank[1]._outcomes[index] or blank[1].outcome(index)  # most often already there
             else:
                 found = self._evaluate(criterion, rule)
             self._outcomes[index] = found
         return found
 
     def all(self) -> list[CriterionOutcome]:
-        return [self.outcome(i) for i in range(len(self._plan))]
+        outcome = self.outcome
+        return [found if found is not None else outcome(i) for i, found in enumerate(self._outcomes)]
 
     @property
     def env(self) -> Env:
@@ -622,19 +392,25 @@ class Evaluation:
         if rule is None:
             return CriterionOutcome(criterion, "manual", (), (), self._shared)
         try:
-            outcome = rule(self._env)
-        except _LocatedError as located:
-            raise self._error(criterion, located.span, located.__cause__ or located) from located.__cause__
+            truth, evidence, missing = rule(self._env)
         except Exception as error:
-            raise self._error(criterion, criterion.span, error) from error
-        missing = outcome.missing
-        if outcome.truth is UNKNOWN and not missing:
+            span = _failed_read(self._source, error.__traceback__) or criterion.span
+            raise EvaluationError(self._trial.file, self._trial.id, criterion.id, span, error) from error
+        if truth is UNKNOWN and not missing:
             missing = (f"Data to decide: {criterion.text}",)
         # `_value_`: the member's own attribute (`.value` is a Python-level property)
-        return CriterionOutcome(criterion, outcome.truth._value_, outcome.evidence, missing, self._shared)
+        return CriterionOutcome(criterion, truth._value_, evidence, missing, self._shared)
 
-    def _error(self, criterion: ast.Criterion, span: Span, cause: BaseException) -> EvaluationError:
-        return EvaluationError(self._trial.file, self._trial.id, criterion.id, span, cause)
+
+def _failed_read(source: Source, trace: TracebackType | None) -> Span | None:
+    """The span of the data read the innermost generated function was at when it failed (None: not at a read,
+    e.g. in arithmetic: the criterion as a whole is then reported)."""
+    span = None
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == source.filename:
+            span = source.spans.get(trace.tb_lineno)
+        trace = trace.tb_next
+    return span
 
 
 # Per criterion: its compiled rule (None: manual, reads nothing) and the concepts it reads (None: it reads the
@@ -647,12 +423,13 @@ _MAX_BLANKS = 64  # blank evaluations kept per trial: one per (day, gaps) seen, 
 class CompiledTrial:
     trial: ast.Trial
     _plan: _Plan
+    _source: Source = field(compare=False, repr=False)
     _blanks: dict[tuple[dt.date, Hashable], Evaluation] = field(default_factory=dict, compare=False, repr=False)
 
     def start(self, data: PatientData, on: dt.date) -> Evaluation:
         """Criteria in file order, evaluated on demand (`Evaluation.outcome(i)` for `trial.criteria[i]`), every
-        one by walking its rule: the reference `start_indexed` must agree with."""
-        return Evaluation(self.trial, self._plan, Env(data, on))
+        one by running its function: the reference `start_indexed` must agree with."""
+        return Evaluation(self.trial, self._plan, self._source, Env(data, on))
 
     def start_indexed(self, data: IndexedPatientData, on: dt.date) -> Evaluation:
         """As `start`, but criteria that read no concept the patient has records of take the outcome of a blank
@@ -662,51 +439,33 @@ class CompiledTrial:
         if blank is None:
             if len(self._blanks) >= _MAX_BLANKS:
                 self._blanks.clear()
-            blank = self._blanks[key] = Evaluation(self.trial, self._plan, Env(data.blank(), on), shared=True)
+            blank = self._blanks[key] = Evaluation(
+                self.trial, self._plan, self._source, Env(data.blank(), on), shared=True
+            )
         held = data.concepts_held()
-        return Evaluation(self.trial, self._plan, Env(data, on, held, blank.env), (held, blank))
+        return Evaluation(self.trial, self._plan, self._source, Env(data, on, held, blank.env), (held, blank))
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()
 
-
-_PERSONAL = frozenset({"AgeInYears", "IsFemale", "IsMale"})  # read the patient's demographics, not records
-
-
-def _reads(expr: ast.Expr, defines: dict[str, ast.Expr]) -> frozenset[str] | None:
-    """The concepts an expression reads, through definitions; None when it also reads the patient otherwise
-    (demographics, a derived estimate): a record-free answer then cannot stand for the patient's."""
-    concepts: set[str] = set()
-    pending, seen = [expr], set()
-    while pending:
-        node = pending.pop()
-        if isinstance(node, ast.Retrieve):
-            concepts.update(node.concepts)
-        elif isinstance(node, ast.Exists):
-            pending.append(node.source)
-        elif isinstance(node, ast.Call):
-            if node.function in _PERSONAL or FUNCTIONS[node.function].derived is not None:
-                return None
-            pending.extend(node.args)
-        elif isinstance(node, ast.Ref):
-            if node.name not in seen:
-                seen.add(node.name)
-                pending.append(defines[node.name])
-        elif isinstance(node, ast.Not):
-            pending.append(node.operand)
-        elif isinstance(node, ast.And | ast.Or | ast.Compare | ast.Arithmetic):
-            pending.extend((node.left, node.right))
-        elif isinstance(node, ast.Between):
-            pending.extend((node.value, node.low, node.high))
-    return frozenset(concepts)
+    @property
+    def source(self) -> str:
+        """The Python source the trial was compiled to (see `codegen`)."""
+        return self._source.text
 
 
 def compile_trial(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable | None = None) -> CompiledTrial:
     """Compile a trial the checker returned (its Latest calls carry their units). Trials compiled with one
     `queries` table share their query objects, so a patient's memo answers them by identity."""
-    compiler = _Compiler(checked, vocabulary, queries or QueryTable())
+    source = generate(checked, vocabulary, queries or QueryTable())
+    namespace = {**_RUNTIME, **source.constants}
+    # one function at a time, at its own lines: compiling a whole trial at once took ~6 MB more memory at its peak
+    for first, text in source.functions:
+        exec(compile("\n" * (first - 1) + text, source.filename, "exec"), namespace)  # noqa: S102 (generated here)
+    # tracebacks through the generated functions then show their lines
+    linecache.cache[source.filename] = (len(source.text), None, source.text.splitlines(True), source.filename)
     plan = tuple(
-        (c, None, frozenset()) if c.expr is None else (c, compiler.rule(c.expr), _reads(c.expr, compiler.define_exprs))
-        for c in checked.criteria
+        (c, None if name is None else cast(Rule, namespace[name]), reads)
+        for c, name, reads in zip(checked.criteria, source.criteria, source.reads, strict=True)
     )
-    return CompiledTrial(checked, plan)
+    return CompiledTrial(checked, plan, source)

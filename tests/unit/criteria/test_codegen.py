@@ -1,0 +1,65 @@
+"""Trials compiled to Python source: readable functions, `x or unknown(...)` explained as any other side,
+and a failing read located through the generated lines, also inside a definition."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from service.criteria import CompiledTrial, EvaluationError, load_trial
+from tests.unit.criteria.fakes import HEADER, ON, Patient, Vocabulary
+from tests.unit.criteria.test_evaluator import _Failing
+
+LOW_ANC = "Latest([Observation: \"anc\"]) < 1 '10*9/L'"
+
+
+def _trial(text: str) -> CompiledTrial:
+    return load_trial(f"{HEADER}{text}", "unit.trial", Vocabulary())
+
+
+def _outcome(body: str, patient: Patient) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    outcome = _trial(f'inclusion "c" "case":\n  {body}\n').evaluate(patient, ON)[0]
+    return outcome.result, tuple(e.reference for e in outcome.evidence), outcome.missing
+
+
+def test_the_source_has_a_function_per_criterion_and_definition_and_a_line_per_read() -> None:
+    source = _trial(
+        f'define Lupus:\n  exists [Condition: "lupus"]\ninclusion "c" "case":\n  Lupus and {LOW_ANC}\n'
+    ).source
+    assert "def criterion_0(env):" in source
+    assert "def define_0(env):" in source
+    assert "env.defines['Lupus'] = define_0(env)" in source
+    (read,) = [line for line in source.splitlines() if "_latest(env, " in line]
+    assert re.fullmatch(r" +l(\d+), h\1, e\1, m\1 = _latest\(env, Q\d+\)", read)  # a read, alone on its line
+
+
+@pytest.mark.parametrize(
+    ("body", "patient", "expected"),
+    [
+        (
+            'exists [Condition: "lupus"] or unknown("why")',
+            Patient(conditions=("lupus",)),
+            ("met", ("Condition/lupus",), ()),
+        ),
+        ('exists [Condition: "lupus"] or unknown("why")', Patient(), ("unknown", (), ("why",))),
+        ('unknown("why") and exists [Condition: "lupus"]', Patient(), ("not-met", (), ())),
+        ('unknown("why") and exists [Condition: "lupus"]', Patient(conditions=("lupus",)), ("unknown", (), ("why",))),
+        (f'{LOW_ANC} and unknown("why")', Patient(), ("unknown", (), ("anc value", "why"))),
+        (f'unknown("why") or {LOW_ANC}', Patient(), ("unknown", (), ("why", "anc value"))),
+        (f'unknown("why") or {LOW_ANC}', Patient(values={"anc": 0.5}), ("met", ("Observation/anc",), ())),
+        ('unknown("a") and unknown("b")', Patient(), ("unknown", (), ("a", "b"))),
+    ],
+)
+def test_a_side_known_to_be_unknown_explains_the_result_as_any_other_side(
+    body: str, patient: Patient, expected: tuple[str, tuple[str, ...], tuple[str, ...]]
+) -> None:
+    assert _outcome(body, patient) == expected
+
+
+def test_a_read_failing_inside_a_definition_is_located_there() -> None:
+    trial = _trial(f'define LowAnc:\n  {LOW_ANC}\ninclusion "c" "case":\n  exists [Condition: "lupus"] and LowAnc\n')
+    with pytest.raises(EvaluationError) as caught:
+        trial.evaluate(_Failing(), ON)
+    assert (caught.value.criterion, caught.value.span.line, caught.value.span.column) == ("c", 3, 3)
+    assert isinstance(caught.value.__cause__, ZeroDivisionError)
