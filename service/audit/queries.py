@@ -16,6 +16,7 @@ from sqlalchemy.sql.selectable import NamedFromClause
 
 from service.audit.errors import AuditRejectedError, AuditRequestError
 from service.audit.records import NO_FEEDBACK, AuditedCard, CardFilter, FeedbackRecord
+from service.audit.report_codec import ReportCodec
 from service.audit.tables import FeedbackOutcome, audit_card, audit_feedback
 from service.screening.prescreen import CardRecord
 
@@ -126,7 +127,7 @@ def filtered(flt: CardFilter) -> tuple[FromClause, NamedFromClause, list[ColumnE
     return from_, latest, conds
 
 
-def with_feedback(conn: Connection, rows: Sequence[Row[Any]]) -> list[AuditedCard]:
+def with_feedback(conn: Connection, rows: Sequence[Row[Any]], reports: ReportCodec) -> list[AuditedCard]:
     if not rows:
         return []
     uuids = [row.card_uuid for row in rows]
@@ -159,7 +160,7 @@ def with_feedback(conn: Connection, rows: Sequence[Row[Any]]) -> list[AuditedCar
             trial_status=row.trial_status,
             trial_version=row.trial_version,
             service_version=row.service_version,
-            report=dict(row.report),
+            report=dict(reports.report(conn, row.report, row.report_z, row.report_dict)),
             summary=row.summary,
             created_at=row.created_at,
             feedback=feedback[row.card_uuid],

@@ -35,6 +35,7 @@ from service.audit.queries import (
     with_feedback,
 )
 from service.audit.records import NO_FEEDBACK, AuditedCard, CardFilter, FeedbackRecord, Page
+from service.audit.report_codec import Dictionary, ReportCodec, TrialKey
 from service.audit.seen_tokens import SeenTokens
 from service.audit.tables import FeedbackOutcome, audit_card, audit_dead_letter, audit_feedback
 from service.audit.write_behind import WriteBehind
@@ -67,6 +68,7 @@ _LINGER_SECONDS: Final = 0.05
 class AuditStore:
     def __init__(self, database_url: str) -> None:
         self._db = AuditDatabase(database_url)
+        self._reports = ReportCodec(compress=self._db.backend == "sqlite")  # see report_codec.py for why SQLite only
         self._queue: WriteBehind[CardRecord] = WriteBehind(self._write_queued, linger=_LINGER_SECONDS)
         self._dead_letters = 0  # cards this process moved to the dead-letter table
         self.seen_tokens = SeenTokens(self._db)  # the JWT ids already used, for every worker and restart
@@ -117,14 +119,17 @@ class AuditStore:
         (and nothing of the batch is stored)."""
         if not cards:
             return
-        rows = [card_row(card, report_json(card)) for card in cards]
+        reports = [report_json(card) for card in cards]
+        rows = [card_row(card, report) for card, report in zip(cards, reports, strict=True)]
         if len({row["card_uuid"] for row in rows}) != len(rows):
             raise AuditRejectedError("duplicate card uuid in one batch")
 
-        def write(conn: Connection) -> None:
+        def write(conn: Connection) -> dict[TrialKey, Dictionary]:
+            used = self._reports.compact(conn, cards, reports, rows)
             conn.execute(insert(audit_card), rows)
+            return used
 
-        self._db.write(write, what="record cards")
+        self._reports.learn(self._db.write(write, what="record cards"))
 
     def record_feedback(self, feedback: Sequence[FeedbackRecord]) -> list[str]:
         """Store feedback for known cards in one transaction; return the unknown card uuids (not
@@ -190,7 +195,7 @@ class AuditStore:
             rows = conn.execute(stmt).all()
             more = len(rows) > limit
             rows = rows[:limit]
-            items = with_feedback(conn, rows)
+            items = with_feedback(conn, rows, self._reports)
             last = rows[-1] if more else None
             return Page(items, encode_cursor(last.created_at, last.id) if last is not None else None)
 
@@ -199,7 +204,7 @@ class AuditStore:
     def get_card(self, card_uuid: str) -> AuditedCard | None:
         def read(conn: Connection) -> AuditedCard | None:
             rows = conn.execute(select(audit_card).where(audit_card.c.card_uuid == card_uuid)).all()
-            items = with_feedback(conn, rows)
+            items = with_feedback(conn, rows, self._reports)
             return items[0] if items else None
 
         return self._read(read, what="read a card")
@@ -231,7 +236,7 @@ class AuditStore:
 
         def lines() -> Iterator[str]:
             self.flush(_QUEUE_WAIT_SECONDS)  # on the first line pulled, like every other read
-            yield from csv_lines(self._db.engine, statement)
+            yield from csv_lines(self._db.engine, statement, self._reports)
 
         return lines()
 
