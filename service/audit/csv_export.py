@@ -56,8 +56,8 @@ def export_statement(flt: CardFilter) -> Select[Any]:
             func.coalesce(latest.c.override_reason_display, latest.c.override_reason_code),
             latest.c.outcome_timestamp,
             audit_card.c.report,
-            audit_card.c.report_z,
-            audit_card.c.report_dict,
+            audit_card.c.report_compact,
+            audit_card.c.report_skeleton,
         )
         .select_from(from_)
         .where(*conds)
@@ -84,8 +84,8 @@ def csv_lines(engine: Engine, statement: Select[Any], reports: ReportCodec) -> I
                 # the header comes after the query started, so a caller that pulls the first line
                 # before sending a response sees a database failure as AuditError, not a cut stream
                 yield line(CSV_COLUMNS)
-                for *cells, report, report_z, report_dict in result:
-                    stored = reports.report(conn, report, report_z, report_dict)
+                for *cells, report, compact, skeleton in result:
+                    stored = reports.report(conn, report, compact, skeleton)
                     yield line([*cells, " ".join(evidence_references(stored))])
     except SQLAlchemyError as exc:
         raise AuditError("could not export cards") from exc

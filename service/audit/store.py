@@ -31,11 +31,10 @@ from service.audit.queries import (
     encode_cursor,
     feedback_row,
     filtered,
-    report_json,
     with_feedback,
 )
 from service.audit.records import NO_FEEDBACK, AuditedCard, CardFilter, FeedbackRecord, Page
-from service.audit.report_codec import Dictionary, ReportCodec, TrialKey
+from service.audit.report_codec import ReportCodec, Skeleton, TrialKey, whole
 from service.audit.seen_tokens import SeenTokens
 from service.audit.tables import FeedbackOutcome, audit_card, audit_dead_letter, audit_feedback
 from service.audit.write_behind import WriteBehind
@@ -68,7 +67,7 @@ _LINGER_SECONDS: Final = 0.05
 class AuditStore:
     def __init__(self, database_url: str) -> None:
         self._db = AuditDatabase(database_url)
-        self._reports = ReportCodec(compress=self._db.backend == "sqlite")  # see report_codec.py for why SQLite only
+        self._reports = ReportCodec(compact=self._db.backend == "sqlite")  # see report_codec.py for why SQLite only
         self._queue: WriteBehind[CardRecord] = WriteBehind(self._write_queued, linger=_LINGER_SECONDS)
         self._dead_letters = 0  # cards this process moved to the dead-letter table
         self.seen_tokens = SeenTokens(self._db)  # the JWT ids already used, for every worker and restart
@@ -119,13 +118,12 @@ class AuditStore:
         (and nothing of the batch is stored)."""
         if not cards:
             return
-        reports = [report_json(card) for card in cards]
-        rows = [card_row(card, report) for card, report in zip(cards, reports, strict=True)]
-        if len({row["card_uuid"] for row in rows}) != len(rows):
+        if len({card.card_uuid for card in cards}) != len(cards):
             raise AuditRejectedError("duplicate card uuid in one batch")
 
-        def write(conn: Connection) -> dict[TrialKey, Dictionary]:
-            used = self._reports.compact(conn, cards, reports, rows)
+        def write(conn: Connection) -> dict[TrialKey, Skeleton]:
+            used: dict[TrialKey, Skeleton] = {}
+            rows = [card_row(card, self._reports.columns(conn, card, used)) for card in cards]
             conn.execute(insert(audit_card), rows)
             return used
 
@@ -250,14 +248,15 @@ def _insert_each(conn: Connection, cards: Sequence[CardRecord]) -> list[str]:
     reasons of the refused ones."""
     refused = []
     for card in cards:
-        report = report_json(card)
+        report = orjson.dumps(card.trial.to_json())
         try:
-            row = card_row(card, report)
+            row = card_row(card, whole(report))
             with conn.begin_nested():
                 conn.execute(insert(audit_card), [row])
         except (AuditRequestError, IntegrityError, DataError) as exc:
             reason = str(exc) if isinstance(exc, AuditError) else f"the database refused it ({type(exc.orig).__name__})"
-            payload = orjson.dumps(card_fields(card, report), option=orjson.OPT_NAIVE_UTC).decode()
+            fields = card_fields(card, {"report": orjson.Fragment(report)})
+            payload = orjson.dumps(fields, option=orjson.OPT_NAIVE_UTC).decode()
             failed_at = dt.datetime.now(dt.UTC)
             conn.execute(
                 insert(audit_dead_letter),

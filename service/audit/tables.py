@@ -92,9 +92,9 @@ audit_card = Table(
     Column("trial_status", String(64), nullable=False),
     Column("trial_version", String(128), nullable=False),
     Column("service_version", String(64), nullable=False),
-    Column("report", Json, nullable=False),  # JSON null when the report is in report_z (`report_codec.py`)
-    Column("report_z", LargeBinary, nullable=True),  # compressed against the dictionary report_dict
-    Column("report_dict", BigId, nullable=True),  # audit_report_dict.id (dictionaries are never deleted)
+    Column("report", Json, nullable=False),  # JSON null when the report is in report_compact (`report_codec.py`)
+    Column("report_compact", LargeBinary, nullable=True),  # what varies, beside the skeleton report_skeleton
+    Column("report_skeleton", BigId, nullable=True),  # audit_report_skeleton.id (skeletons are never deleted)
     Column("summary", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_audit_card_patient_ref_created_at", "patient_ref", "created_at"),
@@ -102,9 +102,9 @@ audit_card = Table(
     Index("ix_audit_card_created_at_id", "created_at", "id"),
 )
 
-# What compressed reports are primed with: a trial version's wording, without any patient (`report_codec.py`).
-audit_report_dict = Table(
-    "audit_report_dict",
+# What compact reports leave out: a trial version's report without any patient (`report_codec.py`).
+audit_report_skeleton = Table(
+    "audit_report_skeleton",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("digest", String(64), nullable=False, unique=True),  # sha256 of content: stored once by every process

@@ -50,7 +50,7 @@ def test_migrations_apply_to_an_empty_database(empty_url: str) -> None:
         "audit_feedback",
         "audit_dead_letter",
         "audit_jti_seen",
-        "audit_report_dict",
+        "audit_report_skeleton",
         "audit_alembic_version",
     }
     assert _tables(empty_url) == tables
