@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from service.audit.errors import AuditError
 from service.audit.queries import filtered
 from service.audit.records import CardFilter, evidence_references
+from service.audit.report_codec import ReportCodec
 from service.audit.tables import audit_card
 
 CSV_COLUMNS: Final = (
@@ -55,6 +56,8 @@ def export_statement(flt: CardFilter) -> Select[Any]:
             func.coalesce(latest.c.override_reason_display, latest.c.override_reason_code),
             latest.c.outcome_timestamp,
             audit_card.c.report,
+            audit_card.c.report_compact,
+            audit_card.c.report_skeleton,
         )
         .select_from(from_)
         .where(*conds)
@@ -62,7 +65,7 @@ def export_statement(flt: CardFilter) -> Select[Any]:
     )
 
 
-def csv_lines(engine: Engine, statement: Select[Any]) -> Iterator[str]:
+def csv_lines(engine: Engine, statement: Select[Any], reports: ReportCodec) -> Iterator[str]:
     """CRLF-terminated lines, the header first, pulled from one streaming query."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -81,8 +84,9 @@ def csv_lines(engine: Engine, statement: Select[Any]) -> Iterator[str]:
                 # the header comes after the query started, so a caller that pulls the first line
                 # before sending a response sees a database failure as AuditError, not a cut stream
                 yield line(CSV_COLUMNS)
-                for *cells, report in result:
-                    yield line([*cells, " ".join(evidence_references(report))])
+                for *cells, report, compact, skeleton in result:
+                    stored = reports.report(conn, report, compact, skeleton)
+                    yield line([*cells, " ".join(evidence_references(stored))])
     except SQLAlchemyError as exc:
         raise AuditError("could not export cards") from exc
 

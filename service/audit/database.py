@@ -36,7 +36,7 @@ _WRITE_OPTION: Final = "trial_screen_audit_write"
 _MAX_ATTEMPTS: Final = 6
 _PG_MIGRATION_LOCK: Final = 0x7472_6961_6C61  # pg_advisory_xact_lock key ("triala")
 _PG_RETRY_SQLSTATES: Final = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
-HEAD_REVISION: Final = "0003"  # the newest of migrations/versions (a test holds it to alembic's head)
+HEAD_REVISION: Final = "0004"  # the newest of migrations/versions (a test holds it to alembic's head)
 
 
 class AuditDatabase:
@@ -78,6 +78,11 @@ class AuditDatabase:
             )
         else:
             raise AuditError(f"unsupported database backend {self._backend!r} (use sqlite or postgresql)")
+
+    @property
+    def backend(self) -> str:
+        """The backend's name: sqlite or postgresql."""
+        return self._backend
 
     def dispose(self) -> None:
         self.engine.dispose()

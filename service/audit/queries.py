@@ -7,7 +7,7 @@ import base64
 import binascii
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import orjson
@@ -16,6 +16,7 @@ from sqlalchemy.sql.selectable import NamedFromClause
 
 from service.audit.errors import AuditRejectedError, AuditRequestError
 from service.audit.records import NO_FEEDBACK, AuditedCard, CardFilter, FeedbackRecord
+from service.audit.report_codec import ReportCodec
 from service.audit.tables import FeedbackOutcome, audit_card, audit_feedback
 from service.screening.prescreen import CardRecord
 
@@ -45,23 +46,15 @@ def storable(row: dict[str, Any], table: Table) -> dict[str, Any]:
     return row
 
 
-def report_json(card: CardRecord) -> bytes:
-    """The card's trial report as JSON, made once per card: checked, then stored as it is (`card_fields`)."""
-    return orjson.dumps(card.trial.to_json())
-
-
-def card_row(card: CardRecord, report: bytes) -> dict[str, Any]:
+def card_row(card: CardRecord, report: Mapping[str, Any]) -> dict[str, Any]:
+    """The card as a row, checked; `report` is its report's columns (`report_codec`)."""
     if not card.card_uuid:
         raise AuditRequestError("card without uuid")
-    row = storable({**card_fields(card, report), "created_at": aware(card.created_at, "created_at")}, audit_card)
-    if b"\\u0000" in report:
-        raise AuditRejectedError("report holds a NUL character")
-    return row
+    return storable({**card_fields(card, report), "created_at": aware(card.created_at, "created_at")}, audit_card)
 
 
-def card_fields(card: CardRecord, report: bytes) -> dict[str, Any]:
-    """The card as a row, unchecked (a dead letter keeps whatever it held). The report is its JSON text as an
-    `orjson.Fragment`, which the database's JSON serializer and a dead letter's payload take as it is."""
+def card_fields(card: CardRecord, report: Mapping[str, Any]) -> dict[str, Any]:
+    """The card as a row, unchecked (a dead letter keeps whatever it held), with its report's columns."""
     return {
         "card_uuid": card.card_uuid,
         "hook_instance": card.hook_instance,
@@ -72,7 +65,7 @@ def card_fields(card: CardRecord, report: bytes) -> dict[str, Any]:
         "trial_status": card.trial_status.value,
         "trial_version": card.trial_version,
         "service_version": card.service_version,
-        "report": orjson.Fragment(report),
+        **report,
         "summary": card.summary,
         "created_at": card.created_at,
     }
@@ -126,7 +119,7 @@ def filtered(flt: CardFilter) -> tuple[FromClause, NamedFromClause, list[ColumnE
     return from_, latest, conds
 
 
-def with_feedback(conn: Connection, rows: Sequence[Row[Any]]) -> list[AuditedCard]:
+def with_feedback(conn: Connection, rows: Sequence[Row[Any]], reports: ReportCodec) -> list[AuditedCard]:
     if not rows:
         return []
     uuids = [row.card_uuid for row in rows]
@@ -159,7 +152,7 @@ def with_feedback(conn: Connection, rows: Sequence[Row[Any]]) -> list[AuditedCar
             trial_status=row.trial_status,
             trial_version=row.trial_version,
             service_version=row.service_version,
-            report=dict(row.report),
+            report=dict(reports.report(conn, row.report, row.report_compact, row.report_skeleton)),
             summary=row.summary,
             created_at=row.created_at,
             feedback=feedback[row.card_uuid],

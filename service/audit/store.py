@@ -31,10 +31,10 @@ from service.audit.queries import (
     encode_cursor,
     feedback_row,
     filtered,
-    report_json,
     with_feedback,
 )
 from service.audit.records import NO_FEEDBACK, AuditedCard, CardFilter, FeedbackRecord, Page
+from service.audit.report_codec import ReportCodec, Skeleton, TrialKey, whole
 from service.audit.seen_tokens import SeenTokens
 from service.audit.tables import FeedbackOutcome, audit_card, audit_dead_letter, audit_feedback
 from service.audit.write_behind import WriteBehind
@@ -67,6 +67,7 @@ _LINGER_SECONDS: Final = 0.05
 class AuditStore:
     def __init__(self, database_url: str) -> None:
         self._db = AuditDatabase(database_url)
+        self._reports = ReportCodec(compact=self._db.backend == "sqlite")  # see report_codec.py for why SQLite only
         self._queue: WriteBehind[CardRecord] = WriteBehind(self._write_queued, linger=_LINGER_SECONDS)
         self._dead_letters = 0  # cards this process moved to the dead-letter table
         self.seen_tokens = SeenTokens(self._db)  # the JWT ids already used, for every worker and restart
@@ -117,14 +118,16 @@ class AuditStore:
         (and nothing of the batch is stored)."""
         if not cards:
             return
-        rows = [card_row(card, report_json(card)) for card in cards]
-        if len({row["card_uuid"] for row in rows}) != len(rows):
+        if len({card.card_uuid for card in cards}) != len(cards):
             raise AuditRejectedError("duplicate card uuid in one batch")
 
-        def write(conn: Connection) -> None:
+        def write(conn: Connection) -> dict[TrialKey, Skeleton]:
+            used: dict[TrialKey, Skeleton] = {}
+            rows = [card_row(card, self._reports.columns(conn, card, used)) for card in cards]
             conn.execute(insert(audit_card), rows)
+            return used
 
-        self._db.write(write, what="record cards")
+        self._reports.learn(self._db.write(write, what="record cards"))
 
     def record_feedback(self, feedback: Sequence[FeedbackRecord]) -> list[str]:
         """Store feedback for known cards in one transaction; return the unknown card uuids (not
@@ -190,7 +193,7 @@ class AuditStore:
             rows = conn.execute(stmt).all()
             more = len(rows) > limit
             rows = rows[:limit]
-            items = with_feedback(conn, rows)
+            items = with_feedback(conn, rows, self._reports)
             last = rows[-1] if more else None
             return Page(items, encode_cursor(last.created_at, last.id) if last is not None else None)
 
@@ -199,7 +202,7 @@ class AuditStore:
     def get_card(self, card_uuid: str) -> AuditedCard | None:
         def read(conn: Connection) -> AuditedCard | None:
             rows = conn.execute(select(audit_card).where(audit_card.c.card_uuid == card_uuid)).all()
-            items = with_feedback(conn, rows)
+            items = with_feedback(conn, rows, self._reports)
             return items[0] if items else None
 
         return self._read(read, what="read a card")
@@ -231,7 +234,7 @@ class AuditStore:
 
         def lines() -> Iterator[str]:
             self.flush(_QUEUE_WAIT_SECONDS)  # on the first line pulled, like every other read
-            yield from csv_lines(self._db.engine, statement)
+            yield from csv_lines(self._db.engine, statement, self._reports)
 
         return lines()
 
@@ -245,14 +248,15 @@ def _insert_each(conn: Connection, cards: Sequence[CardRecord]) -> list[str]:
     reasons of the refused ones."""
     refused = []
     for card in cards:
-        report = report_json(card)
+        report = orjson.dumps(card.trial.to_json())
         try:
-            row = card_row(card, report)
+            row = card_row(card, whole(report))
             with conn.begin_nested():
                 conn.execute(insert(audit_card), [row])
         except (AuditRequestError, IntegrityError, DataError) as exc:
             reason = str(exc) if isinstance(exc, AuditError) else f"the database refused it ({type(exc.orig).__name__})"
-            payload = orjson.dumps(card_fields(card, report), option=orjson.OPT_NAIVE_UTC).decode()
+            fields = card_fields(card, {"report": orjson.Fragment(report)})
+            payload = orjson.dumps(fields, option=orjson.OPT_NAIVE_UTC).decode()
             failed_at = dt.datetime.now(dt.UTC)
             conn.execute(
                 insert(audit_dead_letter),

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -91,12 +92,23 @@ audit_card = Table(
     Column("trial_status", String(64), nullable=False),
     Column("trial_version", String(128), nullable=False),
     Column("service_version", String(64), nullable=False),
-    Column("report", Json, nullable=False),
+    Column("report", Json, nullable=False),  # JSON null when the report is in report_compact (`report_codec.py`)
+    Column("report_compact", LargeBinary, nullable=True),  # what varies, beside the skeleton report_skeleton
+    Column("report_skeleton", BigId, nullable=True),  # audit_report_skeleton.id (skeletons are never deleted)
     Column("summary", Text, nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Index("ix_audit_card_patient_ref_created_at", "patient_ref", "created_at"),
     Index("ix_audit_card_trial_id_created_at", "trial_id", "created_at"),
     Index("ix_audit_card_created_at_id", "created_at", "id"),
+)
+
+# What compact reports leave out: a trial version's report without any patient (`report_codec.py`).
+audit_report_skeleton = Table(
+    "audit_report_skeleton",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("digest", String(64), nullable=False, unique=True),  # sha256 of content: stored once by every process
+    Column("content", LargeBinary, nullable=False),
 )
 
 audit_feedback = Table(

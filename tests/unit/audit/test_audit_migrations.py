@@ -20,7 +20,7 @@ from sqlalchemy import Column, MetaData, String, Table, create_engine, insert, i
 from service.audit.database import HEAD_REVISION
 from service.audit.store import AuditStore, CardFilter
 from service.audit.tables import Json, UtcDateTime, metadata
-from tests.unit.audit.audit_helpers import T0, fresh_database, make_trial
+from tests.unit.audit.audit_helpers import T0, fresh_database, make_card, make_trial
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -45,7 +45,14 @@ def _tables(url: str) -> set[str]:
 def test_migrations_apply_to_an_empty_database(empty_url: str) -> None:
     store = AuditStore(empty_url)
     store.migrate()
-    tables = {"audit_card", "audit_feedback", "audit_dead_letter", "audit_jti_seen", "audit_alembic_version"}
+    tables = {
+        "audit_card",
+        "audit_feedback",
+        "audit_dead_letter",
+        "audit_jti_seen",
+        "audit_report_skeleton",
+        "audit_alembic_version",
+    }
     assert _tables(empty_url) == tables
     store.migrate()  # idempotent
     assert store.counts(CardFilter()) == {}
@@ -176,6 +183,27 @@ def test_a_database_one_revision_behind_is_still_upgraded(empty_url: str) -> Non
     assert "audit_dead_letter" not in _tables(empty_url)
     AuditStore(empty_url).migrate()
     assert "audit_dead_letter" in _tables(empty_url)
+
+
+def test_downgrade_puts_compressed_reports_back(empty_url: str) -> None:
+    """Below revision 0004 every report is JSON in `report` again, and reads as before."""
+    store = AuditStore(empty_url)
+    store.migrate()
+    card = make_card()
+    store.record_cards([card])
+    store.close()
+    _alembic(empty_url, "downgrade", "0003")
+    engine = create_engine(empty_url)
+    with engine.connect() as conn:
+        report = conn.execute(text("SELECT report FROM audit_card")).scalar_one()
+    engine.dispose()
+    assert _json(report) == card.trial.to_json()
+    AuditStore(empty_url).migrate()
+    store = AuditStore(empty_url)
+    got = store.get_card(card.card_uuid)
+    store.close()
+    assert got is not None
+    assert got.report == card.trial.to_json()
 
 
 def test_migration_scripts_are_package_data() -> None:
