@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import anyio
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 
 from cds_hooks.auth import HookAuthError
 from cds_hooks.cards import audit_unavailable_card, card_json, ruled_out_card, warning_card
-from cds_hooks.deps import FeedbackCall, HookCall, Services
+from cds_hooks.deps import INLINE_SCREENING_MAX_RESOURCES, HookServices, feedback_call, hook_call, hook_services
 from cds_hooks.discovery import discovery
 from cds_hooks.models import (
     CdsResponse,
@@ -27,8 +30,9 @@ from cds_hooks.models import (
 )
 from cds_hooks.prefetch import gather_record
 from service.audit.store import AuditStore, FeedbackRecord
+from service.fhir_access.record import PatientRecord
 from service.json_response import JsonResponse, error_responses
-from service.screening.prescreen import CardRecord, ChartOpened, prescreen
+from service.screening.prescreen import CardRecord, ChartOpened, Prescreening, prescreen
 
 log = logging.getLogger("trial_screen.hooks")
 AUDIT_ROOM_WAIT_SECONDS = 2.0
@@ -62,12 +66,27 @@ def openapi_components() -> dict[str, Any]:
     return defs
 
 
-router = APIRouter(tags=["CDS Hooks"])
+class BareRoute(APIRoute):
+    """A route documented from its endpoint's signature like any other, but called as `endpoint(request, **path
+    parameters)`: none of FastAPI's per-call work (body reading, dependency solving, telemetry context) for
+    endpoints that read, check and parse their requests themselves (`deps`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            response: Response = await endpoint(request, **request.path_params)
+            return response
+
+        return handle
+
+
+router = APIRouter(tags=["CDS Hooks"], route_class=BareRoute)
 _DISCOVERY = discovery().to_json()  # fixed for the life of the process
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery")
-async def get_discovery() -> JsonResponse:
+async def get_discovery(_: Request) -> JsonResponse:
     return JsonResponse(_DISCOVERY)
 
 
@@ -76,7 +95,9 @@ async def get_discovery() -> JsonResponse:
     summary="Call the patient-view pre-screening service",
     openapi_extra=_body_schema("HookRequest", "CdsResponse", 400, 401, 403, 404, 408, 413, 503),
 )
-async def call_service(hook: HookCall, services: Services) -> JsonResponse:
+async def call_service(request: Request, service_id: str) -> JsonResponse:
+    services = hook_services(request)
+    hook = await hook_call(service_id, request, services)
     gathered = await gather_record(
         hook, services.fhir, budget_seconds=services.budget_seconds, embedded=services.embedded
     )
@@ -92,7 +113,7 @@ async def call_service(hook: HookCall, services: Services) -> JsonResponse:
         screen = functools.partial(
             prescreen, services.screener, chart, sites=services.sites, explain_ruled_out=services.ruled_out_cards
         )
-        result = await anyio.to_thread.run_sync(screen, limiter=services.screening_slots)
+        result = await _screened(screen, chart.record, services)
         site = services.sites.site
         cards = [card_json(s, chart.record.reference, services.report_link, site(s.trial.id)) for s in result.shown]
         if result.records and not await _queue_for_audit(services.audit, result.records):
@@ -110,7 +131,9 @@ async def call_service(hook: HookCall, services: Services) -> JsonResponse:
     summary="Record what the clinician did with cards",
     openapi_extra=_body_schema("FeedbackRequest", None, 400, 401, 404, 408, 413, 503),
 )
-async def feedback(parsed: FeedbackCall, services: Services) -> JsonResponse:
+async def feedback(request: Request, service_id: str) -> JsonResponse:
+    services = hook_services(request)
+    parsed = await feedback_call(service_id, request, services)
     items = [feedback_record(item) for item in parsed.feedback]
     unknown = await run_in_threadpool(services.audit.record_feedback, items)
     for delay in FEEDBACK_RETRY_SECONDS:
@@ -135,6 +158,15 @@ def feedback_record(item: FeedbackItem) -> FeedbackRecord:
         accepted_suggestions=[s.id for s in item.accepted_suggestions or []],
         outcome_timestamp=item.outcome_timestamp,
     )
+
+
+async def _screened(screen: Callable[[], Prescreening], record: PatientRecord, services: HookServices) -> Prescreening:
+    """A record of the usual size is screened on the event loop: its few ms of CPU cost less there than the hop
+    to a worker thread and the GIL handoffs between that thread and the loop (~1 core's worth under load either
+    way). A large record goes to a worker thread, so that it does not hold up the other calls for long."""
+    if sum(map(len, record.resources.values())) <= INLINE_SCREENING_MAX_RESOURCES:
+        return screen()
+    return await anyio.to_thread.run_sync(screen, limiter=services.screening_slots)
 
 
 async def _queue_for_audit(audit: AuditStore, records: Sequence[CardRecord]) -> bool:
