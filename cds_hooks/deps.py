@@ -30,9 +30,6 @@ from service.screening.sites import Sites
 # Screening is CPU-bound under one GIL: more threads than this add memory (each holds a parsed record and its
 # reports) and latency variance, not throughput. Other calls wait their turn on the event loop.
 SCREENING_THREADS = 2
-# Records up to this many resources (a typical chart: a few ms of screening) are screened on the event loop,
-# larger ones in one of those threads (a 2,000-resource chart takes ~30 ms: too long to hold up the other calls).
-INLINE_SCREENING_MAX_RESOURCES = 300
 
 
 @dataclass(frozen=True, slots=True)

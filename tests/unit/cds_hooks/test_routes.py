@@ -1,9 +1,7 @@
-"""The hook's routes take the bare request (`BareRoute`): still documented as before, and screening runs on
-the event loop for a record of the usual size, in a worker thread for a large one."""
+"""The hook's routes take the bare request (`BareRoute`): documented as before, answering as before."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,8 +9,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_hooks import routes
-from cds_hooks.deps import INLINE_SCREENING_MAX_RESOURCES
 from service.app import create_app
 from service.fhir_access.resource_types import PREFETCHED
 from service.settings import Settings
@@ -57,27 +53,6 @@ def _body(observations: int) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize(
-    ("observations", "in_worker_thread"),
-    [(1, False), (INLINE_SCREENING_MAX_RESOURCES, False), (INLINE_SCREENING_MAX_RESOURCES + 1, True)],
-)
-def test_large_records_are_screened_in_a_worker_thread(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch, observations: int, in_worker_thread: bool
-) -> None:
-    screened_in: list[str] = []
-    real = routes.prescreen
-
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        screened_in.append(threading.current_thread().name)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(routes, "prescreen", spy)
-    response = client.post(HOOK, json=_body(observations))
-    assert response.status_code == 200, response.text
-    assert len(screened_in) == 1
-    assert screened_in[0].startswith("AnyIO worker thread") is in_worker_thread
-
-
 def test_the_bare_routes_are_documented_with_their_path_parameter_and_bodies(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     hook = paths["/cds-services/{service_id}"]["post"]
@@ -93,3 +68,12 @@ def test_an_unknown_service_id_is_still_404(client: TestClient) -> None:
     response = client.post("/cds-services/other", json=_body(1))
     assert response.status_code == 404
     assert response.json() == {"error": "not-found", "reason": "no such CDS service"}
+
+
+def test_a_call_is_answered_with_the_cards_and_the_edge_headers(client: TestClient) -> None:
+    response = client.post(HOOK, json=_body(3), headers={"Origin": "https://ehr.example"})
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json()["cards"], list)
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert client.post(f"{HOOK}/feedback", json={"feedback": []}).status_code == 400
