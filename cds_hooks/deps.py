@@ -1,14 +1,14 @@
-"""What the hook routes depend on, as FastAPI dependencies: the services the app was built with, the caller's
-JWT checked, the body read (capped) and parsed."""
+"""What the hook routes depend on: the services the app was built with, the caller's JWT checked, the body read
+(capped) and parsed. Plain functions of the request, not FastAPI dependencies: the hook's routes take the bare
+request (`routes.BareRoute`), so no dependency graph is solved on every call."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated
 
 import anyio
-from fastapi import Depends, Request
+from starlette.requests import Request
 
 from cds_hooks.auth import JwtVerifier
 from cds_hooks.discovery import SERVICE_ID
@@ -50,18 +50,13 @@ class HookServices:
     screening_slots: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(SCREENING_THREADS))
 
 
-async def hook_services(request: Request) -> HookServices:
-    """`async` on purpose: FastAPI runs a plain `def` dependency in its threadpool, a thread hop (~0.1 ms of CPU)
-    on every call for an attribute read."""
+def hook_services(request: Request) -> HookServices:
     services: HookServices = request.app.state.hooks
     return services
 
 
-Services = Annotated[HookServices, Depends(hook_services)]
-
-
 async def _authenticated_json(
-    service_id: str, request: Request, services: Services, audience: str | list[str]
+    service_id: str, request: Request, services: HookServices, audience: str | list[str]
 ) -> bytes:
     if service_id != SERVICE_ID:
         raise ServiceNotFoundError
@@ -72,16 +67,12 @@ async def _authenticated_json(
     return await read_capped(request, services.body_limits)
 
 
-async def hook_call(service_id: str, request: Request, services: Services) -> HookRequest:
+async def hook_call(service_id: str, request: Request, services: HookServices) -> HookRequest:
     """Authenticated first (the JWT's audience is the hook URL), then parsed: a stranger learns nothing."""
     body = await _authenticated_json(service_id, request, services, services.hook_url)
     return parse_hook_request(body, expected_hook="patient-view")
 
 
-async def feedback_call(service_id: str, request: Request, services: Services) -> FeedbackRequest:
+async def feedback_call(service_id: str, request: Request, services: HookServices) -> FeedbackRequest:
     audience = [services.hook_url, f"{services.hook_url}/feedback"]
     return parse_feedback_request(await _authenticated_json(service_id, request, services, audience))
-
-
-HookCall = Annotated[HookRequest, Depends(hook_call)]
-FeedbackCall = Annotated[FeedbackRequest, Depends(feedback_call)]

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 import anyio
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
 
 from cds_hooks.auth import HookAuthError
 from cds_hooks.cards import audit_unavailable_card, card_json, ruled_out_card, warning_card
-from cds_hooks.deps import FeedbackCall, HookCall, Services
+from cds_hooks.deps import feedback_call, hook_call, hook_services
 from cds_hooks.discovery import discovery
 from cds_hooks.models import (
     CdsResponse,
@@ -62,12 +65,27 @@ def openapi_components() -> dict[str, Any]:
     return defs
 
 
-router = APIRouter(tags=["CDS Hooks"])
+class BareRoute(APIRoute):
+    """A route documented from its endpoint's signature like any other, but called as `endpoint(request, **path
+    parameters)`: none of FastAPI's per-call work (body reading, dependency solving, telemetry context) for
+    endpoints that read, check and parse their requests themselves (`deps`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+
+        async def handle(request: Request) -> Response:
+            response: Response = await endpoint(request, **request.path_params)
+            return response
+
+        return handle
+
+
+router = APIRouter(tags=["CDS Hooks"], route_class=BareRoute)
 _DISCOVERY = discovery().to_json()  # fixed for the life of the process
 
 
 @router.get("/cds-services", summary="CDS Hooks discovery")
-async def get_discovery() -> JsonResponse:
+async def get_discovery(_: Request) -> JsonResponse:
     return JsonResponse(_DISCOVERY)
 
 
@@ -76,7 +94,9 @@ async def get_discovery() -> JsonResponse:
     summary="Call the patient-view pre-screening service",
     openapi_extra=_body_schema("HookRequest", "CdsResponse", 400, 401, 403, 404, 408, 413, 503),
 )
-async def call_service(hook: HookCall, services: Services) -> JsonResponse:
+async def call_service(request: Request, service_id: str) -> JsonResponse:
+    services = hook_services(request)
+    hook = await hook_call(service_id, request, services)
     gathered = await gather_record(
         hook, services.fhir, budget_seconds=services.budget_seconds, embedded=services.embedded
     )
@@ -110,7 +130,9 @@ async def call_service(hook: HookCall, services: Services) -> JsonResponse:
     summary="Record what the clinician did with cards",
     openapi_extra=_body_schema("FeedbackRequest", None, 400, 401, 404, 408, 413, 503),
 )
-async def feedback(parsed: FeedbackCall, services: Services) -> JsonResponse:
+async def feedback(request: Request, service_id: str) -> JsonResponse:
+    services = hook_services(request)
+    parsed = await feedback_call(service_id, request, services)
     items = [feedback_record(item) for item in parsed.feedback]
     unknown = await run_in_threadpool(services.audit.record_feedback, items)
     for delay in FEEDBACK_RETRY_SECONDS:
