@@ -163,7 +163,8 @@ class ConceptIndex:
         for resource_type, add in _BUILDERS.items():
             resources = record.of_type(resource_type)
             if resources:
-                add(self, catalog, resource_type, resources, record)
+                # the type as a plain str: an Enum member is written into every reference through Python code
+                add(self, catalog, str(resource_type), resources, record)
 
     @classmethod
     def without_records(cls, unresolved: list[str]) -> ConceptIndex:
