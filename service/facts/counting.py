@@ -25,12 +25,16 @@ _CONDITION = ResourceType.CONDITION  # asked of every record: a module name, not
 
 def codes_of(concept: object) -> list[str]:
     """Codes of a CodeableConcept (any system), lower-cased; [] if absent."""
-    if not isinstance(concept, Mapping):
+    if type(concept) is not dict and not isinstance(concept, Mapping):  # the type first: the ABC check costs more
         return []
     codings = concept.get("coding")
     if not isinstance(codings, list):
         return []
-    return [c["code"].strip().lower() for c in codings if isinstance(c, Mapping) and isinstance(c.get("code"), str)]
+    return [
+        c["code"].strip().lower()
+        for c in codings
+        if (type(c) is dict or isinstance(c, Mapping)) and isinstance(c.get("code"), str)
+    ]
 
 
 # (resource type, status as written) -> whether IGNORED_STATUS ignores it: a record's status is one of a few

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from service.criteria.inputs import RecordKind
 from service.facts.counting import counts
-from service.facts.history import Timing, timing_of
+from service.facts.history import Timing, observation_timing, timing_of
 from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 
@@ -65,17 +65,18 @@ class Entry:
 
     `holder` is where the value lives: the resource itself, or the Observation component whose code matched.
     `by_text`: the record's text, when only the concept's safety net put it here (its codes map to nothing).
-    `timing` is read from the resource when first asked (None given): most entries no query reaches.
+    `timing` is read once per resource as the index is built (a plain attribute, not a property: queries read
+    it hundreds of times per patient, and nearly every entry is reached by some query).
     """
 
-    __slots__ = ("_timing", "by_text", "codings", "holder", "reference", "resource", "resource_type")
+    __slots__ = ("by_text", "codings", "holder", "reference", "resource", "resource_type", "timing")
 
     def __init__(
         self,
         resource_type: str,
         resource: Mapping[str, Any],
         holder: Mapping[str, Any],
-        timing: Timing | None,
+        timing: Timing,
         reference: str,
         by_text: str | None = None,
         codings: tuple[tuple[str, str], ...] = (),  # closed-world records: (system, code) of what matched
@@ -83,24 +84,17 @@ class Entry:
         self.resource_type = resource_type
         self.resource = resource
         self.holder = holder
-        self._timing = timing
+        self.timing = timing
         self.reference = reference
         self.by_text = by_text
         self.codings = codings
 
-    @property
-    def timing(self) -> Timing:
-        found = self._timing
-        if found is None:
-            found = self._timing = timing_of(self.resource_type, self.resource)
-        return found
-
 
 def _codings(concept: object) -> Iterator[tuple[str, str]]:
-    if not isinstance(concept, Mapping):
+    if type(concept) is not dict and not isinstance(concept, Mapping):
         return
     for coding in concept.get("coding") or ():
-        if isinstance(coding, Mapping):
+        if type(coding) is dict or isinstance(coding, Mapping):
             system, code = coding.get("system"), coding.get("code")
             if isinstance(system, str) and isinstance(code, str):
                 yield system.strip(), code.strip()
@@ -186,13 +180,14 @@ class ConceptIndex:
             if not (found or components) or not counts(resource_type, resource):
                 continue
             reference = f"{resource_type}/{resource.get('id', '')}"
+            timing = observation_timing(resource)
             if found:
-                entry = Entry(resource_type, resource, resource, None, reference)
+                entry = Entry(resource_type, resource, resource, timing, reference)
                 for concept in found:
                     by_concept.setdefault(concept, []).append(entry)
             for component in components or ():
                 if isinstance(component, Mapping) and (found := _coded(known, lookup, component.get("code"))):
-                    entry = Entry(resource_type, resource, component, None, reference)
+                    entry = Entry(resource_type, resource, component, timing, reference)
                     for concept in found:
                         by_concept.setdefault(concept, []).append(entry)
 
@@ -276,7 +271,7 @@ class ConceptIndex:
         if not concepts:
             return
         reference = f"{resource_type}/{resource.get('id', '')}"
-        entry = Entry(resource_type, resource, holder, None, reference, by_text, codings)
+        entry = Entry(resource_type, resource, holder, timing_of(resource_type, resource), reference, by_text, codings)
         for concept in concepts:
             self._by_concept.setdefault(concept, []).append(entry)
 

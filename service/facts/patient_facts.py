@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import operator
 from collections.abc import Set as AbstractSet
 
 from mappings.catalog import Catalog
@@ -31,6 +32,7 @@ from service.facts.qualitative import Reading, has_result, polarity, standing
 from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 
+_SORT_KEY = operator.itemgetter(0)  # the sort key put first in a tuple: no Python call per item sorted
 INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qualify a room-air reading
 
 
@@ -247,16 +249,16 @@ class PatientFacts:
 
     def _newest_first(self, concepts: frozenset[str]) -> list[tuple[dt.date, str, Entry]]:
         """The dated Observation entries under `concepts` with their latest possible start day, newest first (by
-        `_latest_key`), sorted once per patient however many queries and units read them."""
+        latest start, earliest start, reference), sorted once per patient however many queries and units read them."""
         found = self._dated.get(concepts)
         if found is None:
             dated = [
-                (start, c, e)
+                ((start[1], start[0], e.reference), start[1], c, e)
                 for c, e in self._matches(concepts, (ResourceType.OBSERVATION,))
                 if (start := e.timing.start)
             ]
-            dated.sort(key=_latest_key, reverse=True)
-            found = self._dated[concepts] = [(start[1], c, e) for start, c, e in dated]
+            dated.sort(key=_SORT_KEY, reverse=True)
+            found = self._dated[concepts] = [(latest, c, e) for _, latest, c, e in dated]
         return found
 
     def _same_day(
@@ -436,8 +438,3 @@ def _measurement_window(catalog: Catalog, query: MeasurementQuery) -> Window:
     if not lookbacks:
         return query.window
     return Window(within_days=min(lookbacks), before_days=query.window.before_days)
-
-
-def _latest_key(item: tuple[tuple[dt.date, dt.date], str, Entry]) -> tuple[dt.date, dt.date, str]:
-    start, _, entry = item
-    return start[1], start[0], entry.reference
