@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
@@ -90,20 +90,16 @@ class Entry:
         self.codings = codings
 
 
-def _codings(concept: object) -> Iterator[tuple[str, str]]:
-    if type(concept) is not dict and not isinstance(concept, Mapping):
-        return
-    for coding in concept.get("coding") or ():
-        if type(coding) is dict or isinstance(coding, Mapping):
-            system, code = coding.get("system"), coding.get("code")
-            if isinstance(system, str) and isinstance(code, str):
-                yield system.strip(), code.strip()
-
-
-def _coded(known: Mapping[tuple[str, str], frozenset[str]], lookup: Lookup, codeable: object) -> frozenset[str]:
+def _coded(
+    known: Mapping[tuple[str, str], frozenset[str]],
+    lookup: Lookup,
+    codeable: object,
+    codings: list[tuple[str, str]] | None = None,
+) -> frozenset[str]:
     """The concepts of a CodeableConcept's codings: `known` (the catalog's answers so far) is read first, the
     catalog asked only for a coding it has not seen (it strips and normalises). A `dict` is checked before the
-    Mapping test, as JSON gives dicts and the Mapping test costs more than the rest."""
+    Mapping test, as JSON gives dicts and the Mapping test costs more than the rest. `codings`, when given, gets
+    each coding's (system, code), stripped, in the same pass."""
     found = _NONE
     if type(codeable) is not dict and not isinstance(codeable, Mapping):
         return found
@@ -116,6 +112,8 @@ def _coded(known: Mapping[tuple[str, str], frozenset[str]], lookup: Lookup, code
                     concepts = lookup(system, code)
                 if concepts:
                     found = found | concepts if found else concepts
+                if codings is not None:
+                    codings.append((system.strip(), code.strip()))
     return found
 
 
@@ -248,10 +246,11 @@ class ConceptIndex:
         kind = _CODE_KIND[resource_type]
         known, lookup = catalog.coding_memo, catalog.concepts_for
         found = _NONE
+        written: list[tuple[str, str]] = []
         for codeable in codeables:
-            coded = _coded(known, lookup, codeable)
+            coded = _coded(known, lookup, codeable, written)
             found = found | coded if found else coded
-        codings = tuple(coding for codeable in codeables for coding in _codings(codeable))
+        codings = tuple(written)
         found |= catalog.every_record_concepts(kind, codings)
         self._add(resource_type, resource, resource, found, codings=codings)
         if not found:
