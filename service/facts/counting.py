@@ -25,19 +25,36 @@ _CONDITION = ResourceType.CONDITION  # asked of every record: a module name, not
 
 def codes_of(concept: object) -> list[str]:
     """Codes of a CodeableConcept (any system), lower-cased; [] if absent."""
-    if not isinstance(concept, Mapping):
+    if type(concept) is not dict and not isinstance(concept, Mapping):  # the type first: the ABC check costs more
         return []
     codings = concept.get("coding")
     if not isinstance(codings, list):
         return []
-    return [c["code"].strip().lower() for c in codings if isinstance(c, Mapping) and isinstance(c.get("code"), str)]
+    return [
+        c["code"].strip().lower()
+        for c in codings
+        if (type(c) is dict or isinstance(c, Mapping)) and isinstance(c.get("code"), str)
+    ]
+
+
+# (resource type, status as written) -> whether IGNORED_STATUS ignores it: a record's status is one of a few
+# spellings, and normalising it costs more than a dict read. Emptied when full (statuses come from the input).
+_STATUS_IGNORED: dict[tuple[str, str], bool] = {}
+_NO_STATUS: frozenset[str] = frozenset()
 
 
 def counts(resource_type: str, resource: Mapping[str, Any]) -> bool:
     """Whether `resource` counts at all; everything else is ignored as if absent."""
     status = resource.get("status")
-    if isinstance(status, str) and status.strip().lower() in IGNORED_STATUS.get(resource_type, frozenset()):
-        return False
+    if isinstance(status, str):
+        ignored = _STATUS_IGNORED.get((resource_type, status))
+        if ignored is None:
+            if len(_STATUS_IGNORED) >= 1024:
+                _STATUS_IGNORED.clear()
+            ignored = status.strip().lower() in IGNORED_STATUS.get(resource_type, _NO_STATUS)
+            _STATUS_IGNORED[resource_type, status] = ignored
+        if ignored:
+            return False
     if resource_type == _CONDITION:
         verification = codes_of(resource.get("verificationStatus"))
         if any(code in IGNORED_CONDITION_VERIFICATION for code in verification):

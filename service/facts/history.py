@@ -47,7 +47,7 @@ def _status(resource: Mapping[str, Any]) -> str:
 
 
 def _period(period: object) -> tuple[Range | None, Range | None]:
-    if not isinstance(period, Mapping):
+    if type(period) is not dict and not isinstance(period, Mapping):  # the type first: the ABC check costs more
         return None, None
     return date_range(period.get("start")), date_range(period.get("end"))
 
@@ -111,11 +111,11 @@ def medication_timing(resource_type: str, resource: Mapping[str, Any]) -> Timing
         starts: list[Range] = []
         ends: list[Range] = []
         for dosage in resource.get("dosageInstruction") or ():
-            if not isinstance(dosage, Mapping):
+            if type(dosage) is not dict and not isinstance(dosage, Mapping):
                 continue
             timing = dosage.get("timing")
-            repeat = timing.get("repeat") if isinstance(timing, Mapping) else None
-            if isinstance(repeat, Mapping):
+            repeat = timing.get("repeat") if type(timing) is dict or isinstance(timing, Mapping) else None
+            if type(repeat) is dict or isinstance(repeat, Mapping):
                 bound_start, bound_end = _period(repeat.get("boundsPeriod"))
                 if bound_start is not None:
                     starts.append(bound_start)
@@ -207,31 +207,29 @@ def place(timing: Timing, window: Window, on: dt.date) -> bool | None:
     if start is not None and start[0] > on:
         return False
     latest_start = start[1] if start is not None else timing.start_by
-    results: list[bool | None] = []
+    unknown = False  # a None seen: the answer unless a False comes (no list of answers: this runs per record)
     if window.before_days is not None:
         cutoff = on - dt.timedelta(days=window.before_days)
         if latest_start is not None and latest_start <= cutoff:
-            results.append(True)
+            pass
         elif start is not None and start[0] > cutoff:
-            results.append(False)
+            return False
         else:
-            results.append(None)
+            unknown = True
     if window.within_days is not None:
         from_day = on - dt.timedelta(days=window.within_days)
-        results.append(True if latest_start is not None and latest_start <= on else None)
+        if latest_start is None or latest_start > on:
+            unknown = True
         if timing.ongoing:
-            results.append(True)
+            pass
         elif end is not None:
-            results.append(True if end[0] >= from_day else False if end[1] < from_day else None)
-        elif start is not None and start[0] >= from_day:
-            results.append(True)  # the end is unknown but cannot precede the start
-        else:
-            results.append(None)
-    if False in results:
-        return False
-    if None in results:
-        return None
-    return True
+            if end[1] < from_day:
+                return False
+            if end[0] < from_day:
+                unknown = True
+        elif start is None or start[0] < from_day:  # the end is unknown but cannot precede a start inside
+            unknown = True
+    return None if unknown else True
 
 
 # UCUM / FHIR Duration units -> days (calendar months and years as in the criteria language).

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from typing import Any, Protocol
 
 from service.criteria.inputs import RecordKind
 from service.facts.counting import counts
-from service.facts.history import Timing, timing_of
+from service.facts.history import Timing, observation_timing, timing_of
 from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 
@@ -65,17 +65,18 @@ class Entry:
 
     `holder` is where the value lives: the resource itself, or the Observation component whose code matched.
     `by_text`: the record's text, when only the concept's safety net put it here (its codes map to nothing).
-    `timing` is read from the resource when first asked (None given): most entries no query reaches.
+    `timing` is read once per resource as the index is built (a plain attribute, not a property: queries read
+    it hundreds of times per patient, and nearly every entry is reached by some query).
     """
 
-    __slots__ = ("_timing", "by_text", "codings", "holder", "reference", "resource", "resource_type")
+    __slots__ = ("by_text", "codings", "holder", "reference", "resource", "resource_type", "timing")
 
     def __init__(
         self,
         resource_type: str,
         resource: Mapping[str, Any],
         holder: Mapping[str, Any],
-        timing: Timing | None,
+        timing: Timing,
         reference: str,
         by_text: str | None = None,
         codings: tuple[tuple[str, str], ...] = (),  # closed-world records: (system, code) of what matched
@@ -83,33 +84,22 @@ class Entry:
         self.resource_type = resource_type
         self.resource = resource
         self.holder = holder
-        self._timing = timing
+        self.timing = timing
         self.reference = reference
         self.by_text = by_text
         self.codings = codings
 
-    @property
-    def timing(self) -> Timing:
-        found = self._timing
-        if found is None:
-            found = self._timing = timing_of(self.resource_type, self.resource)
-        return found
 
-
-def _codings(concept: object) -> Iterator[tuple[str, str]]:
-    if not isinstance(concept, Mapping):
-        return
-    for coding in concept.get("coding") or ():
-        if isinstance(coding, Mapping):
-            system, code = coding.get("system"), coding.get("code")
-            if isinstance(system, str) and isinstance(code, str):
-                yield system.strip(), code.strip()
-
-
-def _coded(known: Mapping[tuple[str, str], frozenset[str]], lookup: Lookup, codeable: object) -> frozenset[str]:
+def _coded(
+    known: Mapping[tuple[str, str], frozenset[str]],
+    lookup: Lookup,
+    codeable: object,
+    codings: list[tuple[str, str]] | None = None,
+) -> frozenset[str]:
     """The concepts of a CodeableConcept's codings: `known` (the catalog's answers so far) is read first, the
     catalog asked only for a coding it has not seen (it strips and normalises). A `dict` is checked before the
-    Mapping test, as JSON gives dicts and the Mapping test costs more than the rest."""
+    Mapping test, as JSON gives dicts and the Mapping test costs more than the rest. `codings`, when given, gets
+    each coding's (system, code), stripped, in the same pass."""
     found = _NONE
     if type(codeable) is not dict and not isinstance(codeable, Mapping):
         return found
@@ -122,6 +112,8 @@ def _coded(known: Mapping[tuple[str, str], frozenset[str]], lookup: Lookup, code
                     concepts = lookup(system, code)
                 if concepts:
                     found = found | concepts if found else concepts
+                if codings is not None:
+                    codings.append((system.strip(), code.strip()))
     return found
 
 
@@ -163,7 +155,8 @@ class ConceptIndex:
         for resource_type, add in _BUILDERS.items():
             resources = record.of_type(resource_type)
             if resources:
-                add(self, catalog, resource_type, resources, record)
+                # the type as a plain str: an Enum member is written into every reference through Python code
+                add(self, catalog, str(resource_type), resources, record)
 
     @classmethod
     def without_records(cls, unresolved: list[str]) -> ConceptIndex:
@@ -185,13 +178,14 @@ class ConceptIndex:
             if not (found or components) or not counts(resource_type, resource):
                 continue
             reference = f"{resource_type}/{resource.get('id', '')}"
+            timing = observation_timing(resource)
             if found:
-                entry = Entry(resource_type, resource, resource, None, reference)
+                entry = Entry(resource_type, resource, resource, timing, reference)
                 for concept in found:
                     by_concept.setdefault(concept, []).append(entry)
             for component in components or ():
                 if isinstance(component, Mapping) and (found := _coded(known, lookup, component.get("code"))):
-                    entry = Entry(resource_type, resource, component, None, reference)
+                    entry = Entry(resource_type, resource, component, timing, reference)
                     for concept in found:
                         by_concept.setdefault(concept, []).append(entry)
 
@@ -252,10 +246,11 @@ class ConceptIndex:
         kind = _CODE_KIND[resource_type]
         known, lookup = catalog.coding_memo, catalog.concepts_for
         found = _NONE
+        written: list[tuple[str, str]] = []
         for codeable in codeables:
-            coded = _coded(known, lookup, codeable)
+            coded = _coded(known, lookup, codeable, written)
             found = found | coded if found else coded
-        codings = tuple(coding for codeable in codeables for coding in _codings(codeable))
+        codings = tuple(written)
         found |= catalog.every_record_concepts(kind, codings)
         self._add(resource_type, resource, resource, found, codings=codings)
         if not found:
@@ -275,7 +270,7 @@ class ConceptIndex:
         if not concepts:
             return
         reference = f"{resource_type}/{resource.get('id', '')}"
-        entry = Entry(resource_type, resource, holder, None, reference, by_text, codings)
+        entry = Entry(resource_type, resource, holder, timing_of(resource_type, resource), reference, by_text, codings)
         for concept in concepts:
             self._by_concept.setdefault(concept, []).append(entry)
 

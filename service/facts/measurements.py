@@ -93,7 +93,7 @@ def quantity_unit(quantity: Mapping[str, Any]) -> str | None:
 def read(holder: Mapping[str, Any], analyte: Analyte) -> Reading | str | None:
     """The value of an Observation (or component): a Reading, a reason it is unusable, or None if it has none."""
     quantity = holder.get("valueQuantity")
-    if isinstance(quantity, Mapping):
+    if type(quantity) is dict or isinstance(quantity, Mapping):  # the type first: the ABC check costs more
         value = finite_number(quantity.get("value"))
         if value is None:
             return None
@@ -215,7 +215,11 @@ def in_window(entry: Entry, window: Window, on: dt.date) -> bool:
 def first_reference_range(holder: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The result's first referenceRange: the only one read (others are for other populations or contexts)."""
     ranges = holder.get("referenceRange")
-    if not isinstance(ranges, list) or not ranges or not isinstance(ranges[0], Mapping):
+    if (
+        not isinstance(ranges, list)
+        or not ranges
+        or (type(ranges[0]) is not dict and not isinstance(ranges[0], Mapping))
+    ):
         return None
     return ranges[0]
 
@@ -224,7 +228,7 @@ def _upper_limit_of_normal(holder: Mapping[str, Any]) -> tuple[float, str | None
     """The exact upper limit of the first reference range, with its unit (a `<`/`>` limit is not exact)."""
     reference = first_reference_range(holder)
     high = None if reference is None else reference.get("high")
-    if not isinstance(high, Mapping):
+    if type(high) is not dict and not isinstance(high, Mapping):
         return None
     value = finite_number(high.get("value"))
     if value is None or value <= 0 or high.get("comparator"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import operator
 from collections.abc import Set as AbstractSet
 
 from mappings.catalog import Catalog
@@ -31,6 +32,7 @@ from service.facts.qualitative import Reading, has_result, polarity, standing
 from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 
+_SORT_KEY = operator.itemgetter(0)  # the sort key put first in a tuple: no Python call per item sorted
 INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qualify a room-air reading
 
 
@@ -56,7 +58,7 @@ class PatientFacts:
     them answer Missing, so their criteria become unknown, never met or not-met on partial data.
     """
 
-    __slots__ = ("_catalog", "_dated", "_index", "_memo", "_memo_on", "_record", "_unreadable")
+    __slots__ = ("_catalog", "_dated", "_index", "_matched", "_memo", "_memo_on", "_readings", "_record", "_unreadable")
 
     def __init__(
         self,
@@ -75,6 +77,9 @@ class PatientFacts:
         self._memo: dict[object, object] = {}
         self._memo_on: dt.date | None = None
         self._dated: dict[frozenset[str], list[tuple[dt.date, str, Entry]]] = {}  # by concepts, for any date
+        self._matched: dict[tuple[frozenset[str], tuple[str, ...]], list[tuple[str, Entry]]] = {}  # for any date
+        # per analyte, for the memo's date: its results' polarities, dated and undated (`_polarities`)
+        self._readings: dict[str, tuple[list[tuple[Entry, Polarity | None]], list[tuple[Entry, Polarity | None]]]] = {}
 
     # --- derived -------------------------------------------------------------------------------------
     def birth_date_range(self) -> tuple[dt.date, dt.date] | Missing:
@@ -156,18 +161,11 @@ class PatientFacts:
         found: list[Event] = []
         for concept in sorted(query.concepts):
             analyte = self._catalog.analyte(concept)
-            reading = Reading(analyte.positivity) if analyte else Reading()
-            coded = self._coded_answers if reading.positivity == "answer" else self._coded
-            dated: list[tuple[Entry, Polarity | None]] = []
-            for _, entry in self._matches(frozenset((concept,)), (ResourceType.OBSERVATION,)):
-                start = entry.timing.start
-                if not has_result(entry.holder) or (start is not None and start[0] > on):
-                    continue
-                result = polarity(entry.holder, coded, self._convert_plain, reading)
-                if start is not None:
-                    dated.append((entry, result))
-                elif wanted is Polarity.POSITIVE and result is not Polarity.NEGATIVE:
-                    found.append(self._result_event(concept, entry, result, False, "result has no date"))
+            dated, undated = self._polarities(concept, on)
+            if wanted is Polarity.POSITIVE:
+                for entry, result in undated:
+                    if result is not Polarity.NEGATIVE:
+                        found.append(self._result_event(concept, entry, result, False, "result has no date"))
             window = self._result_window(query, concept)
             for item in standing(
                 dated,
@@ -180,6 +178,27 @@ class PatientFacts:
                 found.append(self._result_event(concept, item.entry, item.polarity, item.certain, item.doubt))
         found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
         return tuple(found)
+
+    def _polarities(
+        self, concept: str, on: dt.date
+    ) -> tuple[list[tuple[Entry, Polarity | None]], list[tuple[Entry, Polarity | None]]]:
+        """The results of `concept` taken by `on` with their polarity, dated and undated, read once per day for
+        every query of the analyte (positive and negative, each window)."""
+        found = self._readings.get(concept)
+        if found is None:
+            analyte = self._catalog.analyte(concept)
+            reading = Reading(analyte.positivity) if analyte else Reading()
+            coded = self._coded_answers if reading.positivity == "answer" else self._coded
+            dated: list[tuple[Entry, Polarity | None]] = []
+            undated: list[tuple[Entry, Polarity | None]] = []
+            for _, entry in self._matches(frozenset((concept,)), (ResourceType.OBSERVATION,)):
+                start = entry.timing.start
+                if not has_result(entry.holder) or (start is not None and start[0] > on):
+                    continue
+                result = polarity(entry.holder, coded, self._convert_plain, reading)
+                (dated if start is not None else undated).append((entry, result))
+            found = self._readings[concept] = (dated, undated)
+        return found
 
     def _result_event(
         self, concept: str, entry: Entry, result: Polarity | None, certain: bool, doubt: str | None
@@ -230,16 +249,16 @@ class PatientFacts:
 
     def _newest_first(self, concepts: frozenset[str]) -> list[tuple[dt.date, str, Entry]]:
         """The dated Observation entries under `concepts` with their latest possible start day, newest first (by
-        `_latest_key`), sorted once per patient however many queries and units read them."""
+        latest start, earliest start, reference), sorted once per patient however many queries and units read them."""
         found = self._dated.get(concepts)
         if found is None:
             dated = [
-                (start, c, e)
+                ((start[1], start[0], e.reference), start[1], c, e)
                 for c, e in self._matches(concepts, (ResourceType.OBSERVATION,))
                 if (start := e.timing.start)
             ]
-            dated.sort(key=_latest_key, reverse=True)
-            found = self._dated[concepts] = [(start[1], c, e) for start, c, e in dated]
+            dated.sort(key=_SORT_KEY, reverse=True)
+            found = self._dated[concepts] = [(latest, c, e) for _, latest, c, e in dated]
         return found
 
     def _same_day(
@@ -309,6 +328,7 @@ class PatientFacts:
     def _start_memo(self, on: dt.date) -> None:
         """The memo holds the answers for one evaluation date at a time."""
         self._memo.clear()
+        self._readings.clear()
         self._memo_on = on
 
     def _gap(self, kind: RecordKind, types: tuple[str, ...], concepts: frozenset[str]) -> Missing | None:
@@ -330,7 +350,15 @@ class PatientFacts:
         return " or ".join(self._analyte(c).label for c in sorted(concepts)) or "Record"
 
     def _matches(self, concepts: frozenset[str], types: tuple[str, ...]) -> list[tuple[str, Entry]]:
-        """(concept id, entry) for each distinct entry of `types` under any of `concepts` (sorted ids first)."""
+        """(concept id, entry) for each distinct entry of `types` under any of `concepts` (sorted ids first); found
+        once per patient, as several queries (windows, statuses, units) read the same concepts."""
+        key = (concepts, types)
+        found = self._matched.get(key)
+        if found is None:
+            found = self._matched[key] = self._match(concepts, types)
+        return found
+
+    def _match(self, concepts: frozenset[str], types: tuple[str, ...]) -> list[tuple[str, Entry]]:
         if len(concepts) == 1:  # most queries: no entry can come twice
             (concept,) = concepts
             return [(concept, entry) for entry in self._index.entries(concept) if entry.resource_type in types]
@@ -391,6 +419,8 @@ def _named_only_by_text(entry: Entry) -> str | None:
 def _spread(day: list[Measurement]) -> Measurement:
     """Results of one day that disagree (a repeat count, race-specific eGFR pairs) make the value the range they
     span: which one applies is not in the record, so a threshold inside the range is unknown. day[0] is the latest."""
+    if len(day) == 1:  # most days: one result
+        return day[0]
     low, high = min(m.value for m in day), max(m.value for m in day)
     if math.isclose(low, high, rel_tol=1e-9):  # the same value in two codes or units is not a disagreement
         return day[0]
@@ -408,8 +438,3 @@ def _measurement_window(catalog: Catalog, query: MeasurementQuery) -> Window:
     if not lookbacks:
         return query.window
     return Window(within_days=min(lookbacks), before_days=query.window.before_days)
-
-
-def _latest_key(item: tuple[tuple[dt.date, dt.date], str, Entry]) -> tuple[dt.date, dt.date, str]:
-    start, _, entry = item
-    return start[1], start[0], entry.reference

@@ -69,10 +69,14 @@ def record_from_resources(patient: Mapping[str, Any], resources: Iterable[Mappin
         raise BundleError("expected a Patient resource")
     if not isinstance(patient.get("id"), str) or not patient["id"]:
         raise BundleError("the Patient has no id")
+    # A dict is told by its type before the Mapping check: JSON gives dicts, and an ABC check costs more than the
+    # rest of a resource's grouping.
     selected = [
         r
         for r in resources
-        if isinstance(r, Mapping) and isinstance(r.get("resourceType"), str) and r["resourceType"] in READ_TYPES
+        if (type(r) is dict or isinstance(r, Mapping))
+        and isinstance(resource_type := r.get("resourceType"), str)
+        and resource_type in READ_TYPES
     ]
     return _build(patient, selected, _patient_aliases(patient, None))
 
@@ -100,7 +104,7 @@ def _belongs(resource: Mapping[str, Any], aliases: tuple[frozenset[str], str]) -
     ref = resource.get("subject")
     if ref is None:
         ref = resource.get("patient")
-    if not isinstance(ref, Mapping):
+    if type(ref) is not dict and not isinstance(ref, Mapping):  # the type first: see record_from_resources
         return False
     reference = ref.get("reference")
     if not isinstance(reference, str):
