@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from service.criteria import CompiledTrial, CriteriaError, Diagnostic, QueryTable, Vocabulary, load_trial
+from service.screening.status import Rollup
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +17,7 @@ class LoadedTrial:
     compiled: CompiledTrial
     version: str  # sha256 of the file text, first 16 hex digits
     path: Path
+    rollup: Rollup  # how its criteria's results roll up into cohort and trial status, worked out once
 
     @property
     def id(self) -> str:
@@ -48,7 +50,7 @@ def load_trials(paths: Iterable[Path], vocabulary: Vocabulary) -> tuple[LoadedTr
             problems.append(Diagnostic(str(path), span.line, span.column, message))
             continue
         version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-        loaded.append(LoadedTrial(compiled, version, path))
+        loaded.append(LoadedTrial(compiled, version, path, Rollup.of_trial(compiled.trial)))
     if problems:
         raise CriteriaError(problems)
     return tuple(loaded)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mappings.catalog import Catalog, load_catalog
-from service.criteria import CriterionOutcome, Evaluation, Trial
+from service.criteria import CriterionOutcome, Evaluation
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.record import PatientRecord
 from service.screening.contract import (
@@ -21,7 +21,7 @@ from service.screening.contract import (
     shared,
 )
 from service.screening.registry import LoadedTrial, bundled_trials_dir, load_trials, trial_files
-from service.screening.status import Rollup, cohort_status, trial_status
+from service.screening.status import cohort_status, trial_status
 
 
 def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
@@ -59,26 +59,11 @@ def _shared_line(outcome: CriterionOutcome) -> CriterionReport:
     return found[1]
 
 
-# By the trial definition's identity; the definition is kept so that its id is not reused. Cleared when full.
-_ROLLUPS: dict[int, tuple[Trial, Rollup]] = {}
-
-
-def _rollup(definition: Trial) -> Rollup:
-    found = _ROLLUPS.get(id(definition))
-    if found is None or found[0] is not definition:
-        if len(_ROLLUPS) >= 256:
-            _ROLLUPS.clear()
-        group = {None: 0} | {cohort.id: i for i, cohort in enumerate(definition.cohorts, 1)}
-        rollup = Rollup.of(((c.kind, group[c.cohort]) for c in definition.criteria), len(definition.cohorts))
-        found = _ROLLUPS[id(definition)] = (definition, rollup)
-    return found[1]
-
-
 def trial_report(trial: LoadedTrial, outcomes: Sequence[CriterionOutcome]) -> TrialReport:
     """One trial's report: its criteria in file order, rolled up per cohort and for the trial."""
     definition = trial.compiled.trial
     criteria = tuple([_shared_line(o) if o.shared else CriterionReport.of(o) for o in outcomes])
-    common, *cohorts = _rollup(definition).group_statuses([o.result for o in outcomes])
+    common, *cohorts = trial.rollup.group_statuses([o.result for o in outcomes])
     return TrialReport(
         id=definition.id,
         title=definition.title,

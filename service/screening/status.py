@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from service.criteria import Trial
 from service.screening.contract import CriterionKind, Status
 
 _BY_RANK = (Status.ELIGIBLE, Status.POSSIBLY_ELIGIBLE, Status.INELIGIBLE)
@@ -33,6 +34,11 @@ class Rollup(NamedTuple):
             tuple("met" if i else "not-met" for i in inclusion),
             cohorts,
         )
+
+    @classmethod
+    def of_trial(cls, trial: Trial) -> Rollup:
+        group = {None: 0} | {cohort.id: i for i, cohort in enumerate(trial.cohorts, 1)}
+        return cls.of(((c.kind, group[c.cohort]) for c in trial.criteria), len(trial.cohorts))
 
     def group_statuses(self, results: Iterable[str]) -> list[Status]:
         """Each group's status (the common group first) from its criteria's results, in the criteria's order:
