@@ -14,7 +14,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from service.criteria import ast
 from service.criteria.codegen import QueryTable, Source, generate
@@ -324,10 +324,9 @@ _RUNTIME: dict[str, object] = {
 }
 
 
-@dataclass(slots=True)
-class CriterionOutcome:
-    """Not to be changed once made. Not a frozen dataclass: one is made per evaluated criterion, and a frozen one's
-    `__init__` sets every field through `object.__setattr__`, several times slower."""
+class CriterionOutcome(NamedTuple):
+    """One criterion's result. A named tuple: immutable, since a blank patient's is shared by every patient it
+    answers for, and built as fast as a plain dataclass (a frozen one costs several times more, one per criterion)."""
 
     criterion: ast.Criterion
     result: str  # "met" | "not-met" | "unknown" | "manual"
@@ -335,7 +334,7 @@ class CriterionOutcome:
     missing: tuple[str, ...]
     # One object given to every patient a blank evaluation answers for: what callers derive from it (a report
     # line) they may keep by identity.
-    shared: bool = field(default=False, compare=False)
+    shared: bool = False
 
 
 class Evaluation:
