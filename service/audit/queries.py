@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -34,9 +35,10 @@ def aware(value: dt.datetime, name: str) -> dt.datetime:
 def storable(row: dict[str, Any], table: Table) -> dict[str, Any]:
     """The row, if every backend will take it: no text longer than its column, no NUL byte anywhere (PostgreSQL
     refuses both, SQLite would take them; checking here makes the two behave alike)."""
+    limits = _text_limits(table)
     for name, value in row.items():
         if isinstance(value, str):
-            limit = getattr(table.c[name].type, "length", None)
+            limit = limits.get(name)
             if limit is not None and len(value) > limit:
                 raise AuditRejectedError(f"{name} is longer than {limit} characters")
             if "\x00" in value:
@@ -44,6 +46,13 @@ def storable(row: dict[str, Any], table: Table) -> dict[str, Any]:
         elif isinstance(value, dict | list) and b"\\u0000" in orjson.dumps(value):
             raise AuditRejectedError(f"{name} holds a NUL character")
     return row
+
+
+@functools.cache
+def _text_limits(table: Table) -> dict[str, int]:
+    """The length limit of each of the table's columns that has one, looked up once: per row and column it cost
+    more than the rest of the check."""
+    return {column.name: limit for column in table.c if (limit := getattr(column.type, "length", None)) is not None}
 
 
 def card_row(card: CardRecord, report: Mapping[str, Any]) -> dict[str, Any]:

@@ -60,8 +60,10 @@ T = TypeVar("T")
 # queue cannot drain, and the read itself will then fail with a clear AuditError instead of hanging.
 _QUEUE_WAIT_SECONDS: Final = 5.0
 _MAX_LIMIT: Final = 1000
-# how long the writer gathers cards into one transaction (reads and feedback flush at once, never wait for it)
-_LINGER_SECONDS: Final = 0.05
+# How long the writer gathers cards into one transaction (reads and feedback flush at once, never wait for it).
+# A transaction costs ~0.4 ms of CPU whatever it carries (mostly SQLite's commit): at 50 ms it carried only ~3
+# sequential hook calls; at 200 ms ~13, and the writer's CPU per call drops by about a quarter.
+_LINGER_SECONDS: Final = 0.2
 
 
 class AuditStore:

@@ -63,9 +63,13 @@ class WriteBehind(Generic[T]):
             )
             if self._closed or not room:
                 return False
+            idle = not self._pending
             self._pending.extend(items)
             self._accepted += len(items)
-            self._changed.notify_all()
+            # Wake the writer only when it waits for this: for a first item, or to end its linger with a full
+            # batch. Waking it on every put made it re-check and sleep again once per hook call for nothing.
+            if idle or len(self._pending) >= self._max_batch:
+                self._changed.notify_all()
             return True
 
     def flush(self, timeout: float | None = None) -> bool:
