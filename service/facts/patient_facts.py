@@ -25,7 +25,7 @@ from service.criteria.inputs import (
 from service.facts import derived
 from service.facts.counting import tentative
 from service.facts.estimates import ESTIMATES
-from service.facts.history import counts_for_status, medication_course, place
+from service.facts.history import every_status_counts, medication_course, place
 from service.facts.index import KIND_TYPES, MEDICATION_TYPES, ConceptIndex, Entry
 from service.facts.measurements import Analyte, in_window, measure, on_supplemental_oxygen, window_text
 from service.facts.qualitative import Reading, has_result, polarity, standing
@@ -120,11 +120,13 @@ class PatientFacts:
         if query.kind == RecordKind.OBSERVATION and query.polarity is not None:
             return self._results(query, query.polarity, on)
         found: list[Event] = []
+        every_status = every_status_counts(query.status, query.window)  # per query, not per record
+        window = query.window if query.half_lives is None else None  # None: each record's own (`_record_window`)
         for concept, entry in self._matches(query.concepts, types):
             timing = entry.timing
-            if not counts_for_status(timing, query.status, query.window):
+            if not (every_status or timing.current):
                 continue
-            placed = place(timing, self._record_window(query, concept, entry), on)
+            placed = place(timing, window or self._record_window(query, concept, entry), on)
             if placed is False:
                 continue
             key = (concept, entry, placed)
@@ -132,7 +134,8 @@ class PatientFacts:
             if event is None:
                 event = self._memo[key] = self._event(concept, entry, placed is True, on)
             found.append(event)  # type: ignore[arg-type]
-        found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
+        if len(found) > 1:
+            found.sort(key=_event_order)
         return tuple(found)
 
     def _event(self, concept: str, entry: Entry, placed: bool, on: dt.date) -> Event:
@@ -176,7 +179,8 @@ class PatientFacts:
                 lapses_days=analyte.positive_lapses_days if analyte else None,
             ):
                 found.append(self._result_event(concept, item.entry, item.polarity, item.certain, item.doubt))
-        found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
+        if len(found) > 1:
+            found.sort(key=_event_order)
         return tuple(found)
 
     def _polarities(
@@ -407,6 +411,11 @@ class PatientFacts:
     def _convert_plain(value: float, from_unit: str, to_unit: str) -> float | None:
         result = convert(value, from_unit, to_unit)
         return None if isinstance(result, NotConvertible) else result
+
+
+def _event_order(event: Event) -> tuple[dt.date, str]:
+    """Events in the order reports show them: by start (undated first), then reference."""
+    return (event.start or dt.date.min, event.evidence.reference)
 
 
 def _named_only_by_text(entry: Entry) -> str | None:
