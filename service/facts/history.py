@@ -190,6 +190,9 @@ def timing_of(resource_type: str, resource: Mapping[str, Any]) -> Timing:
     return read(resource) if read is not None else medication_timing(resource_type, resource)
 
 
+_ANY_STATUS = EventStatus.ANY  # read once: an Enum member read off its class runs Python code
+
+
 def every_status_counts(status: EventStatus, window: Window) -> bool:
     """Whether records count whatever their status; else only current ones (`Timing.current`) do. Asked once per
     query, not per record. ANY: every counted record. ACTIVE: current by its status (clinicalStatus, or "active" =
@@ -199,7 +202,7 @@ def every_status_counts(status: EventStatus, window: Window) -> bool:
     record no longer current still counts, and `place` decides from its end (abatement, end of the period)
     whether it reached into the window (no end recorded: unknown, unless it started inside the window).
     """
-    return status is EventStatus.ANY or window.within_days is not None
+    return status is _ANY_STATUS or window.within_days is not None
 
 
 def place(timing: Timing, window: Window, on: dt.date) -> bool | None:

@@ -34,6 +34,10 @@ from service.fhir_access.resource_types import ResourceType
 
 _SORT_KEY = operator.itemgetter(0)  # the sort key put first in a tuple: no Python call per item sorted
 INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qualify a room-air reading
+# Enum members read once: `Class.MEMBER` runs Python code on every read, and these are read on every query.
+_OBSERVATION = ResourceType.OBSERVATION
+_OBSERVATIONS = (_OBSERVATION,)
+_OBSERVATION_KIND, _MEDICATION_KIND = RecordKind.OBSERVATION, RecordKind.MEDICATION
 
 
 @functools.cache
@@ -117,7 +121,7 @@ class PatientFacts:
             return gap
         if not self._index.has_any(query.concepts):  # most exclusions: the patient has none of it
             return ()
-        if query.kind == RecordKind.OBSERVATION and query.polarity is not None:
+        if query.kind == _OBSERVATION_KIND and query.polarity is not None:
             return self._results(query, query.polarity, on)
         found: list[Event] = []
         every_status = every_status_counts(query.status, query.window)  # per query, not per record
@@ -195,7 +199,7 @@ class PatientFacts:
             coded = self._coded_answers if reading.positivity == "answer" else self._coded
             dated: list[tuple[Entry, Polarity | None]] = []
             undated: list[tuple[Entry, Polarity | None]] = []
-            for _, entry in self._matches(frozenset((concept,)), (ResourceType.OBSERVATION,)):
+            for _, entry in self._matches(frozenset((concept,)), _OBSERVATIONS):
                 start = entry.timing.start
                 if not has_result(entry.holder) or (start is not None and start[0] > on):
                     continue
@@ -223,7 +227,7 @@ class PatientFacts:
 
     def _latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
         window = self._window(query)
-        if ResourceType.OBSERVATION in self._unreadable:
+        if _OBSERVATION in self._unreadable:
             return Missing(
                 f"{window_text(self._labels(query.concepts), window)} (Observation records could not be read)"
             )
@@ -258,7 +262,7 @@ class PatientFacts:
         if found is None:
             dated = [
                 ((start[1], start[0], e.reference), start[1], c, e)
-                for c, e in self._matches(concepts, (ResourceType.OBSERVATION,))
+                for c, e in self._matches(concepts, _OBSERVATIONS)
                 if (start := e.timing.start)
             ]
             dated.sort(key=_SORT_KEY, reverse=True)
@@ -340,7 +344,7 @@ class PatientFacts:
         unread = [t for t in types if t in self._unreadable] if self._unreadable else None
         if unread:
             return Missing(f"{self._labels(concepts)} ({', '.join(unread)} records could not be read)")
-        if kind == RecordKind.MEDICATION and self._index.unresolved:
+        if kind == _MEDICATION_KIND and self._index.unresolved:
             count = len(self._index.unresolved)
             return Missing(
                 f"{self._labels(concepts)} ({count} medication record(s) name a Medication that could not be read)"
