@@ -158,6 +158,9 @@ def immunization_timing(resource: Mapping[str, Any]) -> Timing:
 
 def observation_timing(resource: Mapping[str, Any]) -> Timing:
     """effectiveDateTime / effectiveInstant / effectivePeriod (end, else start) / issued, as one point."""
+    written = resource.get("effectiveDateTime")  # nearly every result: read it before the general walk
+    if type(written) is str and (found := _point_at(written)) is not None:
+        return found
     for key in ("effectiveDateTime", "effectiveInstant"):
         found = _point(resource.get(key))
         if found is not None:
@@ -187,14 +190,19 @@ def timing_of(resource_type: str, resource: Mapping[str, Any]) -> Timing:
     return read(resource) if read is not None else medication_timing(resource_type, resource)
 
 
-def counts_for_status(timing: Timing, status: EventStatus, window: Window) -> bool:
-    """ANY: every counted record. ACTIVE: current by its status (clinicalStatus, or "active" = currently taking).
+_ANY_STATUS = EventStatus.ANY  # read once: an Enum member read off its class runs Python code
+
+
+def every_status_counts(status: EventStatus, window: Window) -> bool:
+    """Whether records count whatever their status; else only current ones (`Timing.current`) do. Asked once per
+    query, not per record. ANY: every counted record. ACTIVE: current by its status (clinicalStatus, or "active" =
+    currently taking).
 
     "Active within N weeks" means active at any time in those weeks, not active today: with a `within` window a
     record no longer current still counts, and `place` decides from its end (abatement, end of the period)
     whether it reached into the window (no end recorded: unknown, unless it started inside the window).
     """
-    return status is EventStatus.ANY or timing.current or window.within_days is not None
+    return status is _ANY_STATUS or window.within_days is not None
 
 
 def place(timing: Timing, window: Window, on: dt.date) -> bool | None:

@@ -118,13 +118,18 @@ def _coded(
 
 
 def _text(*codeable: object) -> str:
-    """A CodeableConcept's text and coding displays, as one string for the safety nets."""
+    """A CodeableConcept's text and coding displays, as one string for the safety nets (read for every record
+    whose codes map to nothing: a `dict` is checked before the Mapping test, which costs more than the rest)."""
     parts: list[str] = []
     for concept in codeable:
-        if isinstance(concept, Mapping):
+        if type(concept) is dict or isinstance(concept, Mapping):
             parts.append(str(concept.get("text") or ""))
-            parts.extend(str(c.get("display") or "") for c in concept.get("coding") or () if isinstance(c, Mapping))
-    return " | ".join(p for p in parts if p)
+            parts += [
+                str(c.get("display") or "")
+                for c in concept.get("coding") or ()
+                if type(c) is dict or isinstance(c, Mapping)
+            ]
+    return " | ".join([p for p in parts if p])
 
 
 def _local_id(reference: str) -> str:

@@ -25,7 +25,7 @@ from service.criteria.inputs import (
 from service.facts import derived
 from service.facts.counting import tentative
 from service.facts.estimates import ESTIMATES
-from service.facts.history import counts_for_status, medication_course, place
+from service.facts.history import every_status_counts, medication_course, place
 from service.facts.index import KIND_TYPES, MEDICATION_TYPES, ConceptIndex, Entry
 from service.facts.measurements import Analyte, in_window, measure, on_supplemental_oxygen, window_text
 from service.facts.qualitative import Reading, has_result, polarity, standing
@@ -34,6 +34,10 @@ from service.fhir_access.resource_types import ResourceType
 
 _SORT_KEY = operator.itemgetter(0)  # the sort key put first in a tuple: no Python call per item sorted
 INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qualify a room-air reading
+# Enum members read once: `Class.MEMBER` runs Python code on every read, and these are read on every query.
+_OBSERVATION = ResourceType.OBSERVATION
+_OBSERVATIONS = (_OBSERVATION,)
+_OBSERVATION_KIND, _MEDICATION_KIND = RecordKind.OBSERVATION, RecordKind.MEDICATION
 
 
 @functools.cache
@@ -117,14 +121,16 @@ class PatientFacts:
             return gap
         if not self._index.has_any(query.concepts):  # most exclusions: the patient has none of it
             return ()
-        if query.kind == RecordKind.OBSERVATION and query.polarity is not None:
+        if query.kind == _OBSERVATION_KIND and query.polarity is not None:
             return self._results(query, query.polarity, on)
         found: list[Event] = []
+        every_status = every_status_counts(query.status, query.window)  # per query, not per record
+        window = query.window if query.half_lives is None else None  # None: each record's own (`_record_window`)
         for concept, entry in self._matches(query.concepts, types):
             timing = entry.timing
-            if not counts_for_status(timing, query.status, query.window):
+            if not (every_status or timing.current):
                 continue
-            placed = place(timing, self._record_window(query, concept, entry), on)
+            placed = place(timing, window or self._record_window(query, concept, entry), on)
             if placed is False:
                 continue
             key = (concept, entry, placed)
@@ -132,7 +138,8 @@ class PatientFacts:
             if event is None:
                 event = self._memo[key] = self._event(concept, entry, placed is True, on)
             found.append(event)  # type: ignore[arg-type]
-        found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
+        if len(found) > 1:
+            found.sort(key=_event_order)
         return tuple(found)
 
     def _event(self, concept: str, entry: Entry, placed: bool, on: dt.date) -> Event:
@@ -176,7 +183,8 @@ class PatientFacts:
                 lapses_days=analyte.positive_lapses_days if analyte else None,
             ):
                 found.append(self._result_event(concept, item.entry, item.polarity, item.certain, item.doubt))
-        found.sort(key=lambda e: (e.start or dt.date.min, e.evidence.reference))
+        if len(found) > 1:
+            found.sort(key=_event_order)
         return tuple(found)
 
     def _polarities(
@@ -191,7 +199,7 @@ class PatientFacts:
             coded = self._coded_answers if reading.positivity == "answer" else self._coded
             dated: list[tuple[Entry, Polarity | None]] = []
             undated: list[tuple[Entry, Polarity | None]] = []
-            for _, entry in self._matches(frozenset((concept,)), (ResourceType.OBSERVATION,)):
+            for _, entry in self._matches(frozenset((concept,)), _OBSERVATIONS):
                 start = entry.timing.start
                 if not has_result(entry.holder) or (start is not None and start[0] > on):
                     continue
@@ -219,7 +227,7 @@ class PatientFacts:
 
     def _latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
         window = self._window(query)
-        if ResourceType.OBSERVATION in self._unreadable:
+        if _OBSERVATION in self._unreadable:
             return Missing(
                 f"{window_text(self._labels(query.concepts), window)} (Observation records could not be read)"
             )
@@ -254,7 +262,7 @@ class PatientFacts:
         if found is None:
             dated = [
                 ((start[1], start[0], e.reference), start[1], c, e)
-                for c, e in self._matches(concepts, (ResourceType.OBSERVATION,))
+                for c, e in self._matches(concepts, _OBSERVATIONS)
                 if (start := e.timing.start)
             ]
             dated.sort(key=_SORT_KEY, reverse=True)
@@ -336,7 +344,7 @@ class PatientFacts:
         unread = [t for t in types if t in self._unreadable] if self._unreadable else None
         if unread:
             return Missing(f"{self._labels(concepts)} ({', '.join(unread)} records could not be read)")
-        if kind == RecordKind.MEDICATION and self._index.unresolved:
+        if kind == _MEDICATION_KIND and self._index.unresolved:
             count = len(self._index.unresolved)
             return Missing(
                 f"{self._labels(concepts)} ({count} medication record(s) name a Medication that could not be read)"
@@ -407,6 +415,11 @@ class PatientFacts:
     def _convert_plain(value: float, from_unit: str, to_unit: str) -> float | None:
         result = convert(value, from_unit, to_unit)
         return None if isinstance(result, NotConvertible) else result
+
+
+def _event_order(event: Event) -> tuple[dt.date, str]:
+    """Events in the order reports show them: by start (undated first), then reference."""
+    return (event.start or dt.date.min, event.evidence.reference)
 
 
 def _named_only_by_text(entry: Entry) -> str | None:
