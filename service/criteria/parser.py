@@ -9,7 +9,6 @@ errors is never kept.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from functools import cache
 from pathlib import Path
@@ -20,7 +19,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.tree import Meta
 
-from service.cache_dir import cache_dir
+from service.cache_dir import cache_dir, keep
 from service.criteria import ast
 from service.criteria.errors import Diagnostic, Span, TrialSyntaxError, caret_context
 from service.criteria.inputs import RecordKind
@@ -291,13 +290,7 @@ def parse_trial(text: str, file: str = "<trial>", *, kept: bool = False) -> ast.
     if isinstance(found, ast.Trial):
         return found
     trial = _parse(text, file)
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        partial = entry.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(pickle.dumps(trial, protocol=pickle.HIGHEST_PROTOCOL))
-        partial.replace(entry)  # atomic: a concurrent reader sees the whole file or none
-    except OSError:
-        pass
+    keep(entry, pickle.dumps(trial, protocol=pickle.HIGHEST_PROTOCOL))
     return trial
 
 
