@@ -33,7 +33,6 @@ from cds_hooks.routes import router as hooks_router
 from mappings import units
 from service.audit.errors import AuditError, AuditRequestError
 from service.audit.store import AuditStore
-from service.demo.patients import load_demo_patients
 from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import BundleError, FhirServerNotAllowed
 from service.gc_tuning import tune_for_serving
@@ -46,7 +45,6 @@ from service.version import SERVICE_VERSION
 from service.web.audit_access import AuditGuard
 from service.web.audit_api import router as audit_api_router
 from service.web.audit_pages import router as audit_pages_router
-from service.web.demo import create_router as demo_router
 from service.web.deps import AuditWeb
 from service.web.errors import (
     AccessDeniedError,
@@ -207,7 +205,11 @@ def create_app(settings: Settings, screener: Screener | None = None, sites: Site
     secret = settings.link_secret.get_secret_value().encode() if settings.link_secret else secrets.token_bytes(32)
     links = LinkSigner(secret, settings.public_url)
     body_limits = BodyLimits(settings.max_request_bytes, settings.body_timeout_seconds)
-    demo = load_demo_patients(dt.date.today()) if settings.demo else []
+    demo = []
+    if settings.demo:  # the demo patients and page (their YAML, ~30 ms of the start) only in the demo
+        from service.demo.patients import load_demo_patients
+
+        demo = load_demo_patients(dt.date.today())
     verifier = (
         JwtVerifier(
             settings.trusted_issuers,
@@ -290,6 +292,8 @@ def create_app(settings: Settings, screener: Screener | None = None, sites: Site
     app.include_router(audit_api_router)
     app.include_router(audit_pages_router)
     if settings.demo:
+        from service.web.demo import create_router as demo_router
+
         app.include_router(demo_router(demo, screener, audit_token_set=token is not None))
     return app
 
