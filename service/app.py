@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -35,6 +34,7 @@ from service.audit.errors import AuditError, AuditRequestError
 from service.audit.store import AuditStore
 from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import BundleError, FhirServerNotAllowed
+from service.fhir_access.http_client import http_client
 from service.gc_tuning import tune_for_serving
 from service.json_response import JsonResponse
 from service.request_body import BodyLimits, RequestTimeoutError, RequestTooLargeError
@@ -194,11 +194,7 @@ def create_app(settings: Settings, screener: Screener | None = None, sites: Site
     caller, `serve`, already has them): a bad trial file or site configuration fails the start."""
     screener = screener or load_screener(settings.trials_dir)
     sites = sites if sites is not None else load_sites(settings.sites_file, screener.versions())
-    http = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.fhir_request_timeout_seconds),
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-    )
+    http = http_client(settings.fhir_request_timeout_seconds)
     if (database_file := sqlite_file(settings.database_url)) is not None:
         database_file.parent.mkdir(parents=True, exist_ok=True)
     audit = AuditStore(settings.database_url)
