@@ -5,7 +5,11 @@ directory, or TRIAL_SCREEN_CACHE_DIR. Only this user writes there, as for their 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def cache_dir() -> Path:
@@ -26,3 +30,24 @@ def keep(entry: Path, data: bytes) -> None:
         partial.replace(entry)
     except OSError:
         pass
+
+
+def through_cache(
+    name: Callable[[], str], read: Callable[[bytes], T | None], make: Callable[[], T], dump: Callable[[T], bytes]
+) -> T:
+    """`make()`, kept in the cache directory as the entry `name()` and read back by `read` at the next call (None:
+    unusable, made again). A cache entry that is missing, partial, written by other code or cannot be written is
+    never an error: the value is made as without a cache."""
+    try:
+        entry = cache_dir() / name()
+    except (OSError, RuntimeError):  # no home directory (a container's arbitrary user): nowhere to keep it
+        return make()
+    try:
+        found = read(entry.read_bytes())
+    except Exception:  # missing, partial, or written by other code: made again
+        found = None
+    if found is not None:
+        return found
+    made = make()
+    keep(entry, dump(made))
+    return made

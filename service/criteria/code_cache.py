@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from types import CodeType
 
-from service.cache_dir import cache_dir, keep
+from service.cache_dir import through_cache
 
 
 def compile_functions(functions: Sequence[tuple[int, str]], filename: str, *, kept: bool) -> list[CodeType]:
@@ -23,19 +23,19 @@ def compile_functions(functions: Sequence[tuple[int, str]], filename: str, *, ke
     files loaded at every start, not the many texts of tests)."""
     if not kept:
         return _compile(functions, filename)
-    try:
-        entry = cache_dir() / f"trial-code-{_key(functions, filename)}.marshal"
-    except (OSError, RuntimeError):  # no home directory (a container's arbitrary user): nowhere to keep it
-        return _compile(functions, filename)
-    try:
-        found = marshal.loads(entry.read_bytes())  # noqa: S302 - our own cache directory (service/cache_dir.py)
-    except Exception:  # missing, partial, or written by other code: compile again
-        found = None
-    if isinstance(found, list) and len(found) == len(functions) and all(isinstance(c, CodeType) for c in found):
+    return through_cache(
+        lambda: f"trial-code-{_key(functions, filename)}.marshal",
+        lambda data: _code_objects(data, len(functions)),
+        lambda: _compile(functions, filename),
+        marshal.dumps,
+    )
+
+
+def _code_objects(data: bytes, count: int) -> list[CodeType] | None:
+    found = marshal.loads(data)  # noqa: S302 - our own cache directory (service/cache_dir.py)
+    if isinstance(found, list) and len(found) == count and all(isinstance(code, CodeType) for code in found):
         return found
-    codes = _compile(functions, filename)
-    keep(entry, marshal.dumps(codes))
-    return codes
+    return None
 
 
 def _compile(functions: Sequence[tuple[int, str]], filename: str) -> list[CodeType]:

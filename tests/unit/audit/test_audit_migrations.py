@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -27,12 +29,23 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'sub' / 'dir' / 'audit.db'}"
-    else:
-        with fresh_database("audit_mig") as url:
-            yield url
+def new_database(backend: str, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes the URL of another new, empty database of the backend at each call (a SQLite file in a folder
+    that does not exist yet)."""
+    numbers = itertools.count()
+    with contextlib.ExitStack() as made:
+
+        def new() -> str:
+            if backend == "sqlite":
+                return f"sqlite:///{tmp_path / f'db{next(numbers)}' / 'sub' / 'dir' / 'audit.db'}"
+            return made.enter_context(fresh_database("audit_mig"))
+
+        yield new
+
+
+@pytest.fixture
+def empty_url(new_database: Callable[[], str]) -> str:
+    return new_database()
 
 
 def _tables(url: str) -> set[str]:
@@ -58,15 +71,6 @@ def test_migrations_apply_to_an_empty_database(empty_url: str) -> None:
     store.migrate()  # idempotent
     assert store.counts(CardFilter()) == {}
     store.close()
-
-
-@pytest.fixture
-def second_empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'other' / 'audit.db'}"
-    else:
-        with fresh_database("audit_mig") as url:
-            yield url
 
 
 def _schema(url: str) -> dict[str, Any]:
@@ -95,7 +99,7 @@ def _schema(url: str) -> dict[str, Any]:
 
 
 def test_a_new_database_gets_the_schema_the_migrations_give(
-    empty_url: str, second_empty_url: str, monkeypatch: pytest.MonkeyPatch
+    empty_url: str, new_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A new, empty database is made from `tables.py` and stamped at the head, without alembic: it must be, to
     the column order and the constraint names, what running every migration makes."""
@@ -103,8 +107,8 @@ def test_a_new_database_gets_the_schema_the_migrations_give(
     _alembic(empty_url, "upgrade", "head")
     with monkeypatch.context() as patched:
         patched.setattr(command, "upgrade", None)  # any use of alembic would fail
-        AuditStore(second_empty_url).migrate()
-    assert _schema(second_empty_url) == _schema(empty_url)
+        AuditStore(second := new_database()).migrate()
+    assert _schema(second) == _schema(empty_url)
     assert set(_schema(empty_url)) == {*metadata.tables, "audit_alembic_version", "revision"}
 
 
