@@ -18,24 +18,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import httpx
-import jwt
 import orjson
-from jwt.exceptions import (
-    ExpiredSignatureError,
-    ImmatureSignatureError,
-    InvalidAudienceError,
-    InvalidIssuedAtError,
-    InvalidIssuerError,
-    InvalidSignatureError,
-    InvalidSubjectError,
-    MissingRequiredClaimError,
-    PyJWKError,
-    PyJWTError,
-)
+
+if TYPE_CHECKING:
+    from jwt import PyJWTError
 
 __all__ = ["ALLOWED_ALGORITHMS", "HookAuthError", "JwtVerifier", "bearer_check"]
 
@@ -132,6 +122,8 @@ class JwtVerifier:
             raise HookAuthError("malformed token")
 
         key = await self._signing_key(jwks_url, kid, alg)
+        import jwt  # PyJWT and cryptography cost ~50 ms of the start: imported only when JWT checks run
+
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -142,7 +134,7 @@ class JwtVerifier:
                 leeway=self._leeway,
                 options={"require": ["exp", "iat", "jti", "aud", "iss"]},
             )
-        except PyJWTError as exc:
+        except jwt.PyJWTError as exc:
             raise HookAuthError(_refusal(exc)) from None
         jti = claims["jti"]
         if not isinstance(jti, str) or not jti:
@@ -170,9 +162,11 @@ class JwtVerifier:
             jwk = _select_key(key_set.keys, kid, alg)
         if jwk is None:
             raise HookAuthError("unknown signing key")
+        import jwt
+
         try:
             key = jwt.PyJWK(jwk, algorithm=alg).key
-        except (PyJWKError, PyJWTError):
+        except (jwt.PyJWKError, jwt.PyJWTError):
             raise HookAuthError("unusable signing key") from None
         key_set.parsed[kid, alg] = key
         return key
@@ -312,6 +306,17 @@ _MISSING = {"exp": "token has no valid exp", "iat": "token has no valid iat", "j
 
 def _refusal(exc: PyJWTError) -> str:
     """PyJWT's verdict as one of our fixed phrases (PyJWT's own messages may quote claim values)."""
+    from jwt.exceptions import (
+        ExpiredSignatureError,
+        ImmatureSignatureError,
+        InvalidAudienceError,
+        InvalidIssuedAtError,
+        InvalidIssuerError,
+        InvalidSignatureError,
+        InvalidSubjectError,
+        MissingRequiredClaimError,
+    )
+
     match exc:
         case InvalidSignatureError():
             return "invalid signature"

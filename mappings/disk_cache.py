@@ -11,13 +11,12 @@ never an error: the YAML is parsed as before. Only data that survives a JSON rou
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
 import orjson
 import yaml
 
-from service.cache_dir import cache_dir
+from service.cache_dir import cache_dir, keep
 
 
 def load_yaml(text: str) -> Any:
@@ -31,11 +30,8 @@ def load_yaml(text: str) -> Any:
     data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader (C or pure Python)
     try:
         encoded = orjson.dumps(data)
-        if orjson.loads(encoded) == data:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_bytes(encoded)
-            partial.replace(path)  # atomic: a concurrent reader sees the whole file or none
-    except (OSError, TypeError, orjson.JSONEncodeError):
-        pass
+    except (TypeError, orjson.JSONEncodeError):
+        return data
+    if orjson.loads(encoded) == data:
+        keep(path, encoded)
     return data

@@ -12,7 +12,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -33,9 +32,9 @@ from cds_hooks.routes import router as hooks_router
 from mappings import units
 from service.audit.errors import AuditError, AuditRequestError
 from service.audit.store import AuditStore
-from service.demo.patients import load_demo_patients
 from service.fhir_access.client import FhirClient
 from service.fhir_access.errors import BundleError, FhirServerNotAllowed
+from service.fhir_access.http_client import http_client
 from service.gc_tuning import tune_for_serving
 from service.json_response import JsonResponse
 from service.request_body import BodyLimits, RequestTimeoutError, RequestTooLargeError
@@ -46,7 +45,6 @@ from service.version import SERVICE_VERSION
 from service.web.audit_access import AuditGuard
 from service.web.audit_api import router as audit_api_router
 from service.web.audit_pages import router as audit_pages_router
-from service.web.demo import create_router as demo_router
 from service.web.deps import AuditWeb
 from service.web.errors import (
     AccessDeniedError,
@@ -196,18 +194,18 @@ def create_app(settings: Settings, screener: Screener | None = None, sites: Site
     caller, `serve`, already has them): a bad trial file or site configuration fails the start."""
     screener = screener or load_screener(settings.trials_dir)
     sites = sites if sites is not None else load_sites(settings.sites_file, screener.versions())
-    http = httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.fhir_request_timeout_seconds),
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=20),
-    )
+    http = http_client(settings.fhir_request_timeout_seconds)
     if (database_file := sqlite_file(settings.database_url)) is not None:
         database_file.parent.mkdir(parents=True, exist_ok=True)
     audit = AuditStore(settings.database_url)
     secret = settings.link_secret.get_secret_value().encode() if settings.link_secret else secrets.token_bytes(32)
     links = LinkSigner(secret, settings.public_url)
     body_limits = BodyLimits(settings.max_request_bytes, settings.body_timeout_seconds)
-    demo = load_demo_patients(dt.date.today()) if settings.demo else []
+    demo = []
+    if settings.demo:  # the demo patients and page (their YAML, ~30 ms of the start) only in the demo
+        from service.demo.patients import load_demo_patients
+
+        demo = load_demo_patients(dt.date.today())
     verifier = (
         JwtVerifier(
             settings.trusted_issuers,
@@ -290,6 +288,8 @@ def create_app(settings: Settings, screener: Screener | None = None, sites: Site
     app.include_router(audit_api_router)
     app.include_router(audit_pages_router)
     if settings.demo:
+        from service.web.demo import create_router as demo_router
+
         app.include_router(demo_router(demo, screener, audit_token_set=token is not None))
     return app
 

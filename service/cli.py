@@ -108,7 +108,6 @@ def serve(
     """Run the CDS Hooks service."""
     _skip_unused_imports()
     with paused_for_start():  # on again once the app's lifespan has frozen what was loaded
-        from service.demo.patients import demo_files
         from service.screening.screen import load_screener
         from service.screening.sites import SiteConfigError, load_sites
 
@@ -125,6 +124,8 @@ def serve(
             raise _fail(f"cannot read the trials: {exc.strerror}: {exc.filename}") from exc
         _print_database(settings)
         if demo:
+            from service.demo.patients import demo_files
+
             files = demo_files()
             own_token = environment.audit_token is not None  # never printed; a token made for this run is
             _print_demo_help(settings, files[0].stem if files else "", own_token=own_token)
@@ -142,10 +143,12 @@ def _skip_unused_imports() -> None:
     """Optional parts of libraries that `serve` never calls, imported only because they are installed: a None
     entry makes each import fail into the library's fallback. httpx imports its own command-line client (rich,
     pygments: ~0.04 s and ~5 MB of the start); alembic's templates (mako) import pygments to highlight template
-    tracebacks (~0.04 s of each start on a new audit database). Only `serve` does this: the other commands and
-    library users keep both libraries as they are."""
+    tracebacks (~0.04 s of a start that migrates an existing audit database). Only `serve` does this: the other
+    commands and library users keep these libraries as they are."""
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     sys.modules.setdefault("mako.ext.pygmentplugin", None)  # type: ignore[arg-type]
+    # FastAPI imports pydantic.v1 (~25 ms) only to refuse its models, and takes an ImportError as "none here"
+    sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
 
 
 def _serve_settings(settings: Settings, host: str, port: int, *, demo: bool, workers: int) -> Settings:

@@ -35,9 +35,10 @@ def load_trial(
     text: str, file: str, vocabulary: Vocabulary, queries: QueryTable | None = None, *, kept: bool = False
 ) -> CompiledTrial:
     """Parse, check and compile one trial; raises CriteriaError with every file:line:col problem. Pass one
-    `queries` table to every trial of a registry so that they share their queries; `kept`: see `parse_trial`."""
+    `queries` table to every trial of a registry so that they share their queries; `kept`: see `parse_trial` and
+    `compile_trial`."""
     checked = check_trial(parse_trial(text, file, kept=kept), vocabulary, text)
-    return compile_trial(checked, vocabulary, queries)
+    return compile_trial(checked, vocabulary, queries, kept=kept)
 
 
 __all__ = [

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, NamedTuple, cast
 
 from service.criteria import ast
+from service.criteria.code_cache import compile_functions
 from service.criteria.codegen import QueryTable, Source, generate
 from service.criteria.errors import EvaluationError, Span
 from service.criteria.inputs import (
@@ -453,14 +454,16 @@ class CompiledTrial:
         return self._source.text
 
 
-def compile_trial(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable | None = None) -> CompiledTrial:
+def compile_trial(
+    checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable | None = None, *, kept: bool = False
+) -> CompiledTrial:
     """Compile a trial the checker returned (its Latest calls carry their units). Trials compiled with one
-    `queries` table share their query objects, so a patient's memo answers them by identity."""
+    `queries` table share their query objects, so a patient's memo answers them by identity; `kept`: the compiled
+    code through the cache directory (`code_cache`)."""
     source = generate(checked, vocabulary, queries or QueryTable())
     namespace = {**_RUNTIME, **source.constants}
-    # one function at a time, at its own lines: compiling a whole trial at once took ~6 MB more memory at its peak
-    for first, text in source.functions:
-        exec(compile("\n" * (first - 1) + text, source.filename, "exec"), namespace)  # noqa: S102 (generated here)
+    for code in compile_functions(source.functions, source.filename, kept=kept):
+        exec(code, namespace)  # noqa: S102 (generated here)
     # tracebacks through the generated functions then show their lines
     linecache.cache[source.filename] = (len(source.text), None, source.text.splitlines(True), source.filename)
     plan = tuple(

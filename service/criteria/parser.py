@@ -9,7 +9,6 @@ errors is never kept.
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 from functools import cache
 from pathlib import Path
@@ -20,7 +19,7 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 from lark.tree import Meta
 
-from service.cache_dir import cache_dir
+from service.cache_dir import through_cache
 from service.criteria import ast
 from service.criteria.errors import Diagnostic, Span, TrialSyntaxError, caret_context
 from service.criteria.inputs import RecordKind
@@ -280,25 +279,17 @@ def parse_trial(text: str, file: str = "<trial>", *, kept: bool = False) -> ast.
     the cache directory, for the trial files loaded at every start (not for the many texts of tests)."""
     if not kept:
         return _parse(text, file)
-    try:
-        entry = cache_dir() / f"trial-ast-{_cache_key(text, file)}.pickle"
-    except (OSError, RuntimeError):  # no home directory (a container's arbitrary user): nowhere to keep it
-        return _parse(text, file)
-    try:
-        found = pickle.loads(entry.read_bytes())  # noqa: S301 - our own cache directory (service/cache_dir.py)
-    except Exception:  # missing, partial, or written by other code: parse again
-        found = None
-    if isinstance(found, ast.Trial):
-        return found
-    trial = _parse(text, file)
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        partial = entry.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_bytes(pickle.dumps(trial, protocol=pickle.HIGHEST_PROTOCOL))
-        partial.replace(entry)  # atomic: a concurrent reader sees the whole file or none
-    except OSError:
-        pass
-    return trial
+    return through_cache(
+        lambda: f"trial-ast-{_cache_key(text, file)}.pickle",
+        _unpickled_trial,
+        lambda: _parse(text, file),
+        lambda trial: pickle.dumps(trial, protocol=pickle.HIGHEST_PROTOCOL),
+    )
+
+
+def _unpickled_trial(data: bytes) -> ast.Trial | None:
+    found = pickle.loads(data)  # noqa: S301 - our own cache directory (service/cache_dir.py)
+    return found if isinstance(found, ast.Trial) else None
 
 
 def _cache_key(text: str, file: str) -> str:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -26,12 +29,23 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def empty_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'sub' / 'dir' / 'audit.db'}"
-    else:
-        with fresh_database("audit_mig") as url:
-            yield url
+def new_database(backend: str, tmp_path: Path) -> Iterator[Callable[[], str]]:
+    """Makes the URL of another new, empty database of the backend at each call (a SQLite file in a folder
+    that does not exist yet)."""
+    numbers = itertools.count()
+    with contextlib.ExitStack() as made:
+
+        def new() -> str:
+            if backend == "sqlite":
+                return f"sqlite:///{tmp_path / f'db{next(numbers)}' / 'sub' / 'dir' / 'audit.db'}"
+            return made.enter_context(fresh_database("audit_mig"))
+
+        yield new
+
+
+@pytest.fixture
+def empty_url(new_database: Callable[[], str]) -> str:
+    return new_database()
 
 
 def _tables(url: str) -> set[str]:
@@ -57,6 +71,62 @@ def test_migrations_apply_to_an_empty_database(empty_url: str) -> None:
     store.migrate()  # idempotent
     assert store.counts(CardFilter()) == {}
     store.close()
+
+
+def _schema(url: str) -> dict[str, Any]:
+    """Everything the database says about each table: columns in order (type, null, default, identity), keys,
+    foreign keys, indexes, unique and check constraints, with their names, and the stamped revision."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = inspect(conn)
+            schema: dict[str, Any] = {
+                table: {
+                    "columns": [{**c, "type": str(c["type"])} for c in found.get_columns(table)],
+                    "primary key": found.get_pk_constraint(table),
+                    "foreign keys": found.get_foreign_keys(table),
+                    "indexes": sorted(found.get_indexes(table), key=lambda index: str(index["name"])),
+                    "unique": sorted(found.get_unique_constraints(table), key=lambda u: str(u["name"])),
+                    "checks": sorted(found.get_check_constraints(table), key=lambda c: str(c["name"])),
+                    "options": found.get_table_options(table),
+                }
+                for table in found.get_table_names()
+            }
+            schema["revision"] = conn.execute(text("SELECT version_num FROM audit_alembic_version")).all()
+        return schema
+    finally:
+        engine.dispose()
+
+
+def test_a_new_database_gets_the_schema_the_migrations_give(
+    empty_url: str, new_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new, empty database is made from `tables.py` and stamped at the head, without alembic: it must be, to
+    the column order and the constraint names, what running every migration makes."""
+    AuditStore(empty_url).close()  # creates the SQLite file's folder
+    _alembic(empty_url, "upgrade", "head")
+    with monkeypatch.context() as patched:
+        patched.setattr(command, "upgrade", None)  # any use of alembic would fail
+        AuditStore(second := new_database()).migrate()
+    assert _schema(second) == _schema(empty_url)
+    assert set(_schema(empty_url)) == {*metadata.tables, "audit_alembic_version", "revision"}
+
+
+def test_a_database_with_any_audit_table_is_left_to_the_migrations(
+    empty_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a database without any of our tables is made from `tables.py`; one holding a table but no version
+    (an interrupted first start, an operator's table) is never created over: alembic decides."""
+    AuditStore(empty_url).close()  # creates the SQLite file's folder
+    engine = create_engine(empty_url)
+    with engine.begin() as conn:
+        metadata.tables["audit_jti_seen"].create(conn)
+    engine.dispose()
+    upgrades: list[str] = []
+    monkeypatch.setattr(command, "upgrade", lambda _cfg, revision: upgrades.append(revision))
+    AuditStore(empty_url).migrate()
+    assert upgrades == ["head"]
+    assert _tables(empty_url) == {"audit_jti_seen"}
 
 
 def test_migrated_schema_matches_the_tables_module(empty_url: str) -> None:

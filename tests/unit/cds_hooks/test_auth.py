@@ -379,5 +379,5 @@ async def test_a_signing_key_is_parsed_once_per_key_set(
     verifier: JwtVerifier, rsa_key: KeyPair, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
-    monkeypatch.setattr("cds_hooks.auth.jwt.PyJWK", None)  # any further parse would fail
+    monkeypatch.setattr("jwt.PyJWK", None)  # any further parse would fail
     await verifier.verify(bearer(sign_token(rsa_key, hook_claims(ISSUER, AUD))), AUD)
