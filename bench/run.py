@@ -115,6 +115,13 @@ class Side:
         """`trial-screen ARGS` from this tree, with the bench's interpreter (and so the same packages)."""
         return [sys.executable, "-c", _CLI, *args]
 
+    def compile_bytecode(self) -> None:
+        """Each package's bytecode written beside its sources, as `pip install` does in the Docker image: with
+        PYTHONDONTWRITEBYTECODE set (as here) every spawned `serve` would otherwise compile the project's modules
+        from source again, ~0.1 s of each start that a deployed service never pays."""
+        packages = [str(self.root / name) for name in ("service", "cds_hooks", "mappings")]
+        subprocess.run([sys.executable, "-m", "compileall", "-q", *packages], check=True, stdout=subprocess.DEVNULL)
+
     def env(self) -> dict[str, str]:
         env = clean_env()
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.root), env.get("PYTHONPATH", "")) if p)
@@ -628,6 +635,8 @@ def main(argv: list[str] | None = None) -> None:
             sides = (
                 [Side("working tree", ROOT)] if old is None else [Side(args.compare, old), Side("working tree", ROOT)]
             )
+            for side in sides:
+                side.compile_bytecode()
             if not args.only_bulk:
                 bodies = Bodies.generate(args.sizes)
                 rows += hook_rows(sides, tmp, bodies, args, phase)
