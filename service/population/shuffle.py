@@ -191,19 +191,19 @@ def split_partition(partition: Partition, work: str, buckets: int, strict: bool 
             lines = groups[bucket_of(encoded, buckets)].setdefault(encoded, bytearray())
             lines += line
             lines += b"\n"
-    chunks: list[bytes | bytearray] = []
+    pieces: list[bytes | bytearray] = []
     offsets = array.array("Q", [0])
     size = 0
     for group in groups:
         for encoded, lines in group.items():
             head = b"%s\t%d\n" % (encoded, len(lines))
-            chunks += (head, lines)
+            pieces += (head, lines)
             size += len(head) + len(lines)
         offsets.append(size)
-    chunks.append(shared)
+    pieces.append(shared)
     offsets.append(size + len(shared))
     header = array.array("Q", (offset + offsets.itemsize * len(offsets) for offset in offsets))
-    write_replacing(map_file(work, partition.index), header.tobytes(), *chunks)
+    write_replacing(map_file(work, partition.index), header.tobytes(), *pieces)
     rejects_file = None
     if rejects:
         rejects_file = join(work, "rejects", f"part-{partition.index:05d}.ndjson")
