@@ -35,7 +35,7 @@ SHARED_TYPE = ResourceType.MEDICATION
 _NAMED_PATIENT = re.compile(rb'"reference"\s*:\s*"(?:[^"]*/)?Patient/([^"/\\]+)"')
 _UNREAD_PREFIX = re.compile(rb'\{"resourceType":"(?!(?:%s)")[A-Za-z]+"[,}]' % "|".join(sorted(_WANTED)).encode())
 OWNED_TYPES = frozenset(_WANTED - {ResourceType.PATIENT, SHARED_TYPE})  # the types whose patient is scanned
-_OWNED_PREFIX = re.compile(rb'\{"resourceType":"(?:%s)",' % "|".join(sorted(OWNED_TYPES)).encode())
+_OWNED_PREFIXES = tuple(b'{"resourceType":"%s",' % kind.encode() for kind in sorted(OWNED_TYPES))
 _SUBJECT_FIELD = b'"subject":'
 _PATIENT_FIELD = b'"patient":'
 _REFERENCE = b'{"reference":"'
@@ -94,7 +94,7 @@ def scanned_reference(line: bytes) -> bytes | None:
     Only where the bytes leave one candidate: a single `"subject":` (patient_key reads subject first), or none
     and a single `"patient":`, followed by a reference without escapes. Pass 2 checks it against the parse.
     """
-    if not line.endswith(b"}") or _OWNED_PREFIX.match(line) is None:
+    if not line.endswith(b"}") or not line.startswith(_OWNED_PREFIXES):
         return None
     field = _SUBJECT_FIELD
     at = line.find(field)
