@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import platform
+import resource
 import signal
 import statistics
 import subprocess
@@ -387,11 +388,20 @@ def offline(side: Side, patients_file: Path, seconds_each: float) -> dict[int, f
     return {int(size): ms for size, ms in json.loads(done.stdout.splitlines()[-1]).items()}
 
 
-def bulk(side: Side, export: Path, out: Path, patients: int) -> str:
-    """screen-bulk on an export on disk as a coordinator runs it (candidate list and feasibility page), as a table
-    cell: patients/s of the whole run, seconds, peak memory."""
+@dataclass(frozen=True)
+class BulkRun:
+    """One screen-bulk run: wall seconds, CPU seconds of the coordinator and its workers, peak memory."""
+
+    seconds: float
+    cpu: float
+    memory: str
+
+
+def bulk_run(side: Side, export: Path, out: Path) -> BulkRun:
+    """screen-bulk on an export on disk as a coordinator runs it (candidate list and feasibility page)."""
     out.mkdir(parents=True, exist_ok=True)
     outputs = ["--candidates", str(out / "candidates.csv"), "--feasibility", str(out / "feasibility.html")]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     done = subprocess.run(
         side.command("screen-bulk", str(export), *outputs),
@@ -403,28 +413,52 @@ def bulk(side: Side, export: Path, out: Path, patients: int) -> str:
         cwd=out.parent,
     )
     seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     memory = next((line for line in done.stderr.splitlines() if line.startswith("peak memory")), "")
-    memory = memory.removeprefix("peak memory (RSS): ")
-    return f"{patients / seconds:.0f} patients/s ({seconds:.1f} s incl. start); peak RSS {memory}"
+    return BulkRun(seconds, cpu, memory.removeprefix("peak memory (RSS): "))
+
+
+def bulk(side: Side, export: tuple[Path, int], tiny: tuple[Path, int], out: Path) -> str:
+    """A table cell: patients/s of the whole run, and past the fixed start (loading the trials, starting the
+    workers: what a million-patient export never sees again), read off a tiny export's runs just before:
+    (patients − tiny patients) / (seconds − tiny seconds), and CPU per patient the same way."""
+    smalls = [bulk_run(side, tiny[0], out / "tiny") for _ in range(2)]  # the least of two: one run is noisy
+    small = BulkRun(min(r.seconds for r in smalls), min(r.cpu for r in smalls), smalls[0].memory)
+    run = bulk_run(side, export[0], out / "full")
+    patients = export[1] - tiny[1]
+    steady = patients / max(1e-9, run.seconds - small.seconds)
+    cpu_ms = (run.cpu - small.cpu) * 1000 / patients
+    return (
+        f"{export[1] / run.seconds:.0f} patients/s ({run.seconds:.1f} s incl. start); past the start {steady:.0f}"
+        f" patients/s, CPU {cpu_ms:.2f} ms/patient ({tiny[1]}-patient run {small.seconds:.1f} s);"
+        f" peak RSS {run.memory}"
+    )
 
 
 def bulk_rows(sides: Sequence[Side], tmp: Path, args: argparse.Namespace) -> list[Row]:
     """screen-bulk on a generated 150-resource export and on real Synthea patients (ids rewritten), the sides
-    alternately; candidates and the feasibility page, as a coordinator runs it."""
+    alternately; candidates and the feasibility page, as a coordinator runs it. Each beside a tiny export of the
+    same kind, whose run gives the fixed start the steady-state figures leave out."""
     shrink = 5 if args.quick else 1
-    n = max(10, args.bulk_patients // shrink)
+    n = max(20, args.bulk_patients // shrink)
     write_export(tmp / "export-150", n, 150)
-    patients = write_synthea_export(tmp / "export-synthea", max(1, args.synthea_patients // shrink // 11))
+    write_export(tmp / "tiny-150", 10, 150)
+    patients = write_synthea_export(tmp / "export-synthea", max(2, args.synthea_patients // shrink // 11))
+    tiny_synthea = write_synthea_export(tmp / "tiny-synthea", 1)
     rows: list[Row] = []
-    for label, export, count in (
-        (f"screen-bulk, {n} patients x 150 resources, {os.cpu_count()} worker(s)", "export-150", n),
+    for label, export, tiny in (
+        (f"screen-bulk, {n} patients x 150 resources, {os.cpu_count()} worker(s)", ("export-150", n), ("tiny-150", 10)),
         (
             f"screen-bulk, {patients} Synthea patients (~610 resources, ~1 MB each), {os.cpu_count()} worker(s)",
-            "export-synthea",
-            patients,
+            ("export-synthea", patients),
+            ("tiny-synthea", tiny_synthea),
         ),
     ):
-        cells = [bulk(side, tmp / export, tmp / f"bulk-{export}-{i}", count) for i, side in enumerate(sides)]
+        cells = [
+            bulk(side, (tmp / export[0], export[1]), (tmp / tiny[0], tiny[1]), tmp / f"bulk-{export[0]}-{i}")
+            for i, side in enumerate(sides)
+        ]
         rows.append((label, cells))
     return rows
 

@@ -23,7 +23,7 @@ from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 from service.population.candidates import candidate_rows, encode_rows
 from service.population.feasibility import Feasibility
-from service.population.shuffle import OWNED_TYPES, SHARED_TYPE, UNVERIFIED, classify, read_section
+from service.population.shuffle import OWNED_TYPES, SHARED_TYPE, UNVERIFIED, classify, patient_chunks, read_section
 from service.population.storage import join, write_replacing
 from service.population.worker import current_screener
 from service.screening.contract import Status, TrialReport
@@ -65,16 +65,16 @@ def part_name(index: int, suffix: str) -> str:
     return f"part-{index:05d}.{suffix}"
 
 
-def _read(job: BucketJob, section: int) -> Iterator[bytes]:
+def _shared_lines(job: BucketJob) -> Iterator[bytes]:
     for partition in range(job.partitions):
-        yield from read_section(job.work, partition, section).splitlines()
+        yield from read_section(job.work, partition, job.buckets).splitlines()
 
 
 def _shared_medications(job: BucketJob) -> dict[str, dict[str, Any]]:
     """The export's Medication resources by id, read once per worker process and run."""
     if job.work not in _medications:
         _medications.clear()
-        loaded = (orjson.loads(line) for line in _read(job, job.buckets))
+        loaded = (orjson.loads(line) for line in _shared_lines(job))
         _medications[job.work] = {m["id"]: m for m in loaded if m.get("resourceType") == SHARED_TYPE and "id" in m}
     return _medications[job.work]
 
@@ -95,10 +95,10 @@ def screen_bucket(job: BucketJob) -> BucketResult:
     screener = current_screener()
     medications = _shared_medications(job)
     on = dt.date.fromisoformat(job.on) if job.on else None
-    grouped: dict[bytes, list[bytes]] = {}
-    for line in _read(job, job.index):
-        key, _, payload = line.partition(b"\t")
-        grouped.setdefault(key, []).append(payload)
+    grouped: dict[bytes, list[bytes]] = {}  # patient id → their lines of each partition (one bytes per partition)
+    for partition in range(job.partitions):
+        for key, lines in patient_chunks(read_section(job.work, partition, job.index)):
+            grouped.setdefault(key, []).append(lines)
     with _collector_paused():
         result, reports, rows = _screen_patients(job, grouped, screener, medications, on)
     result.candidates = len(rows)
@@ -184,25 +184,26 @@ def _screen_patients(
     return result, reports, rows
 
 
-def _parsed(key: bytes, payloads: list[bytes]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
-    """(A patient's Patient resources, their other resources); None if a line pass 1 did not parse is not JSON
-    or is not this patient's."""
+def _parsed(key: bytes, chunks: list[bytes]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """(A patient's Patient resources, their other resources) from their lines of each partition (each line
+    ends with a newline); None if a line pass 1 did not parse is not JSON or is not this patient's."""
     patients: list[dict[str, Any]] = []
     own: list[dict[str, Any]] = []
     local = f"Patient/{key.decode()}"
     loads = orjson.loads
-    for payload in payloads:
-        if not payload.startswith(UNVERIFIED):
-            resource = loads(payload)
-            (patients if resource["resourceType"] == ResourceType.PATIENT else own).append(resource)
-            continue
-        try:
-            resource = loads(payload)  # the mark is JSON whitespace
-        except orjson.JSONDecodeError:
-            return None
-        if not _owned_by(resource, local):
-            return None
-        own.append(resource)
+    for chunk in chunks:
+        for payload in chunk.split(b"\n")[:-1]:
+            if not payload.startswith(UNVERIFIED):
+                resource = loads(payload)
+                (patients if resource["resourceType"] == ResourceType.PATIENT else own).append(resource)
+                continue
+            try:
+                resource = loads(payload)  # the mark is JSON whitespace
+            except orjson.JSONDecodeError:
+                return None
+            if not _owned_by(resource, local):
+                return None
+            own.append(resource)
     return patients, own
 
 

@@ -131,12 +131,19 @@ def candidate_rows(
     """
     rows = []
     dates: dict[str, str] | None = None
+    who: dict[str, Any] = {}  # the patient's columns, read once they have a row
     for trial in report["trials"]:
         wanted = [(arm, status) for arm, status in arms(trial) if status in statuses]
         if not wanted:
             continue
         if dates is None:
             dates = _evidence_dates(report, resources)
+            who = {
+                "patient": report["patient"],
+                "identifier": _identifier(patient),
+                "name": _name(patient),
+                "birth_date": str(patient.get("birthDate") or ""),
+            }
         by_arm = arm_criteria(trial, (arm for arm, _ in wanted))
         for arm, status in wanted:
             criteria = by_arm[arm]
@@ -144,10 +151,7 @@ def candidate_rows(
             cited = [dates.get(e["reference"]) for c in criteria for e in c["evidence"]]
             rows.append(
                 {
-                    "patient": report["patient"],
-                    "identifier": _identifier(patient),
-                    "name": _name(patient),
-                    "birth_date": str(patient.get("birthDate") or ""),
+                    **who,
                     "trial": trial["id"],
                     "arm": arm,
                     "status": status,

@@ -10,7 +10,7 @@ from service.population.storage import filesystem
 
 DEFAULT_PARTITION_BYTES = 32 * 1024 * 1024
 SMALLEST_SPREAD_BYTES = 1024 * 1024  # the smallest partition made only to spread a small export over workers
-READ_BLOCK_BYTES = 4 * 1024 * 1024
+READ_BLOCK_BYTES = 128 * 1024  # reused memory: a larger block costs fresh pages every read (4 MiB: +35-75 % CPU)
 
 
 class ExportError(Exception):
@@ -56,30 +56,33 @@ def plan_partitions(
 
 def read_lines(partition: Partition) -> Iterator[bytes]:
     """The lines (without their newline) that start inside the partition; the last may end past it, and a
-    line cut by `start` belongs to the partition before. Read in large blocks: far faster than line by line."""
+    line cut by `start` belongs to the partition before.
+
+    Read in blocks, each from where the last whole line of the one before ended, and split as read: a line
+    cut by a block's end is read again with the next block rather than the block's bytes copied to join it (that
+    copy and its fresh pages cost a third of reading a Synthea export).
+    """
     fs, inner = filesystem(partition.url)
     with fs.open(inner, "rb") as source:
         position = partition.start
         if position > 0:
             source.seek(position - 1)
             position += len(source.readline()) - 1
-        carry = b""
         while position < partition.end:
+            source.seek(position)
             block = source.read(READ_BLOCK_BYTES)
             if not block:
-                if carry:
-                    yield carry
                 return
-            joined = carry + block
-            lines = joined.split(b"\n")
-            carry = lines.pop()
-            after = position + len(joined) - len(carry)  # where the block's last whole line ends
-            if after <= partition.end:  # every line starts inside: no per-line check
-                position = after
-                yield from lines
-                continue
-            for line in lines:
-                if position >= partition.end:
-                    return
-                position += len(line) + 1
-                yield line
+            cut = block.rfind(b"\n")
+            if cut < 0:  # the file's last line without its newline, or a line longer than a block
+                block += source.readline()
+                cut = len(block) - 1 if block.endswith(b"\n") else len(block)
+            lines = block.split(b"\n")
+            if cut < len(block):
+                lines.pop()  # what follows the last whole line (read again with the next block)
+            if position + cut >= partition.end:  # keep the lines that start inside: up to the first past it
+                stop = block.find(b"\n", partition.end - position - 1, cut)
+                if stop >= 0:
+                    del lines[block.count(b"\n", 0, stop) + 1 :]
+            yield from lines
+            position += cut + 1

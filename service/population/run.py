@@ -145,8 +145,10 @@ def _split(
     total = sum(p.end - p.start for p in partitions)
     done = 0
     splits: list[SplitResult] = []
+    # The largest first: a small file's partition last keeps the other workers from waiting on a large one.
+    largest_first = sorted(partitions, key=lambda p: p.start - p.end)
     for partition, result in executor.run(
-        functools.partial(split_partition, work=run_dir, buckets=summary.buckets, strict=strict), partitions
+        functools.partial(split_partition, work=run_dir, buckets=summary.buckets, strict=strict), largest_first
     ):
         if isinstance(result, BaseException):
             where = f"{partition.name} bytes {partition.start}-{partition.end}"

@@ -1,9 +1,10 @@
 """Pass 1 (map side of the shuffle): one partition of the export → one map file with a section per bucket.
 
-A line is copied unchanged into the section of the bucket its patient hashes to, as `<patient id>\\t<resource
-json>`. Its patient is read from its bytes where an exporter's compact form makes that unambiguous (one top-level
-looking `"subject":{"reference":"…"}`, else one `"patient":{…}`): such a line is not parsed here but marked
-(`<patient id>\\t\\t<json>`), and pass 2, which parses every line anyway, checks that the parse gives the same
+A line is copied unchanged into the section of the bucket its patient hashes to, grouped by patient: each patient
+of the partition once, `<patient id>\\t<byte count>\\n`, then their lines in the file's order (pass 2 takes them
+in one slice). Its patient is read from its bytes where an exporter's compact form makes that unambiguous (one
+top-level looking `"subject":{"reference":"…"}`, else one `"patient":{…}`): such a line is not parsed here but
+marked (a leading tab), and pass 2, which parses every line anyway, checks that the parse gives the same
 patient; if any does not (or is not JSON), the run is done again with every line parsed here (`strict`), so what is
 reported never depends on the shortcut. Other lines are parsed here. Medication resources belong to no patient and
 go to an extra last section that every bucket reads. The map file starts with the offsets of its sections, so a
@@ -19,6 +20,7 @@ from __future__ import annotations
 import array
 import re
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +35,7 @@ SHARED_TYPE = ResourceType.MEDICATION
 _NAMED_PATIENT = re.compile(rb'"reference"\s*:\s*"(?:[^"]*/)?Patient/([^"/\\]+)"')
 _UNREAD_PREFIX = re.compile(rb'\{"resourceType":"(?!(?:%s)")[A-Za-z]+"[,}]' % "|".join(sorted(_WANTED)).encode())
 OWNED_TYPES = frozenset(_WANTED - {ResourceType.PATIENT, SHARED_TYPE})  # the types whose patient is scanned
-_OWNED_PREFIX = re.compile(rb'\{"resourceType":"(?:%s)",' % "|".join(sorted(OWNED_TYPES)).encode())
+_OWNED_PREFIXES = tuple(b'{"resourceType":"%s",' % kind.encode() for kind in sorted(OWNED_TYPES))
 _SUBJECT_FIELD = b'"subject":'
 _PATIENT_FIELD = b'"patient":'
 _REFERENCE = b'{"reference":"'
@@ -92,7 +94,7 @@ def scanned_reference(line: bytes) -> bytes | None:
     Only where the bytes leave one candidate: a single `"subject":` (patient_key reads subject first), or none
     and a single `"patient":`, followed by a reference without escapes. Pass 2 checks it against the parse.
     """
-    if not line.endswith(b"}") or _OWNED_PREFIX.match(line) is None:
+    if not line.endswith(b"}") or not line.startswith(_OWNED_PREFIXES):
         return None
     field = _SUBJECT_FIELD
     at = line.find(field)
@@ -147,11 +149,13 @@ def classify(resource: Any) -> tuple[str | None, str | None, dict[str, Any] | No
 
 def split_partition(partition: Partition, work: str, buckets: int, strict: bool = False) -> SplitResult:
     """`strict`: every line parsed (the run again, when pass 2 found a line whose bytes misled the scan)."""
-    sections = [bytearray() for _ in range(buckets + 1)]
+    # Per bucket: patient id (encoded) → their lines of this partition, in the file's order.
+    groups: list[dict[bytes, bytearray]] = [{} for _ in range(buckets)]
+    shared = bytearray()
     rejects = bytearray()
-    # Scanned reference → (its bucket's section, the line prefix), or None when it names no patient: a
-    # partition's lines name few patients, each many times (a patient's key is decoded and hashed once).
-    targets: dict[bytes, tuple[bytearray, bytes] | None] = {}
+    # Scanned reference → its patient's lines, or None when it names no patient: a partition's lines name few
+    # patients, each many times (a patient's key is decoded and hashed once).
+    targets: dict[bytes, bytearray | None] = {}
     number = patients = unread = rejected = 0
     for number, raw in enumerate(read_lines(partition), start=1):
         line = raw.strip()  # also a "\r" before the newline
@@ -160,14 +164,13 @@ def split_partition(partition: Partition, work: str, buckets: int, strict: bool 
         reference = None if strict else scanned_reference(line)
         if reference is not None:
             if reference in targets:
-                target = targets[reference]
+                lines = targets[reference]
             else:
-                target = targets[reference] = _target(reference, sections, buckets)
-            if target is not None:
-                section, prefix = target
-                section += prefix
-                section += line
-                section += b"\n"
+                lines = targets[reference] = _lines_of(reference, groups)
+            if lines is not None:
+                lines += UNVERIFIED
+                lines += line
+                lines += b"\n"
                 continue
         key, reason, resource = _reject_reason(line)
         if reason is not None:
@@ -181,16 +184,26 @@ def split_partition(partition: Partition, work: str, buckets: int, strict: bool 
         elif resource is None:
             unread += 1
         elif key is None:
-            sections[buckets] += line + b"\n"
+            shared += line + b"\n"
         else:
             patients += resource["resourceType"] == ResourceType.PATIENT
             encoded = key.encode()
-            sections[bucket_of(encoded, buckets)] += encoded + b"\t" + line + b"\n"
+            lines = groups[bucket_of(encoded, buckets)].setdefault(encoded, bytearray())
+            lines += line
+            lines += b"\n"
+    pieces: list[bytes | bytearray] = []
     offsets = array.array("Q", [0])
-    for section in sections:
-        offsets.append(offsets[-1] + len(section))
+    size = 0
+    for group in groups:
+        for encoded, lines in group.items():
+            head = b"%s\t%d\n" % (encoded, len(lines))
+            pieces += (head, lines)
+            size += len(head) + len(lines)
+        offsets.append(size)
+    pieces.append(shared)
+    offsets.append(size + len(shared))
     header = array.array("Q", (offset + offsets.itemsize * len(offsets) for offset in offsets))
-    write_replacing(map_file(work, partition.index), header.tobytes(), *sections)
+    write_replacing(map_file(work, partition.index), header.tobytes(), *pieces)
     rejects_file = None
     if rejects:
         rejects_file = join(work, "rejects", f"part-{partition.index:05d}.ndjson")
@@ -198,13 +211,13 @@ def split_partition(partition: Partition, work: str, buckets: int, strict: bool 
     return SplitResult(partition, number, patients, unread, rejected, rejects_file)
 
 
-def _target(reference: bytes, sections: list[bytearray], buckets: int) -> tuple[bytearray, bytes] | None:
-    """Where the lines a scanned reference names go: their bucket's section, after `<patient id>\\t\\t`."""
+def _lines_of(reference: bytes, groups: list[dict[bytes, bytearray]]) -> bytearray | None:
+    """Where the lines a scanned reference names go: its patient's lines in their bucket."""
     key = reference_key(reference)
     if key is None:
         return None
     encoded = key.encode()
-    return sections[bucket_of(encoded, buckets)], encoded + b"\t" + UNVERIFIED
+    return groups[bucket_of(encoded, len(groups))].setdefault(encoded, bytearray())
 
 
 def map_file(work: str, partition: int) -> str:
@@ -217,3 +230,18 @@ def read_section(work: str, partition: int, section: int) -> bytes:
     bounds = array.array("Q")
     bounds.frombytes(fs.cat_file(inner, start=bounds.itemsize * section, end=bounds.itemsize * (section + 2)))
     return bytes(fs.cat_file(inner, start=bounds[0], end=bounds[1])) if bounds[1] > bounds[0] else b""
+
+
+def patient_chunks(section: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """(Patient id, their lines) of a bucket's section: `<id>\\t<byte count>\\n` then that many bytes of lines.
+
+    Pass 2 takes a patient's lines of a partition in one slice, not line by line; an id may hold any character
+    but a tab (patient_key), a line any but a newline.
+    """
+    position = 0
+    while position < len(section):
+        tab = section.index(b"\t", position)
+        newline = section.index(b"\n", tab)
+        end = newline + 1 + int(section[tab + 1 : newline])
+        yield section[position:tab], section[newline + 1 : end]
+        position = end

@@ -1,4 +1,4 @@
-"""Byte-range partitions: every line of every file is read exactly once, whatever the cut points."""
+"""Byte-range partitions: every line of every file is read exactly once, whatever the cut points and blocks."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.population import plan
 from service.population.plan import plan_partitions, read_lines
 
 
@@ -16,8 +17,12 @@ from service.population.plan import plan_partitions, read_lines
     lines=st.lists(st.binary(min_size=0, max_size=30).map(lambda b: b.replace(b"\n", b"x")), max_size=40),
     step=st.integers(min_value=1, max_value=64),
     final_newline=st.booleans(),
+    block=st.sampled_from([1, 2, 5, 16, plan.READ_BLOCK_BYTES]),
 )
-def test_partitions_read_every_line_once(tmp_path: Path, lines: list[bytes], step: int, final_newline: bool) -> None:
+def test_partitions_read_every_line_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[bytes], step: int, final_newline: bool, block: int
+) -> None:
+    monkeypatch.setattr(plan, "READ_BLOCK_BYTES", block)  # lines longer than a block, cut by blocks
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     folder = tmp_path / f"export-{step}-{len(data)}-{final_newline}"
     folder.mkdir(exist_ok=True)
