@@ -77,7 +77,8 @@ def _excluders_chart(arms: list[Arm]) -> str:
         texts.update(arm.criteria)
         for ident, n in arm.excluded_by.items():
             counts[ident] = max(counts.get(ident, 0), n)  # a common criterion is counted once per arm
-    top = sorted(counts.items(), key=lambda item: -item[1])[:TOP]
+    position = {ident: i for i, ident in enumerate(texts)}  # ties in the order the criteria read
+    top = sorted(counts.items(), key=lambda item: (-item[1], position[item[0]]))[:TOP]
     if not top:
         return '<p class="note">No criterion excluded any patient.</p>'
     trace = _bars(
@@ -106,7 +107,8 @@ def _funnel_chart(arm: Arm) -> str:
 
 
 def _missing_chart(arm: Arm) -> str:
-    top = arm.missing.most_common(TOP)
+    # ties by name: the counts' own order follows set order (the hash seed) and which partitions merged first
+    top = sorted(arm.missing.items(), key=lambda item: (-item[1], item[0]))[:TOP]
     if not top:
         return '<p class="note">No possibly-eligible patient in this arm: no missing data to chase.</p>'
     trace = _bars(

@@ -73,3 +73,24 @@ def test_a_chart_is_what_plotly_writes_with_the_template_set_on_the_figure() -> 
         return markup, [json.loads(found.group(2)), json.loads(found.group(3))]
 
     assert parts(written) == parts(expected)
+
+
+def test_ties_are_charted_in_one_order_whatever_order_the_counts_came_in() -> None:
+    """Counts that tie come in set order (the hash seed) and partition-merge order: the charts must not follow it."""
+    from service.population.feasibility import Arm
+    from service.population.feasibility_page import _excluders_chart, _missing_chart
+
+    def arm(missing: list[str], excluded: list[str]) -> Arm:
+        made = Arm("t", "", "all patients", [("age", "age"), ("anc", "anc"), ("pregnant", "pregnant")])
+        made.missing.update(missing)
+        made.excluded_by.update(excluded)
+        return made
+
+    def figure(chart: str) -> str:  # the chart without its random div id
+        return chart.split("Plotly.newPlot(")[1].split(",", 1)[1].replace(" ", "")
+
+    one = arm(["ANC within 28 days", "Age"], ["pregnant", "anc"])
+    other = arm(["Age", "ANC within 28 days"], ["anc", "pregnant"])
+    assert figure(_missing_chart(one)) == figure(_missing_chart(other))
+    assert figure(_excluders_chart([one])) == figure(_excluders_chart([other]))
+    assert '"y":["anc","pregnant"]' in figure(_excluders_chart([other]))  # the criteria's order
