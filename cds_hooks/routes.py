@@ -12,6 +12,7 @@ import anyio
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from pydantic.json_schema import models_json_schema
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -123,7 +124,8 @@ async def call_service(request: Request, service_id: str) -> JsonResponse:
     if gathered.problems:
         cards.append(warning_card(list(gathered.problems)).to_json())
         log.warning("hook answered with incomplete data: %d problem(s)", len(gathered.problems))
-    return JsonResponse({"cards": cards})  # what CdsResponse(cards=…).to_json() gives, without validating again
+    # what CdsResponse(cards=…).to_json() gives, without validating again; the request is freed once it is sent
+    return JsonResponse({"cards": cards}, background=BackgroundTask(_hold, hook, gathered))
 
 
 @router.post(
@@ -158,6 +160,11 @@ def feedback_record(item: FeedbackItem) -> FeedbackRecord:
         accepted_suggestions=[s.id for s in item.accepted_suggestions or []],
         outcome_timestamp=item.outcome_timestamp,
     )
+
+
+async def _hold(*_: object) -> None:
+    """Keeps the parsed body and the record alive until the answer is sent: freeing them (~0.15 ms for a
+    150-resource chart) held the answer back when it ran as the handler returned; it now runs just after."""
 
 
 async def _screened(screen: Callable[[], Prescreening], record: PatientRecord, services: HookServices) -> Prescreening:
