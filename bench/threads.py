@@ -2,8 +2,9 @@
 
 Starts one `serve` per side (the working tree, and REV from a temporary worktree), sends each 50 warm-up calls
 and then `--calls` sequential calls (150 resources, the benchmark's 16 patients in turn), and prints the CPU per
-call of each of the server's threads (from Linux /proc): the event loop (request, record, cards, response), the
-screening thread (the engine) and the audit writer. With `--compare`, the sides alternate `--pairs` times.
+call of each of the server's threads (from Linux /proc): the event loop (request, record, the engine for a record
+of up to 300 resources, cards, response), a screening thread for a larger record, and the audit writer. With
+`--compare`, the sides alternate `--pairs` times.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ from service.screening.prescreen import CardRecord
 _TRIAL_KEYS: Final = ("id", "title", "registryId", "status", "cohorts", "criteria")
 _COHORT_KEYS: Final = ("id", "title", "status")
 _CRITERION_KEYS: Final = ("id", "cohort", "kind", "text", "result", "evidence", "missing")
-# Evidence goes to the compact form as the dataclass itself, which orjson writes as these keys (in C, ~10x faster)
+# Evidence goes to the compact form as an object with these keys, as orjson would write the dataclass: built here
+# as a dict it is written faster (orjson reads a slotted dataclass field by field), ~0.02 ms per hook call.
 _EVIDENCE_FIELDS: Final = ("reference", "display")
 _NUL: Final = b"\\u0000"  # how JSON text holds a NUL, which PostgreSQL refuses and SQLite would take
 
@@ -70,7 +71,7 @@ class ReportCodec:
                     [
                         trial.status,
                         [cohort.status for cohort in trial.cohorts],
-                        [(c.result, c.evidence, c.missing) for c in trial.criteria],
+                        [(c.result, _evidence(c.evidence), c.missing) for c in trial.criteria],
                     ]
                 )
                 if _NUL in packed:
@@ -114,6 +115,11 @@ class ReportCodec:
                 for c, (result, evidence, missing) in zip(skeleton["criteria"], criteria, strict=True)
             ],
         }
+
+
+def _evidence(evidence: tuple[Evidence, ...]) -> Any:
+    """The evidence as the compact form writes it (the empty tuple as it is: most criteria have none)."""
+    return [{"reference": e.reference, "display": e.display} for e in evidence] if evidence else evidence
 
 
 def whole(report: bytes) -> dict[str, Any]:

@@ -110,5 +110,5 @@ def test_compare_smoke(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_per_thread_cpu_names_the_event_loop_first(bodies: Bodies, tmp_path: Path) -> None:
     spent = per_thread(Side("working tree", ROOT), tmp_path, bodies.full[50], calls=PATIENTS)
-    assert len(spent) >= 2  # the event loop, and at least the screening thread
+    assert spent[0] > 0  # the event loop, which screens a record of this size itself; then the audit writer
     assert all(ms >= 0 for ms in spent)

@@ -1,7 +1,9 @@
-"""The hook's routes take the bare request (`BareRoute`): documented as before, answering as before."""
+"""The hook's routes take the bare request (`BareRoute`): documented as before, answering as before; screening
+runs on the event loop for a record of the usual size, in a worker thread for a large one."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +11,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from cds_hooks import routes
+from cds_hooks.deps import INLINE_SCREENING_MAX_RESOURCES
 from service.app import create_app
 from service.fhir_access.resource_types import PREFETCHED
 from service.settings import Settings
@@ -51,6 +55,27 @@ def _body(observations: int) -> dict[str, Any]:
         "context": {"userId": "Practitioner/1", "patientId": "p1"},
         "prefetch": prefetch,
     }
+
+
+@pytest.mark.parametrize(
+    ("observations", "in_worker_thread"),
+    [(1, False), (INLINE_SCREENING_MAX_RESOURCES, False), (INLINE_SCREENING_MAX_RESOURCES + 1, True)],
+)
+def test_large_records_are_screened_in_a_worker_thread(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, observations: int, in_worker_thread: bool
+) -> None:
+    screened_in: list[str] = []
+    real = routes.prescreen
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        screened_in.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(routes, "prescreen", spy)
+    response = client.post(HOOK, json=_body(observations))
+    assert response.status_code == 200, response.text
+    assert len(screened_in) == 1
+    assert screened_in[0].startswith("AnyIO worker thread") is in_worker_thread
 
 
 def test_the_bare_routes_are_documented_with_their_path_parameter_and_bodies(client: TestClient) -> None:
