@@ -344,6 +344,8 @@ class Evaluation:
     With `blank` (the same patient with no records), a criterion that reads no concept the patient has a record
     of takes the blank's outcome: it is what running its function would give (`PatientData.events` and `latest`
     answer absent concepts from the gaps alone), computed once per trial, gaps and day instead of once per patient.
+    Which criteria the patient evaluates itself is worked out once per evaluation from the concepts it holds
+    (`CompiledTrial.start_indexed`), not tested criterion by criterion.
     """
 
     __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_shared", "_source", "_trial")
@@ -354,7 +356,7 @@ class Evaluation:
         plan: _Plan,
         source: Source,
         env: Env,
-        blank: tuple[AbstractSet[str], Evaluation] | None = None,
+        blank: _Blank | None = None,
         *,
         shared: bool = False,
     ) -> None:
@@ -370,18 +372,26 @@ class Evaluation:
         """Raises EvaluationError (trial, criterion, source position) when the criterion fails: a defect."""
         found = self._outcomes[index]
         if found is None:
-            criterion, rule, reads = self._plan[index]
             blank = self._blank
-            if blank is not None and reads is not None and blank[0].isdisjoint(reads):
-                found = blank[1]._outcomes[index] or blank[1].outcome(index)  # most often already there
+            if blank is not None and index not in blank.own:
+                found = cast(CriterionOutcome, blank.outcomes[index])  # None only for the patient's own
             else:
+                criterion, rule, _ = self._plan[index]
                 found = self._evaluate(criterion, rule)
             self._outcomes[index] = found
         return found
 
     def all(self) -> list[CriterionOutcome]:
-        outcome = self.outcome
-        return [found if found is not None else outcome(i) for i, found in enumerate(self._outcomes)]
+        blank = self._blank
+        if blank is None:
+            outcome = self.outcome
+            return [found if found is not None else outcome(i) for i, found in enumerate(self._outcomes)]
+        # the blank's answers, with the patient's own criteria (file order) in their places
+        merged, known, plan, evaluate = list(blank.outcomes), self._outcomes, self._plan, self._evaluate
+        for i in sorted(blank.own):
+            merged[i] = known[i] or evaluate(*plan[i][:2])
+        self._outcomes = merged
+        return list(merged)  # type: ignore[arg-type]
 
     @property
     def env(self) -> Env:
@@ -418,12 +428,36 @@ _Plan = tuple[tuple[ast.Criterion, Rule | None, frozenset[str] | None], ...]
 _MAX_BLANKS = 64  # blank evaluations kept per trial: one per (day, gaps) seen, cleared when full
 
 
+class _Blank(NamedTuple):
+    """What a patient takes from the blank patient with the same gaps: the indices of the criteria it evaluates
+    itself (they read a concept it holds, or the patient otherwise), and the blank's outcome of every other one
+    (None where a criterion reads the patient otherwise: the blank is never asked for age, sex or a derived
+    quantity)."""
+
+    own: AbstractSet[int]
+    outcomes: list[CriterionOutcome | None]
+
+
 @dataclass(frozen=True, slots=True)
 class CompiledTrial:
     trial: ast.Trial
     _plan: _Plan
     _source: Source = field(compare=False, repr=False)
-    _blanks: dict[tuple[dt.date, Hashable], Evaluation] = field(default_factory=dict, compare=False, repr=False)
+    # per (day, gaps): the blank evaluation and its outcomes
+    _blanks: dict[tuple[dt.date, Hashable], tuple[Evaluation, list[CriterionOutcome | None]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    # worked out once from the plan: concept -> the criteria reading it; the criteria reading the patient otherwise
+    _readers: dict[str, tuple[int, ...]] = field(init=False, compare=False, repr=False)
+    _personal: frozenset[int] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        readers: dict[str, list[int]] = {}
+        for i, (_, _, reads) in enumerate(self._plan):
+            for concept in reads or ():
+                readers.setdefault(concept, []).append(i)
+        object.__setattr__(self, "_readers", {c: tuple(found) for c, found in readers.items()})
+        object.__setattr__(self, "_personal", frozenset(i for i, (_, _, r) in enumerate(self._plan) if r is None))
 
     def start(self, data: PatientData, on: dt.date) -> Evaluation:
         """Criteria in file order, evaluated on demand (`Evaluation.outcome(i)` for `trial.criteria[i]`), every
@@ -432,17 +466,24 @@ class CompiledTrial:
 
     def start_indexed(self, data: IndexedPatientData, on: dt.date) -> Evaluation:
         """As `start`, but criteria that read no concept the patient has records of take the outcome of a blank
-        patient with the same gaps (evaluated as `start` does, once per gaps and day)."""
+        patient with the same gaps (evaluated as `start` does, every criterion at once, once per gaps and day)."""
         key = (on, data.gaps())
-        blank = self._blanks.get(key)
-        if blank is None:
+        found = self._blanks.get(key)
+        if found is None:
             if len(self._blanks) >= _MAX_BLANKS:
                 self._blanks.clear()
-            blank = self._blanks[key] = Evaluation(
-                self.trial, self._plan, self._source, Env(data.blank(), on), shared=True
-            )
+            blank = Evaluation(self.trial, self._plan, self._source, Env(data.blank(), on), shared=True)
+            personal = self._personal
+            outcomes = [None if i in personal else blank.outcome(i) for i in range(len(self._plan))]
+            found = self._blanks[key] = (blank, outcomes)
+        blank, outcomes = found
         held = data.concepts_held()
-        return Evaluation(self.trial, self._plan, self._source, Env(data, on, held, blank.env), (held, blank))
+        own = set(self._personal)
+        readers = self._readers
+        for concept in readers.keys() & held:  # the few concepts both the trial reads and the patient holds
+            own.update(readers[concept])
+        env = Env(data, on, held, blank.env)
+        return Evaluation(self.trial, self._plan, self._source, env, _Blank(own, outcomes))
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()

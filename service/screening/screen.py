@@ -32,15 +32,17 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
     when the common group or every cohort is. Criteria that were skipped are evaluated later if the full report
     is needed, so the answer always equals the full report's status.
     """
-    definition = trial.compiled.trial
-    cohorts = {cohort.id for cohort in definition.cohorts}
-    disqualified: set[str | None] = set()
-    for index, criterion in enumerate(definition.criteria):
-        group = criterion.cohort
-        if group in disqualified or not is_disqualifying(criterion.kind, evaluation.outcome(index).result):
+    rollup, outcome = trial.rollup, evaluation.outcome
+    disqualified = [False] * (rollup.cohorts + 1)  # per group: the common criteria, then each cohort
+    left = rollup.cohorts  # cohorts not disqualified yet
+    for index, (group, against) in enumerate(zip(rollup.groups, rollup.against, strict=True)):
+        if disqualified[group] or outcome(index).result != against:
             continue
-        disqualified.add(group)
-        if group is None or (cohorts and cohorts <= disqualified):
+        if not group:
+            return True
+        disqualified[group] = True
+        left -= 1
+        if not left:
             return True
     return False
 
