@@ -332,9 +332,6 @@ class CriterionOutcome(NamedTuple):
     result: str  # "met" | "not-met" | "unknown" | "manual"
     evidence: tuple[Evidence, ...]
     missing: tuple[str, ...]
-    # One object given to every patient a blank evaluation answers for: what callers derive from it (a report
-    # line) they may keep by identity.
-    shared: bool = False
 
 
 class Evaluation:
@@ -348,7 +345,7 @@ class Evaluation:
     (`CompiledTrial.start_indexed`), not tested criterion by criterion.
     """
 
-    __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_shared", "_source", "_trial")
+    __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_source", "_trial")
 
     def __init__(
         self,
@@ -357,15 +354,12 @@ class Evaluation:
         source: Source,
         env: Env,
         blank: _Blank | None = None,
-        *,
-        shared: bool = False,
     ) -> None:
         self._trial = trial
         self._plan = plan
         self._source = source
         self._env = env
         self._blank = blank
-        self._shared = shared  # a blank patient's: its outcomes are shared
         self._outcomes: list[CriterionOutcome | None] = [None] * len(plan)
 
     def outcome(self, index: int) -> CriterionOutcome:
@@ -399,7 +393,7 @@ class Evaluation:
 
     def _evaluate(self, criterion: ast.Criterion, rule: Rule | None) -> CriterionOutcome:
         if rule is None:
-            return CriterionOutcome(criterion, "manual", (), (), self._shared)
+            return CriterionOutcome(criterion, "manual", (), ())
         try:
             truth, evidence, missing = rule(self._env)
         except Exception as error:
@@ -408,7 +402,7 @@ class Evaluation:
         if truth is UNKNOWN and not missing:
             missing = (f"Data to decide: {criterion.text}",)
         # `_value_`: the member's own attribute (`.value` is a Python-level property)
-        return CriterionOutcome(criterion, truth._value_, evidence, missing, self._shared)
+        return CriterionOutcome(criterion, truth._value_, evidence, missing)
 
 
 def _failed_read(source: Source, trace: TracebackType | None) -> Span | None:
@@ -472,7 +466,7 @@ class CompiledTrial:
         if found is None:
             if len(self._blanks) >= _MAX_BLANKS:
                 self._blanks.clear()
-            blank = Evaluation(self.trial, self._plan, self._source, Env(data.blank(), on), shared=True)
+            blank = Evaluation(self.trial, self._plan, self._source, Env(data.blank(), on))
             personal = self._personal
             outcomes = [None if i in personal else blank.outcome(i) for i in range(len(self._plan))]
             found = self._blanks[key] = (blank, outcomes)

@@ -74,3 +74,19 @@ def test_a_report_that_is_not_the_contracts_is_refused() -> None:
         TrialReport.from_json(
             {"id": "t", "title": "T", "registryId": None, "status": "likely", "cohorts": [], "criteria": []}
         )
+
+
+def test_report_lines_without_evidence_are_built_once_for_every_patient() -> None:
+    """A line without evidence says nothing about the patient: two patients with the same result and missing data
+    get the same line object (its JSON built once); a line with evidence is always the patient's own."""
+    screener = load_screener()
+    (_, first), (_, second) = _records()[:2]
+    pairs = [
+        (a, b)
+        for one, other in zip(screener.screen(first, on=ON).trials, screener.screen(second, on=ON).trials, strict=True)
+        for a, b in zip(one.criteria, other.criteria, strict=True)
+    ]
+    plain = [(a, b) for a, b in pairs if not a.evidence and (a.result, a.missing) == (b.result, b.missing)]
+    assert plain
+    assert all(a is b for a, b in plain)
+    assert all(a is not b for a, b in pairs if a.evidence or b.evidence)
