@@ -343,11 +343,27 @@ class _Generator:
         source half as long again and compiled slower, for no measurable speed)."""
         n = next(self.locals)
         first, last = ("NOT_MET", "MET") if conjunction else ("MET", "NOT_MET")
+        if (a.t == "UNKNOWN") != (b.t == "UNKNOWN"):
+            return self.combine_unknown(n, first, a, b)
         self.emit(
             f"t{n} = {first} if {a.t} is {first} or {b.t} is {first} else "
             f"UNKNOWN if {a.t} is UNKNOWN or {b.t} is UNKNOWN else {last}"
         )
         self.emit(f"e{n}, m{n} = _explained(t{n}, {', '.join(a)}, {', '.join(b)})")
+        return _Truth(f"t{n}", f"e{n}", f"m{n}")
+
+    def combine_unknown(self, n: int, first: str, a: _Truth, b: _Truth) -> _Truth:
+        """And / Or with one side known to be unknown (`x or unknown("why")`, common in the trials), as `combine`
+        explains it, written out: the other side decides it (`first`: NOT_MET for And, MET for Or) or leaves it
+        unknown, with the missing texts of both sides when it is unknown too."""
+        side = b if a.t == "UNKNOWN" else a
+        with self.block(f"if {side.t} is {first}:"):
+            self.emit(f"t{n}, e{n}, m{n} = {first}, {side.e}, ()")
+        with self.block(f"elif {side.t} is UNKNOWN:"):
+            self.emit(f"t{n}, e{n}, m{n} = UNKNOWN, {_merged(a.e, b.e)}, {_merged(a.m, b.m)}")
+        with self.block("else:"):
+            unknown = a if side is b else b
+            self.emit(f"t{n}, e{n}, m{n} = UNKNOWN, {unknown.e}, {unknown.m}")
         return _Truth(f"t{n}", f"e{n}", f"m{n}")
 
     @staticmethod
