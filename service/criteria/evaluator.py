@@ -46,7 +46,7 @@ class Env:
 
     `held` (the concepts the patient's records carry) and `blank` (the same patient with no records, shared by every
     patient with the same gaps): given both, a part of an And/Or that reads none of `held` answers with the blank's
-    answer (`_part`).
+    answer (`_blank_part`).
     """
 
     __slots__ = ("blank", "data", "defines", "held", "on")
@@ -290,20 +290,17 @@ def _explained(
     return b_evidence, b_missing if truth is UNKNOWN else ()
 
 
-def _part(env: Env, function: Rule, concepts: AbstractSet[str], key: int) -> Outcome:
-    """A side of an And/Or: the blank patient's answer when the patient holds none of the concepts it reads."""
-    blank, held = env.blank, env.held
-    if blank is None or held is None or not held.isdisjoint(concepts):
-        return function(env)
-    found: Any = blank.defines.get(key)  # the part's own answer: an Outcome
-    if found is None:
-        found = blank.defines[key] = function(blank)
-    return found  # type: ignore[no-any-return]
+def _blank_part(env: Env, function: Rule, key: int) -> Outcome:
+    """A side of an And/Or that reads none of the concepts the patient holds: the blank patient's answer, computed
+    once and kept in the blank's `defines` by the part's number (the generated code reads it there first)."""
+    blank = cast(Env, env.blank)  # a patient's Env with `held` has its blank
+    found = blank.defines[key] = function(blank)
+    return found
 
 
 # The globals of every generated module (with its own constants): the names `codegen` writes calls to.
 _RUNTIME: dict[str, object] = {
-    "_part": _part,
+    "_blank_part": _blank_part,
     "_explained": _explained,
     "MET": MET,
     "NOT_MET": NOT_MET,
