@@ -367,12 +367,17 @@ class PatientFacts:
         return found
 
     def _match(self, concepts: frozenset[str], types: tuple[str, ...]) -> list[tuple[str, Entry]]:
-        if len(concepts) == 1:  # most queries: no entry can come twice
-            (concept,) = concepts
-            return [(concept, entry) for entry in self._index.entries(concept) if entry.resource_type in types]
+        held = self._index.concepts() & concepts  # of a query's many concepts (drug lists), the patient has few
+        if len(held) < 2:  # most queries: no entry can come twice
+            return [
+                (concept, entry)
+                for concept in held
+                for entry in self._index.entries(concept)
+                if entry.resource_type in types
+            ]
         seen: set[int] = set()
         found = []
-        for concept in sorted(concepts):
+        for concept in sorted(held):
             for entry in self._index.entries(concept):
                 if entry.resource_type in types and id(entry) not in seen:
                     seen.add(id(entry))
