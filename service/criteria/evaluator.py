@@ -197,12 +197,18 @@ def _exposure(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> Scalar:
     Overlapping records are merged and gaps not counted. A record that does not say how long the drug was
     taken widens the interval (it may have lasted until today), so the comparison can come out unknown.
     """
-    results = [_group_exposure(env.data.events(query, env.on), what) for query, what in groups]
-    low = max(r[0] for r in results)
-    high = max(math.inf if r[1] is None else r[1] for r in results)
-    evidence = tuple(e for r in results for e in r[2])[:MAX_EVIDENCE]
-    missing = tuple(m for r in results for m in r[3]) if low != high else ()
-    return low, high, evidence, missing
+    low, high = 0.0, 0.0
+    evidence: list[Evidence] = []
+    missing: list[str] = []
+    for query, what in groups:
+        events = env.data.events(query, env.on)
+        if not events:  # most groups (a drug the patient never had): no days, nothing to show
+            continue
+        group_low, group_high, group_evidence, group_missing = _group_exposure(events, what)
+        low, high = max(low, group_low), max(high, math.inf if group_high is None else group_high)
+        evidence += group_evidence
+        missing += group_missing
+    return low, high, tuple(evidence[:MAX_EVIDENCE]), tuple(missing) if low != high else ()
 
 
 def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
@@ -220,11 +226,9 @@ def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
 def _group_exposure(
     events: Sequence[Event] | Missing, what: str
 ) -> tuple[float, float | None, tuple[Evidence, ...], tuple[str, ...]]:
-    """Covered days of one group of records: surely `low`, at most `high` (None: an undated record)."""
+    """Covered days of one group of records (some): surely `low`, at most `high` (None: an undated record)."""
     if isinstance(events, Missing):
         return 0.0, None, (), (events.reason,)
-    if not events:
-        return 0.0, 0.0, (), ()
     courses = [e.course for e in events if e.course is not None]
     # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
     low = _covered_days((e.course.first, e.course.proven_last) for e in events if e.certain and e.course is not None)
