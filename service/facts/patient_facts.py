@@ -33,6 +33,8 @@ from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 
 _SORT_KEY = operator.itemgetter(0)  # the sort key put first in a tuple: no Python call per item sorted
+# A dated Observation entry as `_newest_first` sorts it: (latest start, earliest start, reference), concept, entry.
+_Dated = tuple[tuple[dt.date, dt.date, str], str, Entry]
 INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qualify a room-air reading
 # Enum members read once: `Class.MEMBER` runs Python code on every read, and these are read on every query.
 _OBSERVATION = ResourceType.OBSERVATION
@@ -80,7 +82,7 @@ class PatientFacts:
         # events made of records, by (concept, entry, placed)
         self._memo: dict[object, object] = {}
         self._memo_on: dt.date | None = None
-        self._dated: dict[frozenset[str], list[tuple[dt.date, str, Entry]]] = {}  # by concepts, for any date
+        self._dated: dict[frozenset[str], list[_Dated]] = {}  # by concepts, for any date
         self._matched: dict[tuple[frozenset[str], tuple[str, ...]], list[tuple[str, Entry]]] = {}  # for any date
         # per analyte, for the memo's date: its results' polarities, dated and undated (`_polarities`)
         self._readings: dict[str, tuple[list[tuple[Entry, Polarity | None]], list[tuple[Entry, Polarity | None]]]] = {}
@@ -235,13 +237,13 @@ class PatientFacts:
         dated = self._newest_first(query.concepts)
         if query.highest:
             candidates = []
-            for latest_start, concept, entry in dated:
+            for (latest_start, _, _), concept, entry in dated:
                 if oldest is not None and latest_start < oldest:
                     break  # this one and every later one started before the window
                 if in_window(entry, window, on):
                     candidates.append((concept, entry))
             return self._highest(query, candidates, window)
-        for at, (latest_start, concept, entry) in enumerate(dated):
+        for at, ((latest_start, _, _), concept, entry) in enumerate(dated):
             if oldest is not None and latest_start < oldest:
                 break
             if not in_window(entry, window, on):
@@ -255,18 +257,18 @@ class PatientFacts:
             return self._room_air(day) if self._analyte(concept).room_air_only else _spread([m for _, m in day])
         return Missing(window_text(self._labels(query.concepts), window))
 
-    def _newest_first(self, concepts: frozenset[str]) -> list[tuple[dt.date, str, Entry]]:
-        """The dated Observation entries under `concepts` with their latest possible start day, newest first (by
-        latest start, earliest start, reference), sorted once per patient however many queries and units read them."""
+    def _newest_first(self, concepts: frozenset[str]) -> list[_Dated]:
+        """The dated Observation entries under `concepts` with their sort key (latest start, earliest start,
+        reference), newest first, sorted once per patient however many queries and units read them."""
         found = self._dated.get(concepts)
         if found is None:
-            dated = [
-                ((start[1], start[0], e.reference), start[1], c, e)
+            found = [
+                ((start[1], start[0], e.reference), c, e)
                 for c, e in self._matches(concepts, _OBSERVATIONS)
                 if (start := e.timing.start)
             ]
-            dated.sort(key=_SORT_KEY, reverse=True)
-            found = self._dated[concepts] = [(latest, c, e) for _, latest, c, e in dated]
+            found.sort(key=_SORT_KEY, reverse=True)
+            self._dated[concepts] = found
         return found
 
     def _same_day(
@@ -274,7 +276,7 @@ class PatientFacts:
         query: MeasurementQuery,
         entry: Entry,
         result: Measurement,
-        dated: list[tuple[dt.date, str, Entry]],
+        dated: list[_Dated],
         after: int,
     ) -> list[tuple[Entry, Measurement]]:
         """The latest result with the other readable results of its day (the record gives no order within it):
