@@ -40,6 +40,7 @@ INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qual
 _OBSERVATION = ResourceType.OBSERVATION
 _OBSERVATIONS = (_OBSERVATION,)
 _OBSERVATION_KIND, _MEDICATION_KIND = RecordKind.OBSERVATION, RecordKind.MEDICATION
+_POLARITIES = {polarity.value: polarity for polarity in Polarity}  # a dict read: the Enum call runs Python code
 
 
 @functools.cache
@@ -213,7 +214,7 @@ class PatientFacts:
     def _result_event(
         self, concept: str, entry: Entry, result: Polarity | None, certain: bool, doubt: str | None
     ) -> Event:
-        shown = result.value if result is not None else "result"
+        shown = result._value_ if result is not None else "result"  # the member's own attribute: `.value` runs code
         display = f"{self._analyte(concept).label} {shown} ({entry.timing.shown or 'no date'})"
         start = entry.timing.start[0] if entry.timing.start else None
         return Event(Evidence(entry.reference, display), start, start, certain=certain, doubt=doubt)
@@ -407,11 +408,11 @@ class PatientFacts:
 
     def _coded(self, system: str, code: str) -> Polarity | None:
         found = self._catalog.result_polarity(system, code)
-        return None if found is None else Polarity(found)
+        return None if found is None else _POLARITIES[found]
 
     def _coded_answers(self, system: str, code: str) -> Polarity | None:
         found = self._catalog.result_polarity(system, code, answer=True)
-        return None if found is None else Polarity(found)
+        return None if found is None else _POLARITIES[found]
 
     @staticmethod
     def _convert(value: float, from_unit: str, to_unit: str, analyte: str) -> float | str:
