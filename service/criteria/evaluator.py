@@ -366,14 +366,15 @@ class Evaluation:
     def outcome(self, index: int) -> CriterionOutcome:
         """Raises EvaluationError (trial, criterion, source position) when the criterion fails: a defect."""
         found = self._outcomes[index]
+        if found is not None:
+            return found
+        blank = self._blank
+        if blank is not None and index not in blank.own:
+            found = blank.outcomes[index]  # never None: that is only for the patient's own
         if found is None:
-            blank = self._blank
-            if blank is not None and index not in blank.own:
-                found = cast(CriterionOutcome, blank.outcomes[index])  # None only for the patient's own
-            else:
-                criterion, rule, _ = self._plan[index]
-                found = self._evaluate(criterion, rule)
-            self._outcomes[index] = found
+            criterion, rule, _ = self._plan[index]
+            found = self._evaluate(criterion, rule)
+        self._outcomes[index] = found
         return found
 
     def all(self) -> list[CriterionOutcome]:
@@ -384,7 +385,11 @@ class Evaluation:
         # the blank's answers, with the patient's own criteria (file order) in their places
         merged, known, plan, evaluate = list(blank.outcomes), self._outcomes, self._plan, self._evaluate
         for i in sorted(blank.own):
-            merged[i] = known[i] or evaluate(*plan[i][:2])
+            found = known[i]
+            if found is None:
+                criterion, rule, _ = plan[i]
+                found = evaluate(criterion, rule)
+            merged[i] = found
         self._outcomes = merged
         return list(merged)  # type: ignore[arg-type]
 
