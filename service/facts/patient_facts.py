@@ -249,13 +249,16 @@ class PatientFacts:
                 break
             if not in_window(entry, window, on):
                 continue
-            result = measure(entry, self._analyte(concept), query.unit, self._convert)
+            analyte = self._analyte(concept)
+            result = measure(entry, analyte, query.unit, self._convert)
             if result is None:  # an Observation without a value is skipped, not a "latest value"
                 continue
             if isinstance(result, Missing):
                 return result
             day = self._same_day(query, entry, result, dated, at + 1)
-            return self._room_air(day) if self._analyte(concept).room_air_only else _spread([m for _, m in day])
+            if analyte.room_air_only:
+                return self._room_air(day)
+            return result if len(day) == 1 else _spread([m for _, m in day])  # most days: one result
         return Missing(window_text(self._labels(query.concepts), window))
 
     def _newest_first(self, concepts: frozenset[str]) -> list[_Dated]:
