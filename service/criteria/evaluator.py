@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import linecache
 import math
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -339,14 +339,15 @@ class Evaluation:
     """One patient's criteria of one trial, each evaluated at most once and only when asked for: a caller that
     only needs a status can stop early, and one that then needs the whole report loses nothing.
 
-    With `blank` (the same patient with no records), a criterion that reads no concept the patient has a record
-    of takes the blank's outcome: it is what running its function would give (`PatientData.events` and `latest`
-    answer absent concepts from the gaps alone), computed once per trial, gaps and day instead of once per patient.
-    Which criteria the patient evaluates itself is worked out once per evaluation from the concepts it holds
-    (`CompiledTrial.start_indexed`), not tested criterion by criterion.
+    From `CompiledTrial.start_indexed`, a criterion that reads no concept the patient has a record of takes the
+    outcome of the blank patient (the same patient with no records): it is what running its function would give
+    (`PatientData.events` and `latest` answer absent concepts from the gaps alone), computed once per trial, gaps
+    and day instead of once per patient. Those outcomes are known from the start; which criteria the patient
+    evaluates itself (`own`) is worked out once per evaluation from the concepts it holds, not criterion by
+    criterion.
     """
 
-    __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_source", "_trial")
+    __slots__ = ("_env", "_outcomes", "_own", "_plan", "_source", "_trial")
 
     def __init__(
         self,
@@ -354,44 +355,33 @@ class Evaluation:
         plan: _Plan,
         source: Source,
         env: Env,
-        blank: _Blank | None = None,
+        known: tuple[list[CriterionOutcome | None], Collection[int]] | None = None,
     ) -> None:
+        """`known`: the outcomes known from the start (None where the criterion is to be evaluated: the indices
+        `own`); none of them when not given."""
         self._trial = trial
         self._plan = plan
         self._source = source
         self._env = env
-        self._blank = blank
-        self._outcomes: list[CriterionOutcome | None] = [None] * len(plan)
+        self._outcomes: list[CriterionOutcome | None]
+        self._own: Collection[int]
+        self._outcomes, self._own = known or ([None] * len(plan), range(len(plan)))
 
     def outcome(self, index: int) -> CriterionOutcome:
         """Raises EvaluationError (trial, criterion, source position) when the criterion fails: a defect."""
         found = self._outcomes[index]
-        if found is not None:
-            return found
-        blank = self._blank
-        if blank is not None and index not in blank.own:
-            found = blank.outcomes[index]  # never None: that is only for the patient's own
         if found is None:
             criterion, rule, _ = self._plan[index]
-            found = self._evaluate(criterion, rule)
-        self._outcomes[index] = found
+            found = self._outcomes[index] = self._evaluate(criterion, rule)
         return found
 
     def all(self) -> list[CriterionOutcome]:
-        blank = self._blank
-        if blank is None:
-            outcome = self.outcome
-            return [found if found is not None else outcome(i) for i, found in enumerate(self._outcomes)]
-        # the blank's answers, with the patient's own criteria (file order) in their places
-        merged, known, plan, evaluate = list(blank.outcomes), self._outcomes, self._plan, self._evaluate
-        for i in sorted(blank.own):
-            found = known[i]
-            if found is None:
+        outcomes, plan, evaluate = self._outcomes, self._plan, self._evaluate
+        for i in sorted(self._own):  # file order
+            if outcomes[i] is None:
                 criterion, rule, _ = plan[i]
-                found = evaluate(criterion, rule)
-            merged[i] = found
-        self._outcomes = merged
-        return list(merged)  # type: ignore[arg-type]
+                outcomes[i] = evaluate(criterion, rule)
+        return list(outcomes)  # type: ignore[arg-type]
 
     @property
     def env(self) -> Env:
@@ -426,16 +416,6 @@ def _failed_read(source: Source, trace: TracebackType | None) -> Span | None:
 # patient otherwise).
 _Plan = tuple[tuple[ast.Criterion, Rule | None, frozenset[str] | None], ...]
 _MAX_BLANKS = 64  # blank evaluations kept per trial: one per (day, gaps) seen, cleared when full
-
-
-class _Blank(NamedTuple):
-    """What a patient takes from the blank patient with the same gaps: the indices of the criteria it evaluates
-    itself (they read a concept it holds, or the patient otherwise), and the blank's outcome of every other one
-    (None where a criterion reads the patient otherwise: the blank is never asked for age, sex or a derived
-    quantity)."""
-
-    own: AbstractSet[int]
-    outcomes: list[CriterionOutcome | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,14 +456,17 @@ class CompiledTrial:
             personal = self._personal
             outcomes = [None if i in personal else blank.outcome(i) for i in range(len(self._plan))]
             found = self._blanks[key] = (blank, outcomes)
-        blank, outcomes = found
+        blank, blank_outcomes = found
         held = data.concepts_held()
         own = set(self._personal)
         readers = self._readers
         for concept in readers.keys() & held:  # the few concepts both the trial reads and the patient holds
             own.update(readers[concept])
+        outcomes = list(blank_outcomes)
+        for i in own:
+            outcomes[i] = None
         env = Env(data, on, held, blank.env)
-        return Evaluation(self.trial, self._plan, self._source, env, _Blank(own, outcomes))
+        return Evaluation(self.trial, self._plan, self._source, env, (outcomes, own))
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()
