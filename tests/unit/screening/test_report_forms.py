@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import FrozenInstanceError, fields
 
 import orjson
 import pytest
 from pydantic import TypeAdapter
 
 from service.demo.patients import load_demo_patients
+from service.facts.patient_facts import PatientFacts
 from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.record import PatientRecord
-from service.screening.contract import ScreeningReport, Status, TrialReport
+from service.screening.contract import CriterionReport, CriterionResult, ScreeningReport, Status, TrialReport
 from service.screening.screen import load_screener
 from tests.paths import SYNTHEA
 
@@ -90,3 +92,27 @@ def test_report_lines_without_evidence_are_built_once_for_every_patient() -> Non
     assert plain
     assert all(a is b for a, b in plain)
     assert all(a is not b for a, b in pairs if a.evidence or b.evidence)
+
+
+def test_a_line_made_of_an_outcome_is_the_dataclass_and_as_frozen() -> None:
+    """`CriterionReport.of` sets the slots itself: the line equals the one the dataclass builds, field for field."""
+    screener = load_screener()
+    (_, record), *_ = _records()
+    trial = screener.trials[0]
+    evaluated = trial.compiled.start(PatientFacts(record, screener.catalog), ON).all()
+    for outcome in evaluated:
+        line = CriterionReport.of(outcome)
+        criterion = outcome.criterion
+        expected = CriterionReport(
+            criterion.id,
+            criterion.cohort,
+            criterion.kind,
+            criterion.text,
+            CriterionResult(outcome.result),
+            outcome.evidence,
+            outcome.missing,
+        )
+        assert line == expected
+        assert [getattr(line, f.name) for f in fields(line)] == [getattr(expected, f.name) for f in fields(expected)]
+    with pytest.raises(FrozenInstanceError):
+        line.result = CriterionResult.MET  # type: ignore[misc]
