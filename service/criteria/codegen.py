@@ -3,7 +3,7 @@
 Template engines turn a template into Python source once and `compile()` it; this does the same for a trial, so
 that evaluating a criterion runs one function whose And/Or/Not/Compare tree is inlined as local variables (each
 node's truth, evidence and missing texts), where a walk of closures paid a call, a tuple and a merge per node.
-The data reads and a few helpers stay calls, to the evaluator's runtime (`_exists`, `_latest`, `_part`, ...).
+The data reads and a few helpers stay calls, to the evaluator's runtime (`_exists`, `_latest`, `_blank_part`, ...).
 For a newcomer, `CompiledTrial.source` shows what a trial became (`tests/unit/criteria/test_codegen.py`); the criterion
 `Lupus and Latest([Observation: "anc"]) < 1 '10*9/L'`, with `define Lupus: exists [Condition: "lupus"]`, becomes
 
@@ -29,8 +29,14 @@ For a newcomer, `CompiledTrial.source` shows what a trial became (`tests/unit/cr
         return t2, e1, m2
 
     def criterion_0(env):
-        t1, e1, m1 = _part(env, part_0, R1, 0)              # the blank patient's answer when no lupus record
-        t2, e2, m2 = _part(env, part_1, R3, 1)
+        if env.held is None or not env.held.isdisjoint(R1):  # the blank patient's answer when no lupus record
+            t1, e1, m1 = part_0(env)
+        else:
+            t1, e1, m1 = env.blank.defines.get(0) or _blank_part(env, part_0, 0)
+        if env.held is None or not env.held.isdisjoint(R3):
+            t2, e2, m2 = part_1(env)
+        else:
+            t2, e2, m2 = env.blank.defines.get(1) or _blank_part(env, part_1, 1)
         t3 = NOT_MET if t1 is NOT_MET or t2 is NOT_MET else UNKNOWN if t1 is UNKNOWN or t2 is UNKNOWN else MET
         e3, m3 = _explained(t3, t1, e1, m1, t2, e2, m2)     # by the sides that agree with t3
         return t3, e3, m3
@@ -335,7 +341,11 @@ class _Generator:
         function = f"part_{key}"
         self.function(function, lambda: self.rule(expr))
         n = next(self.locals)
-        self.emit(f"t{n}, e{n}, m{n} = _part(env, {function}, {self.constant('R', concepts)}, {key})")
+        # the test inline, the blank's answer (kept in its `defines` by the part's number) through the runtime
+        with self.block(f"if env.held is None or not env.held.isdisjoint({self.constant('R', concepts)}):"):
+            self.emit(f"t{n}, e{n}, m{n} = {function}(env)")
+        with self.block("else:"):
+            self.emit(f"t{n}, e{n}, m{n} = env.blank.defines.get({key}) or _blank_part(env, {function}, {key})")
         return _Truth(f"t{n}", f"e{n}", f"m{n}")
 
     def combine(self, conjunction: bool, a: _Truth, b: _Truth) -> _Truth:
@@ -343,11 +353,27 @@ class _Generator:
         source half as long again and compiled slower, for no measurable speed)."""
         n = next(self.locals)
         first, last = ("NOT_MET", "MET") if conjunction else ("MET", "NOT_MET")
+        if (a.t == "UNKNOWN") != (b.t == "UNKNOWN"):
+            return self.combine_unknown(n, first, a, b)
         self.emit(
             f"t{n} = {first} if {a.t} is {first} or {b.t} is {first} else "
             f"UNKNOWN if {a.t} is UNKNOWN or {b.t} is UNKNOWN else {last}"
         )
         self.emit(f"e{n}, m{n} = _explained(t{n}, {', '.join(a)}, {', '.join(b)})")
+        return _Truth(f"t{n}", f"e{n}", f"m{n}")
+
+    def combine_unknown(self, n: int, first: str, a: _Truth, b: _Truth) -> _Truth:
+        """And / Or with one side known to be unknown (`x or unknown("why")`, common in the trials), as `combine`
+        explains it, written out: the other side decides it (`first`: NOT_MET for And, MET for Or) or leaves it
+        unknown, with the missing texts of both sides when it is unknown too."""
+        side = b if a.t == "UNKNOWN" else a
+        with self.block(f"if {side.t} is {first}:"):
+            self.emit(f"t{n}, e{n}, m{n} = {first}, {side.e}, ()")
+        with self.block(f"elif {side.t} is UNKNOWN:"):
+            self.emit(f"t{n}, e{n}, m{n} = UNKNOWN, {_merged(a.e, b.e)}, {_merged(a.m, b.m)}")
+        with self.block("else:"):
+            unknown = a if side is b else b
+            self.emit(f"t{n}, e{n}, m{n} = UNKNOWN, {unknown.e}, {unknown.m}")
         return _Truth(f"t{n}", f"e{n}", f"m{n}")
 
     @staticmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import linecache
 import math
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -47,7 +47,7 @@ class Env:
 
     `held` (the concepts the patient's records carry) and `blank` (the same patient with no records, shared by every
     patient with the same gaps): given both, a part of an And/Or that reads none of `held` answers with the blank's
-    answer (`_part`).
+    answer (`_blank_part`).
     """
 
     __slots__ = ("blank", "data", "defines", "held", "on")
@@ -198,12 +198,18 @@ def _exposure(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> Scalar:
     Overlapping records are merged and gaps not counted. A record that does not say how long the drug was
     taken widens the interval (it may have lasted until today), so the comparison can come out unknown.
     """
-    results = [_group_exposure(env.data.events(query, env.on), what) for query, what in groups]
-    low = max(r[0] for r in results)
-    high = max(math.inf if r[1] is None else r[1] for r in results)
-    evidence = tuple(e for r in results for e in r[2])[:MAX_EVIDENCE]
-    missing = tuple(m for r in results for m in r[3]) if low != high else ()
-    return low, high, evidence, missing
+    low, high = 0.0, 0.0
+    evidence: list[Evidence] = []
+    missing: list[str] = []
+    for query, what in groups:
+        events = env.data.events(query, env.on)
+        if not events:  # most groups (a drug the patient never had): no days, nothing to show
+            continue
+        group_low, group_high, group_evidence, group_missing = _group_exposure(events, what)
+        low, high = max(low, group_low), max(high, math.inf if group_high is None else group_high)
+        evidence += group_evidence
+        missing += group_missing
+    return low, high, tuple(evidence[:MAX_EVIDENCE]), tuple(missing) if low != high else ()
 
 
 def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
@@ -221,11 +227,9 @@ def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
 def _group_exposure(
     events: Sequence[Event] | Missing, what: str
 ) -> tuple[float, float | None, tuple[Evidence, ...], tuple[str, ...]]:
-    """Covered days of one group of records: surely `low`, at most `high` (None: an undated record)."""
+    """Covered days of one group of records (some): surely `low`, at most `high` (None: an undated record)."""
     if isinstance(events, Missing):
         return 0.0, None, (), (events.reason,)
-    if not events:
-        return 0.0, 0.0, (), ()
     courses = [e.course for e in events if e.course is not None]
     # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
     low = _covered_days((e.course.first, e.course.proven_last) for e in events if e.certain and e.course is not None)
@@ -291,20 +295,17 @@ def _explained(
     return b_evidence, b_missing if truth is UNKNOWN else ()
 
 
-def _part(env: Env, function: Rule, concepts: AbstractSet[str], key: int) -> Outcome:
-    """A side of an And/Or: the blank patient's answer when the patient holds none of the concepts it reads."""
-    blank, held = env.blank, env.held
-    if blank is None or held is None or not held.isdisjoint(concepts):
-        return function(env)
-    found: Any = blank.defines.get(key)  # the part's own answer: an Outcome
-    if found is None:
-        found = blank.defines[key] = function(blank)
-    return found  # type: ignore[no-any-return]
+def _blank_part(env: Env, function: Rule, key: int) -> Outcome:
+    """A side of an And/Or that reads none of the concepts the patient holds: the blank patient's answer, computed
+    once and kept in the blank's `defines` by the part's number (the generated code reads it there first)."""
+    blank = cast(Env, env.blank)  # a patient's Env with `held` has its blank
+    found = blank.defines[key] = function(blank)
+    return found
 
 
 # The globals of every generated module (with its own constants): the names `codegen` writes calls to.
 _RUNTIME: dict[str, object] = {
-    "_part": _part,
+    "_blank_part": _blank_part,
     "_explained": _explained,
     "MET": MET,
     "NOT_MET": NOT_MET,
@@ -333,21 +334,21 @@ class CriterionOutcome(NamedTuple):
     result: str  # "met" | "not-met" | "unknown" | "manual"
     evidence: tuple[Evidence, ...]
     missing: tuple[str, ...]
-    # One object given to every patient a blank evaluation answers for: what callers derive from it (a report
-    # line) they may keep by identity.
-    shared: bool = False
 
 
 class Evaluation:
     """One patient's criteria of one trial, each evaluated at most once and only when asked for: a caller that
     only needs a status can stop early, and one that then needs the whole report loses nothing.
 
-    With `blank` (the same patient with no records), a criterion that reads no concept the patient has a record
-    of takes the blank's outcome: it is what running its function would give (`PatientData.events` and `latest`
-    answer absent concepts from the gaps alone), computed once per trial, gaps and day instead of once per patient.
+    From `CompiledTrial.start_indexed`, a criterion that reads no concept the patient has a record of takes the
+    outcome of the blank patient (the same patient with no records): it is what running its function would give
+    (`PatientData.events` and `latest` answer absent concepts from the gaps alone), computed once per trial, gaps
+    and day instead of once per patient. Those outcomes are known from the start; which criteria the patient
+    evaluates itself (`own`) is worked out once per evaluation from the concepts it holds, not criterion by
+    criterion.
     """
 
-    __slots__ = ("_blank", "_env", "_outcomes", "_plan", "_shared", "_source", "_trial")
+    __slots__ = ("_env", "_outcomes", "_own", "_plan", "_source", "_trial")
 
     def __init__(
         self,
@@ -355,34 +356,33 @@ class Evaluation:
         plan: _Plan,
         source: Source,
         env: Env,
-        blank: tuple[AbstractSet[str], Evaluation] | None = None,
-        *,
-        shared: bool = False,
+        known: tuple[list[CriterionOutcome | None], Collection[int]] | None = None,
     ) -> None:
+        """`known`: the outcomes known from the start (None where the criterion is to be evaluated: the indices
+        `own`); none of them when not given."""
         self._trial = trial
         self._plan = plan
         self._source = source
         self._env = env
-        self._blank = blank
-        self._shared = shared  # a blank patient's: its outcomes are shared
-        self._outcomes: list[CriterionOutcome | None] = [None] * len(plan)
+        self._outcomes: list[CriterionOutcome | None]
+        self._own: Collection[int]
+        self._outcomes, self._own = known or ([None] * len(plan), range(len(plan)))
 
     def outcome(self, index: int) -> CriterionOutcome:
         """Raises EvaluationError (trial, criterion, source position) when the criterion fails: a defect."""
         found = self._outcomes[index]
         if found is None:
-            criterion, rule, reads = self._plan[index]
-            blank = self._blank
-            if blank is not None and reads is not None and blank[0].isdisjoint(reads):
-                found = blank[1]._outcomes[index] or blank[1].outcome(index)  # most often already there
-            else:
-                found = self._evaluate(criterion, rule)
-            self._outcomes[index] = found
+            criterion, rule, _ = self._plan[index]
+            found = self._outcomes[index] = self._evaluate(criterion, rule)
         return found
 
     def all(self) -> list[CriterionOutcome]:
-        outcome = self.outcome
-        return [found if found is not None else outcome(i) for i, found in enumerate(self._outcomes)]
+        outcomes, plan, evaluate = self._outcomes, self._plan, self._evaluate
+        for i in sorted(self._own):  # file order
+            if outcomes[i] is None:
+                criterion, rule, _ = plan[i]
+                outcomes[i] = evaluate(criterion, rule)
+        return list(outcomes)  # type: ignore[arg-type]
 
     @property
     def env(self) -> Env:
@@ -390,7 +390,7 @@ class Evaluation:
 
     def _evaluate(self, criterion: ast.Criterion, rule: Rule | None) -> CriterionOutcome:
         if rule is None:
-            return CriterionOutcome(criterion, "manual", (), (), self._shared)
+            return CriterionOutcome(criterion, "manual", (), ())
         try:
             truth, evidence, missing = rule(self._env)
         except Exception as error:
@@ -399,7 +399,7 @@ class Evaluation:
         if truth is UNKNOWN and not missing:
             missing = (f"Data to decide: {criterion.text}",)
         # `_value_`: the member's own attribute (`.value` is a Python-level property)
-        return CriterionOutcome(criterion, truth._value_, evidence, missing, self._shared)
+        return CriterionOutcome(criterion, truth._value_, evidence, missing)
 
 
 def _failed_read(source: Source, trace: TracebackType | None) -> Span | None:
@@ -424,7 +424,21 @@ class CompiledTrial:
     trial: ast.Trial
     _plan: _Plan
     _source: Source = field(compare=False, repr=False)
-    _blanks: dict[tuple[dt.date, Hashable], Evaluation] = field(default_factory=dict, compare=False, repr=False)
+    # per (day, gaps): the blank evaluation and its outcomes
+    _blanks: dict[tuple[dt.date, Hashable], tuple[Evaluation, list[CriterionOutcome | None]]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    # worked out once from the plan: concept -> the criteria reading it; the criteria reading the patient otherwise
+    _readers: dict[str, tuple[int, ...]] = field(init=False, compare=False, repr=False)
+    _personal: frozenset[int] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        readers: dict[str, list[int]] = {}
+        for i, (_, _, reads) in enumerate(self._plan):
+            for concept in reads or ():
+                readers.setdefault(concept, []).append(i)
+        object.__setattr__(self, "_readers", {c: tuple(found) for c, found in readers.items()})
+        object.__setattr__(self, "_personal", frozenset(i for i, (_, _, r) in enumerate(self._plan) if r is None))
 
     def start(self, data: PatientData, on: dt.date) -> Evaluation:
         """Criteria in file order, evaluated on demand (`Evaluation.outcome(i)` for `trial.criteria[i]`), every
@@ -433,17 +447,27 @@ class CompiledTrial:
 
     def start_indexed(self, data: IndexedPatientData, on: dt.date) -> Evaluation:
         """As `start`, but criteria that read no concept the patient has records of take the outcome of a blank
-        patient with the same gaps (evaluated as `start` does, once per gaps and day)."""
+        patient with the same gaps (evaluated as `start` does, every criterion at once, once per gaps and day)."""
         key = (on, data.gaps())
-        blank = self._blanks.get(key)
-        if blank is None:
+        found = self._blanks.get(key)
+        if found is None:
             if len(self._blanks) >= _MAX_BLANKS:
                 self._blanks.clear()
-            blank = self._blanks[key] = Evaluation(
-                self.trial, self._plan, self._source, Env(data.blank(), on), shared=True
-            )
+            blank = Evaluation(self.trial, self._plan, self._source, Env(data.blank(), on))
+            personal = self._personal
+            outcomes = [None if i in personal else blank.outcome(i) for i in range(len(self._plan))]
+            found = self._blanks[key] = (blank, outcomes)
+        blank, blank_outcomes = found
         held = data.concepts_held()
-        return Evaluation(self.trial, self._plan, self._source, Env(data, on, held, blank.env), (held, blank))
+        own = set(self._personal)
+        readers = self._readers
+        for concept in readers.keys() & held:  # the few concepts both the trial reads and the patient holds
+            own.update(readers[concept])
+        outcomes = list(blank_outcomes)
+        for i in own:
+            outcomes[i] = None
+        env = Env(data, on, held, blank.env)
+        return Evaluation(self.trial, self._plan, self._source, env, (outcomes, own))
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()

@@ -33,11 +33,14 @@ from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 
 _SORT_KEY = operator.itemgetter(0)  # the sort key put first in a tuple: no Python call per item sorted
+# A dated Observation entry as `_newest_first` sorts it: (latest start, earliest start, reference), concept, entry.
+_Dated = tuple[tuple[dt.date, dt.date, str], str, Entry]
 INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qualify a room-air reading
 # Enum members read once: `Class.MEMBER` runs Python code on every read, and these are read on every query.
 _OBSERVATION = ResourceType.OBSERVATION
 _OBSERVATIONS = (_OBSERVATION,)
 _OBSERVATION_KIND, _MEDICATION_KIND = RecordKind.OBSERVATION, RecordKind.MEDICATION
+_POLARITIES = {polarity.value: polarity for polarity in Polarity}  # a dict read: the Enum call runs Python code
 
 
 @functools.cache
@@ -80,7 +83,7 @@ class PatientFacts:
         # events made of records, by (concept, entry, placed)
         self._memo: dict[object, object] = {}
         self._memo_on: dt.date | None = None
-        self._dated: dict[frozenset[str], list[tuple[dt.date, str, Entry]]] = {}  # by concepts, for any date
+        self._dated: dict[frozenset[str], list[_Dated]] = {}  # by concepts, for any date
         self._matched: dict[tuple[frozenset[str], tuple[str, ...]], list[tuple[str, Entry]]] = {}  # for any date
         # per analyte, for the memo's date: its results' polarities, dated and undated (`_polarities`)
         self._readings: dict[str, tuple[list[tuple[Entry, Polarity | None]], list[tuple[Entry, Polarity | None]]]] = {}
@@ -211,7 +214,7 @@ class PatientFacts:
     def _result_event(
         self, concept: str, entry: Entry, result: Polarity | None, certain: bool, doubt: str | None
     ) -> Event:
-        shown = result.value if result is not None else "result"
+        shown = result._value_ if result is not None else "result"  # the member's own attribute: `.value` runs code
         display = f"{self._analyte(concept).label} {shown} ({entry.timing.shown or 'no date'})"
         start = entry.timing.start[0] if entry.timing.start else None
         return Event(Evidence(entry.reference, display), start, start, certain=certain, doubt=doubt)
@@ -235,38 +238,41 @@ class PatientFacts:
         dated = self._newest_first(query.concepts)
         if query.highest:
             candidates = []
-            for latest_start, concept, entry in dated:
+            for (latest_start, _, _), concept, entry in dated:
                 if oldest is not None and latest_start < oldest:
                     break  # this one and every later one started before the window
                 if in_window(entry, window, on):
                     candidates.append((concept, entry))
             return self._highest(query, candidates, window)
-        for at, (latest_start, concept, entry) in enumerate(dated):
+        for at, ((latest_start, _, _), concept, entry) in enumerate(dated):
             if oldest is not None and latest_start < oldest:
                 break
             if not in_window(entry, window, on):
                 continue
-            result = measure(entry, self._analyte(concept), query.unit, self._convert)
+            analyte = self._analyte(concept)
+            result = measure(entry, analyte, query.unit, self._convert)
             if result is None:  # an Observation without a value is skipped, not a "latest value"
                 continue
             if isinstance(result, Missing):
                 return result
             day = self._same_day(query, entry, result, dated, at + 1)
-            return self._room_air(day) if self._analyte(concept).room_air_only else _spread([m for _, m in day])
+            if analyte.room_air_only:
+                return self._room_air(day)
+            return result if len(day) == 1 else _spread([m for _, m in day])  # most days: one result
         return Missing(window_text(self._labels(query.concepts), window))
 
-    def _newest_first(self, concepts: frozenset[str]) -> list[tuple[dt.date, str, Entry]]:
-        """The dated Observation entries under `concepts` with their latest possible start day, newest first (by
-        latest start, earliest start, reference), sorted once per patient however many queries and units read them."""
+    def _newest_first(self, concepts: frozenset[str]) -> list[_Dated]:
+        """The dated Observation entries under `concepts` with their sort key (latest start, earliest start,
+        reference), newest first, sorted once per patient however many queries and units read them."""
         found = self._dated.get(concepts)
         if found is None:
-            dated = [
-                ((start[1], start[0], e.reference), start[1], c, e)
+            found = [
+                ((start[1], start[0], e.reference), c, e)
                 for c, e in self._matches(concepts, _OBSERVATIONS)
                 if (start := e.timing.start)
             ]
-            dated.sort(key=_SORT_KEY, reverse=True)
-            found = self._dated[concepts] = [(latest, c, e) for _, latest, c, e in dated]
+            found.sort(key=_SORT_KEY, reverse=True)
+            self._dated[concepts] = found
         return found
 
     def _same_day(
@@ -274,7 +280,7 @@ class PatientFacts:
         query: MeasurementQuery,
         entry: Entry,
         result: Measurement,
-        dated: list[tuple[dt.date, str, Entry]],
+        dated: list[_Dated],
         after: int,
     ) -> list[tuple[Entry, Measurement]]:
         """The latest result with the other readable results of its day (the record gives no order within it):
@@ -367,12 +373,17 @@ class PatientFacts:
         return found
 
     def _match(self, concepts: frozenset[str], types: tuple[str, ...]) -> list[tuple[str, Entry]]:
-        if len(concepts) == 1:  # most queries: no entry can come twice
-            (concept,) = concepts
-            return [(concept, entry) for entry in self._index.entries(concept) if entry.resource_type in types]
+        held = self._index.concepts() & concepts  # of a query's many concepts (drug lists), the patient has few
+        if len(held) < 2:  # most queries: no entry can come twice
+            return [
+                (concept, entry)
+                for concept in held
+                for entry in self._index.entries(concept)
+                if entry.resource_type in types
+            ]
         seen: set[int] = set()
         found = []
-        for concept in sorted(concepts):
+        for concept in sorted(held):
             for entry in self._index.entries(concept):
                 if entry.resource_type in types and id(entry) not in seen:
                     seen.add(id(entry))
@@ -400,11 +411,11 @@ class PatientFacts:
 
     def _coded(self, system: str, code: str) -> Polarity | None:
         found = self._catalog.result_polarity(system, code)
-        return None if found is None else Polarity(found)
+        return None if found is None else _POLARITIES[found]
 
     def _coded_answers(self, system: str, code: str) -> Polarity | None:
         found = self._catalog.result_polarity(system, code, answer=True)
-        return None if found is None else Polarity(found)
+        return None if found is None else _POLARITIES[found]
 
     @staticmethod
     def _convert(value: float, from_unit: str, to_unit: str, analyte: str) -> float | str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mappings.catalog import Catalog, load_catalog
-from service.criteria import CriterionOutcome, Evaluation
+from service.criteria import Criterion, CriterionOutcome, Evaluation
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.record import PatientRecord
 from service.screening.contract import (
@@ -32,37 +32,45 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
     when the common group or every cohort is. Criteria that were skipped are evaluated later if the full report
     is needed, so the answer always equals the full report's status.
     """
-    definition = trial.compiled.trial
-    cohorts = {cohort.id for cohort in definition.cohorts}
-    disqualified: set[str | None] = set()
-    for index, criterion in enumerate(definition.criteria):
-        group = criterion.cohort
-        if group in disqualified or not is_disqualifying(criterion.kind, evaluation.outcome(index).result):
+    rollup, outcome = trial.rollup, evaluation.outcome
+    disqualified = [False] * (rollup.cohorts + 1)  # per group: the common criteria, then each cohort
+    left = rollup.cohorts  # cohorts not disqualified yet
+    for index, (group, against) in enumerate(zip(rollup.groups, rollup.against, strict=True)):
+        if disqualified[group] or outcome(index).result != against:
             continue
-        disqualified.add(group)
-        if group is None or (cohorts and cohorts <= disqualified):
+        if not group:
+            return True
+        disqualified[group] = True
+        left -= 1
+        if not left:
             return True
     return False
 
 
-# Report lines of shared outcomes (a blank patient's, given to every patient without the concepts they read),
-# by the outcome's identity; the outcome is kept so that its id is not reused. Cleared when full.
-_SHARED_REPORTS: dict[int, tuple[CriterionOutcome, CriterionReport]] = {}
+# Report lines without evidence, by (criterion identity, result, missing data): the same for every patient, so
+# built once (and their JSON with them, `shared`). A blank patient's outcomes are all such lines, and so are many a
+# patient evaluates itself (an exclusion that does not apply, an age in range). The criterion is kept so that its
+# id is not reused. Cleared when full.
+_PLAIN_LINES: dict[tuple[int, str, tuple[str, ...]], tuple[Criterion, CriterionReport]] = {}
 
 
-def _shared_line(outcome: CriterionOutcome) -> CriterionReport:
-    found = _SHARED_REPORTS.get(id(outcome))
-    if found is None or found[0] is not outcome:
-        if len(_SHARED_REPORTS) >= 16384:
-            _SHARED_REPORTS.clear()
-        found = _SHARED_REPORTS[id(outcome)] = (outcome, shared(CriterionReport.of(outcome)))
+def _line(outcome: CriterionOutcome) -> CriterionReport:
+    if outcome.evidence:
+        return CriterionReport.of(outcome)
+    criterion = outcome.criterion
+    key = (id(criterion), outcome.result, outcome.missing)
+    found = _PLAIN_LINES.get(key)
+    if found is None or found[0] is not criterion:
+        if len(_PLAIN_LINES) >= 16384:
+            _PLAIN_LINES.clear()
+        found = _PLAIN_LINES[key] = (criterion, shared(CriterionReport.of(outcome)))
     return found[1]
 
 
 def trial_report(trial: LoadedTrial, outcomes: Sequence[CriterionOutcome]) -> TrialReport:
     """One trial's report: its criteria in file order, rolled up per cohort and for the trial."""
     definition = trial.compiled.trial
-    criteria = tuple([_shared_line(o) if o.shared else CriterionReport.of(o) for o in outcomes])
+    criteria = tuple(map(_line, outcomes))
     common, *cohorts = trial.rollup.group_statuses([o.result for o in outcomes])
     return TrialReport(
         id=definition.id,

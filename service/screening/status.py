@@ -9,8 +9,9 @@ from service.criteria import Trial
 from service.screening.contract import CriterionKind, Status
 
 _BY_RANK = (Status.ELIGIBLE, Status.POSSIBLY_ELIGIBLE, Status.INELIGIBLE)
-# Members tested per criterion, as module names: reading one off its Enum class runs Python code.
+# Members tested per criterion and per status, as module names: reading one off its Enum class runs Python code.
 _INCLUSION = CriterionKind.INCLUSION
+_ELIGIBLE, _POSSIBLY_ELIGIBLE, _INELIGIBLE = _BY_RANK
 
 
 class Rollup(NamedTuple):
@@ -56,12 +57,11 @@ class Rollup(NamedTuple):
 
 def trial_status(common: Status, cohorts: Sequence[Status]) -> Status:
     """Ineligible if the common part is, or every cohort is; eligible if common and one cohort are."""
-    if common is Status.INELIGIBLE or (cohorts and all(c is Status.INELIGIBLE for c in cohorts)):
-        return Status.INELIGIBLE
-    best_cohort_eligible = not cohorts or any(c is Status.ELIGIBLE for c in cohorts)
-    if common is Status.ELIGIBLE and best_cohort_eligible:
-        return Status.ELIGIBLE
-    return Status.POSSIBLY_ELIGIBLE
+    if common is _INELIGIBLE or (cohorts and cohorts.count(_INELIGIBLE) == len(cohorts)):
+        return _INELIGIBLE
+    if common is _ELIGIBLE and (not cohorts or _ELIGIBLE in cohorts):
+        return _ELIGIBLE
+    return _POSSIBLY_ELIGIBLE
 
 
 def cohort_status(common: Status, cohort: Status) -> Status:

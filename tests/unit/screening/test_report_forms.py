@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import FrozenInstanceError, fields
 
 import orjson
 import pytest
 from pydantic import TypeAdapter
 
 from service.demo.patients import load_demo_patients
+from service.facts.patient_facts import PatientFacts
 from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.record import PatientRecord
-from service.screening.contract import ScreeningReport, Status, TrialReport
+from service.screening.contract import CriterionReport, CriterionResult, ScreeningReport, Status, TrialReport
 from service.screening.screen import load_screener
 from tests.paths import SYNTHEA
 
@@ -74,3 +76,43 @@ def test_a_report_that_is_not_the_contracts_is_refused() -> None:
         TrialReport.from_json(
             {"id": "t", "title": "T", "registryId": None, "status": "likely", "cohorts": [], "criteria": []}
         )
+
+
+def test_report_lines_without_evidence_are_built_once_for_every_patient() -> None:
+    """A line without evidence says nothing about the patient: two patients with the same result and missing data
+    get the same line object (its JSON built once); a line with evidence is always the patient's own."""
+    screener = load_screener()
+    (_, first), (_, second) = _records()[:2]
+    pairs = [
+        (a, b)
+        for one, other in zip(screener.screen(first, on=ON).trials, screener.screen(second, on=ON).trials, strict=True)
+        for a, b in zip(one.criteria, other.criteria, strict=True)
+    ]
+    plain = [(a, b) for a, b in pairs if not a.evidence and (a.result, a.missing) == (b.result, b.missing)]
+    assert plain
+    assert all(a is b for a, b in plain)
+    assert all(a is not b for a, b in pairs if a.evidence or b.evidence)
+
+
+def test_a_line_made_of_an_outcome_is_the_dataclass_and_as_frozen() -> None:
+    """`CriterionReport.of` sets the slots itself: the line equals the one the dataclass builds, field for field."""
+    screener = load_screener()
+    (_, record), *_ = _records()
+    trial = screener.trials[0]
+    evaluated = trial.compiled.start(PatientFacts(record, screener.catalog), ON).all()
+    for outcome in evaluated:
+        line = CriterionReport.of(outcome)
+        criterion = outcome.criterion
+        expected = CriterionReport(
+            criterion.id,
+            criterion.cohort,
+            criterion.kind,
+            criterion.text,
+            CriterionResult(outcome.result),
+            outcome.evidence,
+            outcome.missing,
+        )
+        assert line == expected
+        assert [getattr(line, f.name) for f in fields(line)] == [getattr(expected, f.name) for f in fields(expected)]
+    with pytest.raises(FrozenInstanceError):
+        line.result = CriterionResult.MET  # type: ignore[misc]
