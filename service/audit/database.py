@@ -85,10 +85,6 @@ class AuditDatabase:
                 json_deserializer=orjson.loads,
                 **({"poolclass": StaticPool} if memory else {}),
             )
-            # A batch of cards as one multi-row INSERT (SQLAlchemy's "insertmanyvalues", which it uses on SQLite
-            # only with RETURNING) instead of the driver's executemany, which releases and retakes the GIL for
-            # every row and so kept the event loop waiting while the audit writer wrote a batch.
-            self.engine.dialect.use_insertmanyvalues_wo_returning = True
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
         elif self._backend == "postgresql":
