@@ -1,10 +1,10 @@
 """The audit database: one SQLAlchemy engine per backend, its transactions (retried when the database is busy)
 and its schema migrations.
 
-SQLite (the embedded default): WAL, ``synchronous=NORMAL``, ``busy_timeout=5000``, foreign keys on. Write
-transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy timeout instead of
-failing on a lock upgrade, and a write that still finds the database locked is retried a bounded number of
-times. PostgreSQL: ``pool_pre_ping``; serialization failures and deadlocks are retried the same way.
+SQLite (the embedded default): WAL (checkpointed every ~40 MB), ``synchronous=NORMAL``, ``busy_timeout=5000``,
+foreign keys on. Write transactions start with ``BEGIN IMMEDIATE`` so that concurrent writers queue on the busy
+timeout instead of failing on a lock upgrade, and a write that still finds the database locked is retried a
+bounded number of times. PostgreSQL: ``pool_pre_ping``; serialization failures and deadlocks are retried the same way.
 """
 
 from __future__ import annotations
@@ -198,6 +198,13 @@ def _json_text(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+# A checkpoint copies the WAL's pages into the database file and syncs both. At SQLite's default (every 1,000
+# pages, ~4 MB: a few hundred cards) it was ~20 % of the audit writer's CPU: the index pages every batch touches were
+# copied and synced again and again. Every 10,000 pages the writer spends ~0.03 ms less per hook call (in process,
+# on a grown database); the WAL file then takes up to ~40 MB on disk, reused after each checkpoint.
+_WAL_CHECKPOINT_PAGES: Final = 10_000
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit transactions are off).
     dbapi_connection.isolation_level = None
@@ -206,6 +213,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA busy_timeout = 5000")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_PAGES}")
         cursor.execute("PRAGMA foreign_keys = ON")
     finally:
         cursor.close()
