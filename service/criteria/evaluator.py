@@ -167,7 +167,7 @@ def _latest(env: Env, query: MeasurementQuery) -> Scalar:
         return None, None, (), (found.reason,)
     evidence = found.evidence
     if found.note:
-        evidence = Evidence(evidence.reference, f"{evidence.display}; {found.note}")
+        evidence = Evidence.of(evidence.reference, f"{evidence.display}; {found.note}")
     if found.high is not None:
         return found.value, found.high, (evidence,), (found.doubt or f"Exact {evidence.display}",)
     return found.value, found.value, (evidence,), ()
