@@ -336,6 +336,9 @@ class CriterionOutcome(NamedTuple):
     missing: tuple[str, ...]
 
 
+_new_tuple = tuple.__new__
+
+
 class Evaluation:
     """One patient's criteria of one trial, each evaluated at most once and only when asked for: a caller that
     only needs a status can stop early, and one that then needs the whole report loses nothing.
@@ -398,8 +401,9 @@ class Evaluation:
             raise EvaluationError(self._trial.file, self._trial.id, criterion.id, span, error) from error
         if truth is UNKNOWN and not missing:
             missing = (f"Data to decide: {criterion.text}",)
-        # `_value_`: the member's own attribute (`.value` is a Python-level property)
-        return CriterionOutcome(criterion, truth._value_, evidence, missing)
+        # `_value_`: the member's own attribute (`.value` is a Python-level property); the tuple made directly, as
+        # the named tuple's own __new__ is a Python function around the same call (one outcome per criterion)
+        return _new_tuple(CriterionOutcome, (criterion, truth._value_, evidence, missing))
 
 
 def _failed_read(source: Source, trace: TracebackType | None) -> Span | None:
