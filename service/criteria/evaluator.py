@@ -230,12 +230,22 @@ def _group_exposure(
     """Covered days of one group of records (some): surely `low`, at most `high` (None: an undated record)."""
     if isinstance(events, Missing):
         return 0.0, None, (), (events.reason,)
-    courses = [e.course for e in events if e.course is not None]
-    # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
-    low = _covered_days((e.course.first, e.course.proven_last) for e in events if e.certain and e.course is not None)
-    undated = len(events) - len(courses)
-    open_ended = sum(1 for e in events if e.course is not None and (not e.course.exact or not e.certain))
-    high = None if undated else _covered_days((c.earliest_first, c.latest_last) for c in courses)
+    proven: list[tuple[dt.date, dt.date]] = []
+    possible: list[tuple[dt.date, dt.date]] = []
+    undated = open_ended = 0
+    for event in events:  # one pass: a group is read once per criterion that asks it
+        course = event.course
+        if course is None:
+            undated += 1
+            continue
+        possible.append((course.earliest_first, course.latest_last))
+        # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
+        if event.certain:
+            proven.append((course.first, course.proven_last))
+        if not (event.certain and course.exact):
+            open_ended += 1
+    low = _covered_days(proven)
+    high = None if undated else _covered_days(possible)
     missing: list[str] = []
     if open_ended:
         missing.append(
