@@ -17,7 +17,6 @@ from service.screening.contract import (
     CriterionReport,
     ScreeningReport,
     TrialReport,
-    is_disqualifying,
     shared,
 )
 from service.screening.registry import LoadedTrial, bundled_trials_dir, load_trials, trial_files
@@ -168,9 +167,10 @@ class Screener:
             if not is_ruled_out(trial, evaluation):
                 answers.append((trial, trial_report(trial, evaluation.all())))
                 continue
-            criteria = trial.compiled.trial.criteria
-            excluding = (c.id for i, c in enumerate(criteria) if is_disqualifying(c.kind, evaluation.outcome(i).result))
-            answers.append((trial, tuple(excluding)))
+            # the roll-up's disqualifying word per criterion (`is_disqualifying`), read off a tuple
+            outcome, against = evaluation.outcome, trial.rollup.against
+            criteria = enumerate(zip(trial.compiled.trial.criteria, against, strict=True))
+            answers.append((trial, tuple(c.id for i, (c, word) in criteria if outcome(i).result == word)))
         return answers
 
 
