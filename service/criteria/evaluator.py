@@ -167,7 +167,7 @@ def _latest(env: Env, query: MeasurementQuery) -> Scalar:
         return None, None, (), (found.reason,)
     evidence = found.evidence
     if found.note:
-        evidence = Evidence(evidence.reference, f"{evidence.display}; {found.note}")
+        evidence = Evidence.of(evidence.reference, f"{evidence.display}; {found.note}")
     if found.high is not None:
         return found.value, found.high, (evidence,), (found.doubt or f"Exact {evidence.display}",)
     return found.value, found.value, (evidence,), ()
@@ -230,12 +230,22 @@ def _group_exposure(
     """Covered days of one group of records (some): surely `low`, at most `high` (None: an undated record)."""
     if isinstance(events, Missing):
         return 0.0, None, (), (events.reason,)
-    courses = [e.course for e in events if e.course is not None]
-    # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
-    low = _covered_days((e.course.first, e.course.proven_last) for e in events if e.certain and e.course is not None)
-    undated = len(events) - len(courses)
-    open_ended = sum(1 for e in events if e.course is not None and (not e.course.exact or not e.certain))
-    high = None if undated else _covered_days((c.earliest_first, c.latest_last) for c in courses)
+    proven: list[tuple[dt.date, dt.date]] = []
+    possible: list[tuple[dt.date, dt.date]] = []
+    undated = open_ended = 0
+    for event in events:  # one pass: a group is read once per criterion that asks it
+        course = event.course
+        if course is None:
+            undated += 1
+            continue
+        possible.append((course.earliest_first, course.latest_last))
+        # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
+        if event.certain:
+            proven.append((course.first, course.proven_last))
+        if not (event.certain and course.exact):
+            open_ended += 1
+    low = _covered_days(proven)
+    high = None if undated else _covered_days(possible)
     missing: list[str] = []
     if open_ended:
         missing.append(
@@ -336,6 +346,9 @@ class CriterionOutcome(NamedTuple):
     missing: tuple[str, ...]
 
 
+_new_tuple = tuple.__new__
+
+
 class Evaluation:
     """One patient's criteria of one trial, each evaluated at most once and only when asked for: a caller that
     only needs a status can stop early, and one that then needs the whole report loses nothing.
@@ -398,8 +411,9 @@ class Evaluation:
             raise EvaluationError(self._trial.file, self._trial.id, criterion.id, span, error) from error
         if truth is UNKNOWN and not missing:
             missing = (f"Data to decide: {criterion.text}",)
-        # `_value_`: the member's own attribute (`.value` is a Python-level property)
-        return CriterionOutcome(criterion, truth._value_, evidence, missing)
+        # `_value_`: the member's own attribute (`.value` is a Python-level property); the tuple made directly, as
+        # the named tuple's own __new__ is a Python function around the same call (one outcome per criterion)
+        return _new_tuple(CriterionOutcome, (criterion, truth._value_, evidence, missing))
 
 
 def _failed_read(source: Source, trace: TracebackType | None) -> Span | None:

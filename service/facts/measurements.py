@@ -268,7 +268,7 @@ def measure(
     when = entry.timing.shown or "no date"
     if isinstance(reading, str):
         return Missing(f"{analyte.label} ({when}): {reading}")
-    evidence = Evidence(entry.reference, f"{analyte.label} {reading.shown} ({when})")
+    evidence = Evidence.of(entry.reference, f"{analyte.label} {reading.shown} ({when})")
     taken = entry.timing.start[0] if entry.timing.start else None
     at_least = lower_bounds and reading.comparator in (">", ">=")
     if reading.comparator is not None and not at_least:

@@ -152,7 +152,7 @@ class PatientFacts:
         display = f"{self._analyte(concept).label} ({timing.shown or 'no date'})"
         doubt = tentative(entry.resource_type, entry.resource) or _named_only_by_text(entry)
         return Event(
-            Evidence(entry.reference, display),
+            Evidence.of(entry.reference, display),
             timing.start[0] if timing.start else None,
             timing.end[1] if timing.end else (on if timing.ongoing else None),  # ongoing: lasts until `on`
             certain=placed and doubt is None,
@@ -217,7 +217,7 @@ class PatientFacts:
         shown = result._value_ if result is not None else "result"  # the member's own attribute: `.value` runs code
         display = f"{self._analyte(concept).label} {shown} ({entry.timing.shown or 'no date'})"
         start = entry.timing.start[0] if entry.timing.start else None
-        return Event(Evidence(entry.reference, display), start, start, certain=certain, doubt=doubt)
+        return Event(Evidence.of(entry.reference, display), start, start, certain=certain, doubt=doubt)
 
     # --- open world --------------------------------------------------------------------------------
     def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:

@@ -164,20 +164,21 @@ def _criterion_json(c: CriterionReport) -> dict[str, Any]:
     }
 
 
-def _line_json(c: CriterionReport) -> dict[str, Any]:
-    found = _SHARED_JSON.get(id(c))
-    return found[1] if found is not None and found[0] is c else _criterion_json(c)
-
-
 def _trial_json(trial: TrialReport) -> dict[str, Any]:
-    """A trial report as pydantic's `dump_python(mode="json", by_alias=True)` gives it (same keys, same order)."""
+    """A trial report as pydantic's `dump_python(mode="json", by_alias=True)` gives it (same keys, same order).
+    Each line's shared JSON is looked up in the loop itself, not in a function per line: most lines have one."""
+    shared_json = _SHARED_JSON.get
+    criteria = []
+    for line in trial.criteria:
+        found = shared_json(id(line))
+        criteria.append(found[1] if found is not None and found[0] is line else _criterion_json(line))
     return {
         "id": trial.id,
         "title": trial.title,
         "registryId": trial.registry_id,
         "status": str(trial.status),
         "cohorts": [{"id": c.id, "title": c.title, "status": str(c.status)} for c in trial.cohorts],
-        "criteria": list(map(_line_json, trial.criteria)),
+        "criteria": criteria,
     }
 
 
