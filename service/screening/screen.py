@@ -51,25 +51,11 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
 # patient evaluates itself (an exclusion that does not apply, an age in range). The criterion is kept so that its
 # id is not reused. Cleared when full.
 _PLAIN_LINES: dict[tuple[int, str, tuple[str, ...]], tuple[Criterion, CriterionReport]] = {}
-# The same lines by the outcome's identity, read first: a blank patient's outcomes (most of a report's lines) are
-# the same objects for every patient it answers for, and one dict read by id costs a third of building the key
-# above. The outcome is kept so that its id is not reused. Cleared when full.
-_BY_OUTCOME: dict[int, tuple[CriterionOutcome, CriterionReport]] = {}
 
 
 def _line(outcome: CriterionOutcome) -> CriterionReport:
     if outcome.evidence:
         return CriterionReport.of(outcome)
-    known = _BY_OUTCOME.get(id(outcome))
-    if known is not None and known[0] is outcome:
-        return known[1]
-    if len(_BY_OUTCOME) >= 16384:
-        _BY_OUTCOME.clear()
-    line = _BY_OUTCOME[id(outcome)] = (outcome, _plain_line(outcome))
-    return line[1]
-
-
-def _plain_line(outcome: CriterionOutcome) -> CriterionReport:
     criterion = outcome.criterion
     key = (id(criterion), outcome.result, outcome.missing)
     found = _PLAIN_LINES.get(key)
