@@ -66,8 +66,8 @@ def part_name(index: int, suffix: str) -> str:
 
 
 def _shared_lines(job: BucketJob) -> Iterator[bytes]:
-    for partition in range(job.partitions):
-        yield from read_section(job.work, partition, job.buckets).splitlines()
+    for partition in range(job.partitions):  # each line ends with a newline; a raw CR inside one is JSON whitespace
+        yield from read_section(job.work, partition, job.buckets).split(b"\n")[:-1]
 
 
 def _shared_medications(job: BucketJob) -> dict[str, dict[str, Any]]:

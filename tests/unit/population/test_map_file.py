@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 
+from service.population.buckets import BucketJob, _shared_medications
 from service.population.plan import plan_partitions
 from service.population.shuffle import UNVERIFIED, bucket_of, patient_chunks, read_section, split_partition
 
@@ -43,3 +44,18 @@ def test_a_patients_lines_come_back_together_in_file_order_whatever_their_id(tmp
         b"p1": [UNVERIFIED + lines[0], UNVERIFIED + lines[3], lines[4].strip()],
         odd.encode(): [lines[1], lines[2]],
     }
+
+
+def test_a_medication_line_with_a_raw_carriage_return_is_read_whole(tmp_path: Path) -> None:
+    """The Medications every bucket reads: a CR between a line's tokens must not cut it in two (every bucket of the
+    run would fail on the half it cannot parse)."""
+    medication = {"resourceType": "Medication", "id": "m1", "code": {"text": "rituximab"}}
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "Medication.ndjson").write_bytes(
+        orjson.dumps(medication, option=orjson.OPT_INDENT_2).replace(b"\n", b"\r") + b"\n"
+    )
+    (partition,) = plan_partitions(str(export))
+    split_partition(partition, str(tmp_path / "work"), buckets=2)
+    job = BucketJob(0, str(tmp_path / "work"), 1, 2, None, None, frozenset(), None, None, "csv", {})
+    assert _shared_medications(job) == {"m1": medication}
