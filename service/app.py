@@ -10,7 +10,7 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,7 +18,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
@@ -167,8 +166,13 @@ def _invalid(error: Any) -> str:
     return f"{where} ({error['msg']})" if error.get("type") in _SAYS_NO_VALUE else where
 
 
+# As the ASGI message holds them (names in lower case), encoded once instead of on every response.
+_SECURITY_HEADER_LINES: Final = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+
+
 class SecurityHeaders:
-    """Plain ASGI (not BaseHTTPMiddleware, which costs a task and a stream per request on the hook path)."""
+    """Plain ASGI (not BaseHTTPMiddleware, which costs a task and a stream per request on the hook path). A header
+    the response already has is left as it is."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -180,10 +184,9 @@ class SecurityHeaders:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
-                    if name not in headers:
-                        headers[name] = value
+                headers = message.get("headers", ())
+                present = {name for name, _ in headers}
+                message["headers"] = [*headers, *[line for line in _SECURITY_HEADER_LINES if line[0] not in present]]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
