@@ -27,11 +27,11 @@ def _entries(bundle: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
         raise BundleError(f"prefetch.{key}.entry must be a list")
     # `dict`, not `Mapping`: the body is parsed JSON, and an ABC check costs ~10x as much per entry
     return [
-        entry["resource"]
+        resource
         for entry in entries
         if isinstance(entry, dict)
-        and isinstance(entry.get("resource"), dict)
-        and not (isinstance(entry.get("search"), dict) and entry["search"].get("mode") == "outcome")
+        and isinstance(resource := entry.get("resource"), dict)
+        and not (isinstance(search := entry.get("search"), dict) and search.get("mode") == "outcome")
     ]
 
 
