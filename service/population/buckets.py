@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import gc
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,14 +18,13 @@ from typing import Any
 import orjson
 
 from service.fhir_access.bundle import record_from_resources
-from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 from service.population.candidates import candidate_rows, encode_rows
 from service.population.feasibility import Feasibility
 from service.population.shuffle import OWNED_TYPES, SHARED_TYPE, UNVERIFIED, classify, patient_chunks, read_section
 from service.population.storage import join, write_replacing
 from service.population.worker import current_screener
-from service.screening.contract import Status, TrialReport
+from service.screening.contract import TrialReport
 from service.screening.registry import LoadedTrial
 from service.screening.screen import Screener
 
@@ -111,9 +109,11 @@ def screen_bucket(job: BucketJob) -> BucketResult:
     return result
 
 
-def _has_status(report: dict[str, Any], statuses: frozenset[str]) -> bool:
-    counted = Counter(t["status"] for t in report["trials"])
-    return any(counted[s] for s in statuses)
+Answers = list[tuple[LoadedTrial, TrialReport | tuple[str, ...]]]  # per trial: Screener.screen_unless_ruled_out's
+
+
+def _has_status(trials: tuple[TrialReport, ...], statuses: frozenset[str]) -> bool:
+    return any(t.status in statuses for t in trials)
 
 
 @contextmanager
@@ -132,9 +132,6 @@ def _collector_paused() -> Iterator[None]:
         gc.collect(0)
 
 
-Tally = tuple[dict[str, Any], frozenset[str] | None]  # what Feasibility.add_trial takes
-
-
 def _screen_patients(
     job: BucketJob,
     grouped: dict[bytes, list[bytes]],
@@ -145,6 +142,7 @@ def _screen_patients(
     result = BucketResult(job.index)
     reports: list[bytes] = []
     rows: list[dict[str, Any]] = []
+    feasibility = result.feasibility
     # Rows or reports of ineligible patients need every trial's report; otherwise only the trials not ruled out.
     every_report = "ineligible" in job.statuses and (job.candidates is not None or job.reports is not None)
     for key in sorted(grouped):
@@ -162,25 +160,25 @@ def _screen_patients(
                 raise ValueError(f"{len(patients)} Patient resources share this id")
             record = record_from_resources(patients[0], own + _referenced(own, medications))
             if every_report:
-                report = screener.screen_json(record, on=on, trial_id=job.trial_id)
-                tallies: list[Tally] = [(trial, None) for trial in report["trials"]]
+                full = screener.screen(record, on=on, trial_id=job.trial_id)
+                answers: Answers = list(zip(screener.select(job.trial_id), full.trials, strict=True))
             else:
-                report, tallies = _screen_unless_ruled_out(screener, record, on, job.trial_id)
+                answers = screener.screen_unless_ruled_out(record, on=on, trial_id=job.trial_id)
         except Exception as exc:  # one bad record must not stop a population run
             result.error_count += 1
             if len(result.errors) < MAX_ERRORS_KEPT:
                 result.errors.append((reference, f"{type(exc).__name__}: {exc}"[:300]))
             continue
         result.patients += 1
-        result.feasibility.patients += 1
-        for trial, excluding in tallies:
-            result.feasibility.add_trial(trial, excluding)
+        feasibility.patients += 1
+        kept = _tallied(answers, feasibility)
         if job.candidates is not None:
             damaged = job.damaged.get(key.decode(), 0)
-            rows.extend(candidate_rows(report, patients[0], own, job.statuses, damaged))
-        if job.reports is not None and _has_status(report, job.statuses):
-            full = report if every_report else screener.screen_json(record, on=on, trial_id=job.trial_id)
-            reports.append(orjson.dumps(full))
+            rows.extend(candidate_rows(record.reference, kept, patients[0], own, job.statuses, damaged))
+        if job.reports is not None and _has_status(kept, job.statuses):
+            if not every_report:
+                full = screener.screen(record, on=on, trial_id=job.trial_id)
+            reports.append(orjson.dumps(full.to_json()))
     return result, reports, rows
 
 
@@ -220,38 +218,14 @@ def _owned_by(resource: dict[str, Any], local: str) -> bool:
     return owner is not None and f"Patient/{owner}" == local
 
 
-def _screen_unless_ruled_out(
-    screener: Screener, record: PatientRecord, on: dt.date | None, trial_id: str | None
-) -> tuple[dict[str, Any], list[Tally]]:
-    """(The report JSON of only the trials the patient may qualify for, the feasibility tallies of every trial).
-
-    Enough for candidate rows of eligible / possibly-eligible patients and for the feasibility counts; the few
-    patients whose full report is written are screened again in full.
-    """
-    kept: list[dict[str, Any]] = []
-    tallies: list[Tally] = []
-    for trial, answer in screener.screen_unless_ruled_out(record, on=on, trial_id=trial_id):
+def _tallied(answers: Answers, feasibility: Feasibility) -> tuple[TrialReport, ...]:
+    """The reports of the trials the patient may qualify for (or of every trial, when every report was built),
+    each trial counted in `feasibility` in the screener's order: a ruled-out one by its disqualifying criteria."""
+    kept = []
+    for trial, answer in answers:
         if isinstance(answer, TrialReport):
-            kept.append(answer.to_json())
-            tallies.append((kept[-1], None))
+            feasibility.add_report(answer)
+            kept.append(answer)
         else:
-            tallies.append((_outline(trial), frozenset(answer)))
-    return {"patient": record.reference, "trials": kept}, tallies
-
-
-_outlines: dict[tuple[str, str], dict[str, Any]] = {}
-
-
-def _outline(trial: LoadedTrial) -> dict[str, Any]:
-    """A trial's report shape without results, every status ineligible: a ruled-out patient's feasibility tally."""
-    key = (trial.id, trial.version)
-    if key not in _outlines:
-        definition = trial.compiled.trial
-        _outlines[key] = {
-            "id": definition.id,
-            "title": definition.title,
-            "status": Status.INELIGIBLE.value,
-            "cohorts": [{"id": c.id, "title": c.title, "status": Status.INELIGIBLE.value} for c in definition.cohorts],
-            "criteria": [{"id": c.id, "cohort": c.cohort, "text": c.text} for c in definition.criteria],
-        }
-    return _outlines[key]
+            feasibility.add_ruled_out(trial.compiled.trial, answer)
+    return tuple(kept)

@@ -1,7 +1,8 @@
 """The coordinator's short list: one row per patient × trial × arm whose status was asked for, CSV or Parquet.
 
-Read from the contract's report JSON plus the patient's own resources (identifier, name, birth date, and the
-dates of the resources cited as evidence). These rows carry PHI: they are written only where the user pointed.
+Read from the contract's trial reports (the objects: building their JSON to read it back cost more than the rows)
+plus the patient's own resources (identifier, name, birth date, and the dates of the resources cited as
+evidence). These rows carry PHI: they are written only where the user pointed.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import csv
 import functools
 import io
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from service.population.storage import filesystem
+from service.screening.contract import CriterionReport, CriterionResult, TrialReport
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -43,6 +45,19 @@ _DATE_FIELDS = (
     "dateAsserted",
 )
 _PERIOD_FIELDS = ("effectivePeriod", "performedPeriod", "onsetPeriod")
+_UNKNOWN = CriterionResult.UNKNOWN
+
+
+class _Line(Protocol):
+    @property
+    def cohort(self) -> str | None: ...
+
+
+class Outline(Protocol):
+    """What arms are made of: a trial report, or a trial's definition (its criteria in the same order)."""
+
+    @property
+    def criteria(self) -> Sequence[_Line]: ...
 
 
 def _identifier(patient: Mapping[str, Any]) -> str:
@@ -80,21 +95,20 @@ def resource_date(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def arms(trial: Mapping[str, Any]) -> list[tuple[str, str]]:
+def arms(trial: TrialReport) -> list[tuple[str, str]]:
     """(arm id, its status): the cohorts, or the trial itself (arm "") when it has none."""
-    cohorts = trial.get("cohorts") or []
-    if not cohorts:
-        return [("", str(trial["status"]))]
-    return [(str(c["id"]), str(c["status"])) for c in cohorts]
+    if not trial.cohorts:
+        return [("", str(trial.status))]
+    return [(c.id, str(c.status)) for c in trial.cohorts]  # plain strings, as the rows and counts hold them
 
 
-def arm_criteria(trial: Mapping[str, Any], arm_ids: Iterable[str]) -> dict[str, list[Mapping[str, Any]]]:
+def arm_criteria(trial: Outline, arm_ids: Iterable[str]) -> dict[str, list[Any]]:
     """Arm id → the criteria that decide it, in the trial's order: the common ones and the arm's own (one pass
-    over the trial's criteria for every arm asked for)."""
-    by_arm: dict[str, list[Mapping[str, Any]]] = {arm: [] for arm in arm_ids}
+    over the trial's criteria for every arm asked for). Of a report (its lines) or of a trial's definition."""
+    by_arm: dict[str, list[Any]] = {arm: [] for arm in arm_ids}
     everyone = list(by_arm.values())
-    for criterion in trial["criteria"]:
-        cohort = criterion.get("cohort")
+    for criterion in trial.criteria:
+        cohort = criterion.cohort
         if cohort is None:
             for criteria in everyone:
                 criteria.append(criterion)
@@ -103,9 +117,9 @@ def arm_criteria(trial: Mapping[str, Any], arm_ids: Iterable[str]) -> dict[str, 
     return by_arm
 
 
-def _evidence_dates(report: Mapping[str, Any], resources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Reference ("Observation/abc") → clinical date, for the resources the report cites."""
-    cited = {e["reference"] for t in report["trials"] for c in t["criteria"] for e in c["evidence"]}
+def _evidence_dates(trials: Sequence[TrialReport], resources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Reference ("Observation/abc") → clinical date, for the resources the reports cite."""
+    cited = {e.reference for t in trials for c in t.criteria for e in c.evidence}
     ids = {reference.partition("/")[2] for reference in cited}  # a resource's own type names have no "/"
     dates = {}
     for resource in resources:
@@ -118,13 +132,15 @@ def _evidence_dates(report: Mapping[str, Any], resources: Sequence[Mapping[str, 
 
 
 def candidate_rows(
-    report: Mapping[str, Any],
+    reference: str,
+    trials: Sequence[TrialReport],
     patient: Mapping[str, Any],
     resources: Sequence[Mapping[str, Any]],
     statuses: frozenset[str],
     rejected_lines: int = 0,
 ) -> list[dict[str, Any]]:
-    """`resources`: the patient's own, where the dates of the evidence are read (only when there is a row).
+    """Rows of the patient `reference` ("Patient/<id>") from their reports, `trials`. `resources`: the
+    patient's own, where the dates of the evidence are read (only when there is a row).
 
     `rejected_lines`: lines of the export that name this patient but could not be read. The record screened is
     then incomplete (a missing diagnosis could hide an exclusion), so the row says so: check before acting.
@@ -132,27 +148,27 @@ def candidate_rows(
     rows = []
     dates: dict[str, str] | None = None
     who: dict[str, Any] = {}  # the patient's columns, read once they have a row
-    for trial in report["trials"]:
+    for trial in trials:
         wanted = [(arm, status) for arm, status in arms(trial) if status in statuses]
         if not wanted:
             continue
         if dates is None:
-            dates = _evidence_dates(report, resources)
+            dates = _evidence_dates(trials, resources)
             who = {
-                "patient": report["patient"],
+                "patient": reference,
                 "identifier": _identifier(patient),
                 "name": _name(patient),
                 "birth_date": str(patient.get("birthDate") or ""),
             }
         by_arm = arm_criteria(trial, (arm for arm, _ in wanted))
         for arm, status in wanted:
-            criteria = by_arm[arm]
-            missing = list(dict.fromkeys(m for c in criteria if c["result"] == "unknown" for m in c["missing"]))
-            cited = [dates.get(e["reference"]) for c in criteria for e in c["evidence"]]
+            criteria: list[CriterionReport] = by_arm[arm]
+            missing = list(dict.fromkeys(m for c in criteria if c.result is _UNKNOWN for m in c.missing))
+            cited = [dates.get(e.reference) for c in criteria for e in c.evidence]
             rows.append(
                 {
                     **who,
-                    "trial": trial["id"],
+                    "trial": trial.id,
                     "arm": arm,
                     "status": status,
                     "missing_count": len(missing),

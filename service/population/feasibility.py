@@ -2,25 +2,21 @@
 
 Per trial and arm: the funnel (how many patients are still in after each criterion, in the order the criteria
 read), the criteria that exclude the most, the missing data that leaves the most patients possibly eligible
-(what to order or record to decide them), and status counts. Read from the contract's report JSON only.
+(what to order or record to decide them), and status counts. Read from the contract's trial reports only.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
+from service.criteria import Trial
 from service.population.candidates import arm_criteria, arms
+from service.screening.contract import CriterionResult, Status, TrialReport, is_disqualifying
 
 STATUSES = ("eligible", "possibly-eligible", "ineligible")
-
-
-def is_disqualifying(criterion: Mapping[str, Any]) -> bool:
-    """An inclusion that fails or an exclusion that applies (contract.md): the arm is ineligible."""
-    wanted = "not-met" if criterion["kind"] == "inclusion" else "met"
-    return bool(criterion["result"] == wanted)
+_UNKNOWN = CriterionResult.UNKNOWN
 
 
 @dataclass
@@ -38,7 +34,7 @@ class Arm:
     def __post_init__(self) -> None:
         self.position = {ident: i for i, (ident, _) in enumerate(self.criteria)}
 
-    def in_order(self, ids: frozenset[str]) -> list[str]:
+    def in_order(self, ids: Collection[str]) -> list[str]:
         """The criteria of `ids` that decide this arm, in its order."""
         position = self.position
         return sorted((i for i in ids if i in position), key=position.__getitem__)
@@ -59,18 +55,18 @@ class Arm:
         self.missing.update(other.missing)
 
 
-def _results(trial: Mapping[str, Any]) -> tuple[frozenset[str], list[tuple[str | None, list[str]]]]:
+def _results(trial: TrialReport) -> tuple[list[str], list[tuple[str | None, tuple[str, ...]]]]:
     """(The ids of the criteria that disqualify, (cohort, missing items) of each unknown one): what the counts
     read of a report, in one pass over its criteria for every arm."""
     excluding = []
     unknown = []
-    for criterion in trial["criteria"]:
-        result = criterion["result"]
-        if result == "unknown":
-            unknown.append((criterion.get("cohort"), criterion["missing"]))
-        elif is_disqualifying(criterion):
-            excluding.append(criterion["id"])
-    return frozenset(excluding), unknown
+    for line in trial.criteria:
+        result = line.result
+        if result is _UNKNOWN:
+            unknown.append((line.cohort, line.missing))
+        elif is_disqualifying(line.kind, result):
+            excluding.append(line.id)
+    return excluding, unknown
 
 
 @dataclass
@@ -80,35 +76,48 @@ class Feasibility:
     arms: dict[tuple[str, str], Arm] = field(default_factory=dict)
     patients: int = 0
 
-    def add(self, report: Mapping[str, Any]) -> None:
+    def add(self, trials: Iterable[TrialReport]) -> None:
+        """One patient's reports."""
         self.patients += 1
-        for trial in report["trials"]:
-            self.add_trial(trial)
+        for trial in trials:
+            self.add_report(trial)
 
-    def add_trial(self, trial: Mapping[str, Any], excluding: frozenset[str] | None = None) -> None:
-        """One patient's result for one trial: its report JSON; or, when the patient was ruled out of the trial
-        without a report, its outline (the report's shape without results, every status ineligible) and
-        `excluding`, the ids of the criteria that disqualify them (what the counts need of such a patient)."""
-        self.trial_titles.setdefault(trial["id"], trial["title"])
-        self.trial_statuses[(trial["id"], trial["status"])] += 1
-        unknown: list[tuple[str | None, list[str]]] = []  # (cohort, missing items) of each unknown criterion
-        if excluding is None:
-            excluding, unknown = _results(trial)
-        for arm_id, status in arms(trial):
-            arm = self.arms.get((trial["id"], arm_id)) or self._new_arm(trial, arm_id)
-            arm.statuses[status] += 1
+    def add_report(self, trial: TrialReport) -> None:
+        """One patient's result for one trial: its report."""
+        excluding, unknown = _results(trial)
+        self._add(trial, str(trial.status), arms(trial), excluding, unknown)
+
+    def add_ruled_out(self, trial: Trial, excluding: Collection[str]) -> None:
+        """One patient ruled out of `trial` without a report: every status ineligible; `excluding`, the ids of the
+        criteria that disqualify them (what the counts need of such a patient)."""
+        ineligible = Status.INELIGIBLE.value
+        self._add(trial, ineligible, [(c.id, ineligible) for c in trial.cohorts] or [("", ineligible)], excluding, [])
+
+    def _add(
+        self,
+        trial: Trial | TrialReport,
+        status: str,
+        arm_statuses: list[tuple[str, str]],
+        excluding: Collection[str],
+        unknown: list[tuple[str | None, tuple[str, ...]]],  # (cohort, missing items) of each unknown criterion
+    ) -> None:
+        self.trial_titles.setdefault(trial.id, trial.title)
+        self.trial_statuses[(trial.id, status)] += 1
+        for arm_id, arm_status in arm_statuses:
+            arm = self.arms.get((trial.id, arm_id)) or self._new_arm(trial, arm_id)
+            arm.statuses[arm_status] += 1
             excluded = arm.in_order(excluding) if excluding else []
             if excluded:
                 arm.first_exclusion[excluded[0]] += 1
                 arm.excluded_by.update(excluded)
-            elif status == "possibly-eligible" and unknown:
+            elif arm_status == "possibly-eligible" and unknown:
                 mine = (None, arm_id or None)
                 arm.missing.update({m for cohort, missing in unknown if cohort in mine for m in missing})
 
-    def _new_arm(self, trial: Mapping[str, Any], arm_id: str) -> Arm:
-        titles = {c["id"]: c["title"] for c in trial.get("cohorts") or []}
-        order = [(c["id"], c["text"]) for c in arm_criteria(trial, (arm_id,))[arm_id]]
-        arm = self.arms[(trial["id"], arm_id)] = Arm(trial["id"], arm_id, titles.get(arm_id, "all patients"), order)
+    def _new_arm(self, trial: Trial | TrialReport, arm_id: str) -> Arm:
+        titles = {c.id: c.title for c in trial.cohorts}
+        order = [(c.id, c.text) for c in arm_criteria(trial, (arm_id,))[arm_id]]
+        arm = self.arms[(trial.id, arm_id)] = Arm(trial.id, arm_id, titles.get(arm_id, "all patients"), order)
         return arm
 
     def merge(self, other: Feasibility) -> None:

@@ -39,6 +39,7 @@ _OWNED_PREFIXES = tuple(b'{"resourceType":"%s",' % kind.encode() for kind in sor
 _SUBJECT_FIELD = b'"subject":'
 _PATIENT_FIELD = b'"patient":'
 _REFERENCE = b'{"reference":"'
+_FIELD_BYTES, _REFERENCE_BYTES = len(_SUBJECT_FIELD), len(_REFERENCE)  # both fields are as long (one constant)
 UNVERIFIED = b"\t"  # starts the payload of a line whose patient was read from its bytes, not from its parse
 
 
@@ -94,19 +95,17 @@ def scanned_reference(line: bytes) -> bytes | None:
     Only where the bytes leave one candidate: a single `"subject":` (patient_key reads subject first), or none
     and a single `"patient":`, followed by a reference without escapes. Pass 2 checks it against the parse.
     """
-    if not line.endswith(b"}") or not line.startswith(_OWNED_PREFIXES):
+    if line[-1:] != b"}" or not line.startswith(_OWNED_PREFIXES):  # a slice: endswith parses its arguments
         return None
     field = _SUBJECT_FIELD
     at = line.find(field)
     if at < 0:
         field = _PATIENT_FIELD
         at = line.find(field)
-    if at < 0 or line.find(field, at + len(field)) >= 0:
+    start = at + _FIELD_BYTES
+    if at < 0 or line.find(field, start) >= 0 or not line.startswith(_REFERENCE, start):
         return None
-    start = at + len(field)
-    if not line.startswith(_REFERENCE, start):
-        return None
-    start += len(_REFERENCE)
+    start += _REFERENCE_BYTES
     end = line.find(b'"', start)
     reference = line[start:end]
     return reference if end > 0 and b"\\" not in reference else None

@@ -1,34 +1,33 @@
-"""Feasibility counts from report JSON: the funnel follows the criteria order and adds up across partitions."""
+"""Feasibility counts from trial reports: the funnel follows the criteria order and adds up across partitions."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from service.criteria import CriterionKind
 from service.population.feasibility import Feasibility
+from service.screening.contract import CohortReport, CriterionReport, CriterionResult, Status, TrialReport
 
 
-def _criterion(ident: str, kind: str, result: str, cohort: str | None = None, missing: tuple[str, ...] = ()) -> Any:
-    return {"id": ident, "cohort": cohort, "kind": kind, "text": ident, "result": result, "evidence": [],
-            "missing": list(missing)}  # fmt: skip
+def _criterion(
+    ident: str, kind: str, result: str, cohort: str | None = None, missing: tuple[str, ...] = ()
+) -> CriterionReport:
+    return CriterionReport(ident, cohort, CriterionKind(kind), ident, CriterionResult(result), (), missing)
 
 
-def _report(age: str, anc: str, pregnant: str, cohort_status: str) -> dict[str, Any]:
-    return {
-        "patient": "Patient/x",
-        "trials": [
-            {
-                "id": "t",
-                "title": "Trial",
-                "status": cohort_status,
-                "cohorts": [{"id": "sle", "title": "SLE", "status": cohort_status}],
-                "criteria": [
-                    _criterion("age", "inclusion", age),
-                    _criterion("anc", "inclusion", anc, "sle", ("ANC within 28 days",) if anc == "unknown" else ()),
-                    _criterion("pregnant", "exclusion", pregnant),
-                ],
-            }
-        ],
-    }
+def _report(age: str, anc: str, pregnant: str, cohort_status: str) -> list[TrialReport]:
+    return [
+        TrialReport(
+            id="t",
+            title="Trial",
+            registry_id=None,
+            status=Status(cohort_status),
+            cohorts=(CohortReport("sle", "SLE", Status(cohort_status)),),
+            criteria=(
+                _criterion("age", "inclusion", age),
+                _criterion("anc", "inclusion", anc, "sle", ("ANC within 28 days",) if anc == "unknown" else ()),
+                _criterion("pregnant", "exclusion", pregnant),
+            ),
+        )
+    ]
 
 
 def test_funnel_exclusions_and_missing_data() -> None:
