@@ -361,7 +361,7 @@ class Evaluation:
     criterion.
     """
 
-    __slots__ = ("_env", "_outcomes", "_own", "_plan", "_source", "_trial")
+    __slots__ = ("_blank", "_env", "_outcomes", "_own", "_plan", "_source", "_trial")
 
     def __init__(
         self,
@@ -369,17 +369,24 @@ class Evaluation:
         plan: _Plan,
         source: Source,
         env: Env,
-        known: tuple[list[CriterionOutcome | None], Collection[int]] | None = None,
+        blank: list[CriterionOutcome | None] | None = None,
+        own: Collection[int] = (),
     ) -> None:
-        """`known`: the outcomes known from the start (None where the criterion is to be evaluated: the indices
-        `own`); none of them when not given."""
+        """`blank`: the blank patient's outcomes, taken for every criterion but the indices `own` (None where the
+        criterion reads the patient otherwise); every criterion is evaluated when not given."""
         self._trial = trial
         self._plan = plan
         self._source = source
         self._env = env
+        self._blank = blank
         self._outcomes: list[CriterionOutcome | None]
         self._own: Collection[int]
-        self._outcomes, self._own = known or ([None] * len(plan), range(len(plan)))
+        if blank is None:
+            self._outcomes, self._own = [None] * len(plan), range(len(plan))
+        else:
+            self._outcomes, self._own = list(blank), own
+            for i in own:
+                self._outcomes[i] = None
 
     def outcome(self, index: int) -> CriterionOutcome:
         """Raises EvaluationError (trial, criterion, source position) when the criterion fails: a defect."""
@@ -400,6 +407,17 @@ class Evaluation:
     @property
     def env(self) -> Env:
         return self._env
+
+    @property
+    def blank_outcomes(self) -> list[CriterionOutcome | None] | None:
+        """The blank patient's outcomes (one list per trial, gaps and day) that every criterion but `own` took
+        as its own; None from `CompiledTrial.start`. A report can build what they share once."""
+        return self._blank
+
+    @property
+    def own(self) -> Collection[int]:
+        """The criteria this patient evaluates itself (indices in file order)."""
+        return self._own
 
     def _evaluate(self, criterion: ast.Criterion, rule: Rule | None) -> CriterionOutcome:
         if rule is None:
@@ -477,11 +495,8 @@ class CompiledTrial:
         readers = self._readers
         for concept in readers.keys() & held:  # the few concepts both the trial reads and the patient holds
             own.update(readers[concept])
-        outcomes = list(blank_outcomes)
-        for i in own:
-            outcomes[i] = None
         env = Env(data, on, held, blank.env)
-        return Evaluation(self.trial, self._plan, self._source, env, (outcomes, own))
+        return Evaluation(self.trial, self._plan, self._source, env, blank_outcomes, own)
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()

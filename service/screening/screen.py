@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,14 +12,13 @@ from service.criteria import Criterion, CriterionOutcome, Evaluation
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.record import PatientRecord
 from service.screening.contract import (
-    CohortReport,
     CriterionReport,
     ScreeningReport,
     TrialReport,
     shared,
 )
 from service.screening.registry import LoadedTrial, bundled_trials_dir, load_trials, trial_files
-from service.screening.status import cohort_status, trial_status
+from service.screening.status import STATUS_BY_RANK, trial_rank
 
 
 def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
@@ -66,20 +64,40 @@ def _line(outcome: CriterionOutcome) -> CriterionReport:
     return found[1]
 
 
-def trial_report(trial: LoadedTrial, outcomes: Sequence[CriterionOutcome]) -> TrialReport:
+# The report lines of a blank patient's outcomes (`Evaluation.blank_outcomes`, one list per trial, gaps and day), by
+# the list's identity: a patient's report copies them and builds only the lines of the criteria it evaluated itself.
+# The list is kept so that its id is not reused; bounded as the trials' blank evaluations are. Cleared when full.
+_BLANK_LINES: dict[int, tuple[list[CriterionOutcome | None], list[CriterionReport | None]]] = {}
+
+
+def _blank_lines(blank: list[CriterionOutcome | None]) -> list[CriterionReport | None]:
+    found = _BLANK_LINES.get(id(blank))
+    if found is None or found[0] is not blank:
+        if len(_BLANK_LINES) >= 1024:
+            _BLANK_LINES.clear()
+        found = _BLANK_LINES[id(blank)] = (blank, [None if o is None else _line(o) for o in blank])
+    return found[1]
+
+
+def trial_report(trial: LoadedTrial, evaluation: Evaluation) -> TrialReport:
     """One trial's report: its criteria in file order, rolled up per cohort and for the trial."""
     definition = trial.compiled.trial
-    criteria = tuple(map(_line, outcomes))
-    common, *cohorts = trial.rollup.group_statuses([o.result for o in outcomes])
+    outcomes = evaluation.all()
+    blank = evaluation.blank_outcomes
+    if blank is None:
+        criteria = tuple(map(_line, outcomes))
+    else:
+        lines = _blank_lines(blank).copy()
+        for i in evaluation.own:
+            lines[i] = _line(outcomes[i])
+        criteria = tuple(lines)  # type: ignore[arg-type]  # every None was an own criterion's
+    common, *cohorts = trial.rollup.group_ranks([o.result for o in outcomes])
     return TrialReport(
         id=definition.id,
         title=definition.title,
         registry_id=definition.registry,
-        status=trial_status(common, cohorts),
-        cohorts=tuple(
-            CohortReport(c.id, c.title, cohort_status(common, s))
-            for c, s in zip(definition.cohorts, cohorts, strict=True)
-        ),
+        status=STATUS_BY_RANK[trial_rank(common, cohorts)],
+        cohorts=tuple(lines[max(common, rank)] for lines, rank in zip(trial.cohort_lines, cohorts, strict=True)),
         criteria=criteria,
     )
 
@@ -113,7 +131,7 @@ class Screener:
         return ScreeningReport(
             patient=record.reference,
             evaluated_at=now.isoformat().replace("+00:00", "Z"),
-            trials=tuple(trial_report(t, t.compiled.start_indexed(facts, day).all()) for t in self.select(trial_id)),
+            trials=tuple(trial_report(t, t.compiled.start_indexed(facts, day)) for t in self.select(trial_id)),
         )
 
     def screen_json(
@@ -133,7 +151,7 @@ class Screener:
         for trial in self.trials:
             evaluation = trial.compiled.start_indexed(facts, day)
             if not is_ruled_out(trial, evaluation):
-                reports.append(trial_report(trial, evaluation.all()))
+                reports.append(trial_report(trial, evaluation))
         return reports
 
     def screen_unless_ruled_out(
@@ -151,7 +169,7 @@ class Screener:
         for trial in self.select(trial_id):
             evaluation = trial.compiled.start_indexed(facts, day)
             if not is_ruled_out(trial, evaluation):
-                answers.append((trial, trial_report(trial, evaluation.all())))
+                answers.append((trial, trial_report(trial, evaluation)))
                 continue
             # the roll-up's disqualifying word per criterion (`is_disqualifying`), read off a tuple
             outcome, against = evaluation.outcome, trial.rollup.against
