@@ -57,8 +57,9 @@ class Env:
     ) -> None:
         self.data = data
         self.on = on
-        # definitions' values by name; in a blank's Env also its answers to the parts given to it, by number
-        self.defines: dict[object, Outcome | Scalar] = {}
+        # definitions' values by name; in a blank's Env also its answers to the parts given to it, by number, and
+        # whether it has records of an exposure's groups (`_blank_has_records`)
+        self.defines: dict[object, Outcome | Scalar | bool] = {}
         self.held = held
         self.blank = blank
 
@@ -70,11 +71,14 @@ MAX_EVIDENCE = 3
 
 
 def _merge_pair(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Concatenate without duplicates, keeping order; most groups are empty, so skip work then."""
+    """Concatenate without duplicates, keeping order; most groups are empty, so skip work then, and many hold one
+    item each (two different ones: `a == b` compared them), which need no hashing."""
     if not b or a == b:
         return a
     if not a:
         return b
+    if len(a) == 1 and len(b) == 1:
+        return a + b
     return tuple(dict.fromkeys(a + b))
 
 
@@ -201,7 +205,12 @@ def _exposure(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> Scalar:
     low, high = 0.0, 0.0
     evidence: list[Evidence] = []
     missing: list[str] = []
+    held = env.held
+    # a group of drugs the patient holds no record of answers as the blank patient does: nothing, when it has none
+    skip_absent = held is not None and not _blank_has_records(env, groups)
     for query, what in groups:
+        if skip_absent and held.isdisjoint(query.concepts):  # type: ignore[union-attr]  # not None when skipping
+            continue
         events = env.data.events(query, env.on)
         if not events:  # most groups (a drug the patient never had): no days, nothing to show
             continue
@@ -210,6 +219,17 @@ def _exposure(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> Scalar:
         evidence += group_evidence
         missing += group_missing
     return low, high, tuple(evidence[:MAX_EVIDENCE]), tuple(missing) if low != high else ()
+
+
+def _blank_has_records(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> bool:
+    """Whether the blank patient (no records, the patient's gaps) gets any answer but none for one of the groups
+    (an unreadable type's Missing), worked out once per blank and kept in its `defines`."""
+    blank = cast(Env, env.blank)  # a patient's Env with `held` has its blank
+    key = ("exposure", id(groups))  # the groups are a constant of the generated code: alive as long as the blank
+    found = blank.defines.get(key)
+    if found is None:
+        found = blank.defines[key] = any(blank.data.events(query, blank.on) for query, _ in groups)
+    return cast(bool, found)
 
 
 def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
@@ -407,6 +427,12 @@ class Evaluation:
     @property
     def env(self) -> Env:
         return self._env
+
+    @property
+    def so_far(self) -> list[CriterionOutcome | None]:
+        """The outcomes known yet, by index (None: not evaluated yet), live: a caller that reads many in a loop
+        asks `outcome` only for a None (a blank patient's outcomes are known from the start)."""
+        return self._outcomes
 
     @property
     def blank_outcomes(self) -> list[CriterionOutcome | None] | None:

@@ -29,11 +29,11 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
     when the common group or every cohort is. Criteria that were skipped are evaluated later if the full report
     is needed, so the answer always equals the full report's status.
     """
-    rollup, outcome = trial.rollup, evaluation.outcome
+    rollup, outcome, known = trial.rollup, evaluation.outcome, evaluation.so_far
     disqualified = [False] * (rollup.cohorts + 1)  # per group: the common criteria, then each cohort
     left = rollup.cohorts  # cohorts not disqualified yet
     for index, (group, against) in enumerate(zip(rollup.groups, rollup.against, strict=True)):
-        if disqualified[group] or outcome(index).result != against:
+        if disqualified[group] or (known[index] or outcome(index)).result != against:
             continue
         if not group:
             return True
