@@ -138,9 +138,10 @@ class ScreeningReport:
         return _REPORT.validate_python(data, by_alias=True)
 
 
-# The JSON of report lines that many reports hold (`shared`), by the line's identity, built once; the line is kept
-# so that its id is not reused. Cleared when full.
-_SHARED_JSON: dict[int, tuple[CriterionReport, dict[str, Any]]] = {}
+# The JSON of report lines that many reports hold (`shared`), by the line's identity, built once; the lines are kept
+# (`_SHARED_LINES`) so that no id among the keys is reused. Both cleared when full.
+_SHARED_JSON: dict[int, dict[str, Any]] = {}
+_SHARED_LINES: list[CriterionReport] = []
 
 
 def shared(line: CriterionReport) -> CriterionReport:
@@ -148,7 +149,9 @@ def shared(line: CriterionReport) -> CriterionReport:
     same dict is in every report's JSON, so that JSON is read-only (as every reader of it treats it)."""
     if len(_SHARED_JSON) >= 16384:
         _SHARED_JSON.clear()
-    _SHARED_JSON[id(line)] = (line, _criterion_json(line))
+        _SHARED_LINES.clear()
+    _SHARED_LINES.append(line)
+    _SHARED_JSON[id(line)] = _criterion_json(line)
     return line
 
 
@@ -168,10 +171,7 @@ def _trial_json(trial: TrialReport) -> dict[str, Any]:
     """A trial report as pydantic's `dump_python(mode="json", by_alias=True)` gives it (same keys, same order).
     Each line's shared JSON is looked up in the loop itself, not in a function per line: most lines have one."""
     shared_json = _SHARED_JSON.get
-    criteria = []
-    for line in trial.criteria:
-        found = shared_json(id(line))
-        criteria.append(found[1] if found is not None and found[0] is line else _criterion_json(line))
+    criteria = [shared_json(id(line)) or _criterion_json(line) for line in trial.criteria]
     return {
         "id": trial.id,
         "title": trial.title,
