@@ -207,7 +207,7 @@ def _exposure(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> Scalar:
     missing: list[str] = []
     held = env.held
     # a group of drugs the patient holds no record of answers as the blank patient does: nothing, when it has none
-    skip_absent = held is not None and not _blank_has_records(env, groups)
+    skip_absent = held is not None and not _blank_has_records(env.blank, groups)
     for query, what in groups:
         if skip_absent and held.isdisjoint(query.concepts):  # type: ignore[union-attr]  # not None when skipping
             continue
@@ -221,15 +221,15 @@ def _exposure(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> Scalar:
     return low, high, tuple(evidence[:MAX_EVIDENCE]), tuple(missing) if low != high else ()
 
 
-def _blank_has_records(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> bool:
+def _blank_has_records(blank: Env | None, groups: tuple[tuple[EventQuery, str], ...]) -> bool:
     """Whether the blank patient (no records, the patient's gaps) gets any answer but none for one of the groups
     (an unreadable type's Missing), worked out once per blank and kept in its `defines`."""
-    blank = cast(Env, env.blank)  # a patient's Env with `held` has its blank
+    assert blank is not None  # a patient's Env with `held` has its blank
     key = ("exposure", id(groups))  # the groups are a constant of the generated code: alive as long as the blank
     found = blank.defines.get(key)
     if found is None:
         found = blank.defines[key] = any(blank.data.events(query, blank.on) for query, _ in groups)
-    return cast(bool, found)
+    return found is True
 
 
 def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
@@ -404,9 +404,10 @@ class Evaluation:
         if blank is None:
             self._outcomes, self._own = [None] * len(plan), range(len(plan))
         else:
-            self._outcomes, self._own = list(blank), own
+            outcomes = list(blank)
             for i in own:
-                self._outcomes[i] = None
+                outcomes[i] = None
+            self._outcomes, self._own = outcomes, own
 
     def outcome(self, index: int) -> CriterionOutcome:
         """Raises EvaluationError (trial, criterion, source position) when the criterion fails: a defect."""
@@ -517,10 +518,9 @@ class CompiledTrial:
             found = self._blanks[key] = (blank, outcomes)
         blank, blank_outcomes = found
         held = data.concepts_held()
-        own = set(self._personal)
         readers = self._readers
-        for concept in readers.keys() & held:  # the few concepts both the trial reads and the patient holds
-            own.update(readers[concept])
+        # the criteria reading the few concepts both the trial reads and the patient holds, in one call
+        own = self._personal.union(*map(readers.__getitem__, readers.keys() & held))
         env = Env(data, on, held, blank.env)
         return Evaluation(self.trial, self._plan, self._source, env, blank_outcomes, own)
 

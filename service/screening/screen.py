@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -95,10 +96,13 @@ def _line_json(outcome: CriterionOutcome) -> dict[str, Any]:
     return outcome_json(outcome) if outcome.evidence else line_json(_line(outcome))
 
 
+_RESULT = attrgetter("result")  # of an outcome, in C
+
+
 def _rolled_up(trial: LoadedTrial, outcomes: list[CriterionOutcome]) -> tuple[Status, tuple[CohortReport, ...]]:
     """The trial's status and its cohorts' lines."""
-    common, *cohorts = trial.rollup.group_ranks([o.result for o in outcomes])
-    cohort_lines = tuple(lines[max(common, rank)] for lines, rank in zip(trial.cohort_lines, cohorts, strict=True))
+    common, *cohorts = trial.rollup.group_ranks(map(_RESULT, outcomes))
+    cohort_lines = tuple([lines[max(common, rank)] for lines, rank in zip(trial.cohort_lines, cohorts, strict=True)])
     return STATUS_BY_RANK[trial_rank(common, cohorts)], cohort_lines
 
 
