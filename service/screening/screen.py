@@ -33,22 +33,32 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
 
     A group (the common criteria, or one cohort) is ineligible as soon as one of its criteria disqualifies, and
     nothing after that can change it (status.py), so the rest of that group is skipped; the trial is ruled out
-    when the common group or every cohort is. Criteria that were skipped are evaluated later if the full report
-    is needed, so the answer always equals the full report's status.
+    when the common group or every cohort is. The outcomes known from the start (the blank patient's) are read
+    first: reading them evaluates nothing, and the criterion that rules a chart out is most often one of them (a
+    target disease the chart holds no record of); then the others are evaluated in file order. Criteria that were
+    skipped are evaluated later if the full report is needed, so the answer always equals the full report's status.
     """
-    rollup, outcome, known = trial.rollup, evaluation.outcome, evaluation.so_far
+    rollup, known = trial.rollup, evaluation.so_far
+    groups, against = rollup.groups, rollup.against
     disqualified = [False] * (rollup.cohorts + 1)  # per group: the common criteria, then each cohort
-    left = rollup.cohorts  # cohorts not disqualified yet
-    for index, (group, against) in enumerate(zip(rollup.groups, rollup.against, strict=True)):
-        if disqualified[group] or (known[index] or outcome(index)).result != against:
-            continue
-        if not group:
+    pending = []  # the criteria to evaluate, in file order
+    for index, found in enumerate(known):
+        if found is None:
+            pending.append(index)
+        elif found.result == against[index] and _rules_out(disqualified, groups[index]):
             return True
-        disqualified[group] = True
-        left -= 1
-        if not left:
+    outcome = evaluation.outcome
+    for index in pending:
+        group = groups[index]
+        if not disqualified[group] and outcome(index).result == against[index] and _rules_out(disqualified, group):
             return True
     return False
+
+
+def _rules_out(disqualified: list[bool], group: int) -> bool:
+    """Marks `group` ineligible: whether the trial now is (its common group, or the last of its cohorts)."""
+    disqualified[group] = True
+    return not group or all(disqualified[1:])
 
 
 # Report lines without evidence, by (criterion identity, result, missing data): the same for every patient, so
