@@ -95,7 +95,7 @@ def _blank_lines(
 ) -> tuple[list[CriterionReport | None], list[dict[str, Any] | None]]:
     found = _BLANK_LINES.get(id(blank))
     if found is None or found[0] is not blank:
-        if len(_BLANK_LINES) >= 1024:
+        if len(_BLANK_LINES) >= 256:
             _BLANK_LINES.clear()
         lines = [None if o is None else _line(o) for o in blank]
         found = _BLANK_LINES[id(blank)] = (blank, lines, [None if ln is None else line_json(ln) for ln in lines])
