@@ -443,7 +443,7 @@ class Evaluation:
 
     @property
     def own(self) -> Collection[int]:
-        """The criteria this patient evaluates itself (indices in file order)."""
+        """The indices of the criteria this patient evaluates itself (a set: `all` evaluates them in file order)."""
         return self._own
 
     def _evaluate(self, criterion: ast.Criterion, rule: Rule | None) -> CriterionOutcome:
