@@ -57,8 +57,9 @@ class Env:
     ) -> None:
         self.data = data
         self.on = on
-        # definitions' values by name; in a blank's Env also its answers to the parts given to it, by number
-        self.defines: dict[object, Outcome | Scalar] = {}
+        # definitions' values by name; in a blank's Env also its answers to the parts given to it, by number, and
+        # whether it has records of an exposure's groups (`_blank_has_records`)
+        self.defines: dict[object, Outcome | Scalar | bool] = {}
         self.held = held
         self.blank = blank
 
@@ -70,11 +71,14 @@ MAX_EVIDENCE = 3
 
 
 def _merge_pair(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Concatenate without duplicates, keeping order; most groups are empty, so skip work then."""
+    """Concatenate without duplicates, keeping order; most groups are empty, so skip work then, and many hold one
+    item each (two different ones: `a == b` compared them), which need no hashing."""
     if not b or a == b:
         return a
     if not a:
         return b
+    if len(a) == 1 and len(b) == 1:
+        return a + b
     return tuple(dict.fromkeys(a + b))
 
 
@@ -201,7 +205,12 @@ def _exposure(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> Scalar:
     low, high = 0.0, 0.0
     evidence: list[Evidence] = []
     missing: list[str] = []
+    held = env.held
+    # a group of drugs the patient holds no record of answers as the blank patient does: nothing, when it has none
+    skip_absent = held is not None and not _blank_has_records(env.blank, groups)
     for query, what in groups:
+        if skip_absent and held.isdisjoint(query.concepts):  # type: ignore[union-attr]  # not None when skipping
+            continue
         events = env.data.events(query, env.on)
         if not events:  # most groups (a drug the patient never had): no days, nothing to show
             continue
@@ -210,6 +219,17 @@ def _exposure(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> Scalar:
         evidence += group_evidence
         missing += group_missing
     return low, high, tuple(evidence[:MAX_EVIDENCE]), tuple(missing) if low != high else ()
+
+
+def _blank_has_records(blank: Env | None, groups: tuple[tuple[EventQuery, str], ...]) -> bool:
+    """Whether the blank patient (no records, the patient's gaps) gets any answer but none for one of the groups
+    (an unreadable type's Missing), worked out once per blank and kept in its `defines`."""
+    assert blank is not None  # a patient's Env with `held` has its blank
+    key = ("exposure", id(groups))  # the groups are a constant of the generated code: alive as long as the blank
+    found = blank.defines.get(key)
+    if found is None:
+        found = blank.defines[key] = any(blank.data.events(query, blank.on) for query, _ in groups)
+    return found is True
 
 
 def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
@@ -361,7 +381,7 @@ class Evaluation:
     criterion.
     """
 
-    __slots__ = ("_env", "_outcomes", "_own", "_plan", "_source", "_trial")
+    __slots__ = ("_blank", "_env", "_outcomes", "_own", "_plan", "_source", "_trial")
 
     def __init__(
         self,
@@ -369,17 +389,25 @@ class Evaluation:
         plan: _Plan,
         source: Source,
         env: Env,
-        known: tuple[list[CriterionOutcome | None], Collection[int]] | None = None,
+        blank: list[CriterionOutcome | None] | None = None,
+        own: Collection[int] = (),
     ) -> None:
-        """`known`: the outcomes known from the start (None where the criterion is to be evaluated: the indices
-        `own`); none of them when not given."""
+        """`blank`: the blank patient's outcomes, taken for every criterion but the indices `own` (None where the
+        criterion reads the patient otherwise); every criterion is evaluated when not given."""
         self._trial = trial
         self._plan = plan
         self._source = source
         self._env = env
+        self._blank = blank
         self._outcomes: list[CriterionOutcome | None]
         self._own: Collection[int]
-        self._outcomes, self._own = known or ([None] * len(plan), range(len(plan)))
+        if blank is None:
+            self._outcomes, self._own = [None] * len(plan), range(len(plan))
+        else:
+            outcomes = list(blank)
+            for i in own:
+                outcomes[i] = None
+            self._outcomes, self._own = outcomes, own
 
     def outcome(self, index: int) -> CriterionOutcome:
         """Raises EvaluationError (trial, criterion, source position) when the criterion fails: a defect."""
@@ -400,6 +428,23 @@ class Evaluation:
     @property
     def env(self) -> Env:
         return self._env
+
+    @property
+    def so_far(self) -> list[CriterionOutcome | None]:
+        """The outcomes known yet, by index (None: not evaluated yet), live: a caller that reads many in a loop
+        asks `outcome` only for a None (a blank patient's outcomes are known from the start)."""
+        return self._outcomes
+
+    @property
+    def blank_outcomes(self) -> list[CriterionOutcome | None] | None:
+        """The blank patient's outcomes (one list per trial, gaps and day) that every criterion but `own` took
+        as its own; None from `CompiledTrial.start`. A report can build what they share once."""
+        return self._blank
+
+    @property
+    def own(self) -> Collection[int]:
+        """The indices of the criteria this patient evaluates itself (a set: `all` evaluates them in file order)."""
+        return self._own
 
     def _evaluate(self, criterion: ast.Criterion, rule: Rule | None) -> CriterionOutcome:
         if rule is None:
@@ -473,15 +518,11 @@ class CompiledTrial:
             found = self._blanks[key] = (blank, outcomes)
         blank, blank_outcomes = found
         held = data.concepts_held()
-        own = set(self._personal)
         readers = self._readers
-        for concept in readers.keys() & held:  # the few concepts both the trial reads and the patient holds
-            own.update(readers[concept])
-        outcomes = list(blank_outcomes)
-        for i in own:
-            outcomes[i] = None
+        # the criteria reading the few concepts both the trial reads and the patient holds, in one call
+        own = self._personal.union(*map(readers.__getitem__, readers.keys() & held))
         env = Env(data, on, held, blank.env)
-        return Evaluation(self.trial, self._plan, self._source, env, (outcomes, own))
+        return Evaluation(self.trial, self._plan, self._source, env, blank_outcomes, own)
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()

@@ -127,20 +127,17 @@ class ScreeningReport:
     trials: tuple[TrialReport, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "patient": self.patient,
-            "evaluatedAt": self.evaluated_at,
-            "trials": [_trial_json(trial) for trial in self.trials],
-        }
+        return report_json(self.patient, self.evaluated_at, [_trial_json(trial) for trial in self.trials])
 
     @classmethod
     def from_json(cls, data: object) -> ScreeningReport:
         return _REPORT.validate_python(data, by_alias=True)
 
 
-# The JSON of report lines that many reports hold (`shared`), by the line's identity, built once; the line is kept
-# so that its id is not reused. Cleared when full.
-_SHARED_JSON: dict[int, tuple[CriterionReport, dict[str, Any]]] = {}
+# The JSON of report lines that many reports hold (`shared`), by the line's identity, built once; the lines are kept
+# (`_SHARED_LINES`) so that no id among the keys is reused. Both cleared when full.
+_SHARED_JSON: dict[int, dict[str, Any]] = {}
+_SHARED_LINES: list[CriterionReport] = []
 
 
 def shared(line: CriterionReport) -> CriterionReport:
@@ -148,7 +145,9 @@ def shared(line: CriterionReport) -> CriterionReport:
     same dict is in every report's JSON, so that JSON is read-only (as every reader of it treats it)."""
     if len(_SHARED_JSON) >= 16384:
         _SHARED_JSON.clear()
-    _SHARED_JSON[id(line)] = (line, _criterion_json(line))
+        _SHARED_LINES.clear()
+    _SHARED_LINES.append(line)
+    _SHARED_JSON[id(line)] = _criterion_json(line)
     return line
 
 
@@ -164,22 +163,56 @@ def _criterion_json(c: CriterionReport) -> dict[str, Any]:
     }
 
 
-def _trial_json(trial: TrialReport) -> dict[str, Any]:
-    """A trial report as pydantic's `dump_python(mode="json", by_alias=True)` gives it (same keys, same order).
-    Each line's shared JSON is looked up in the loop itself, not in a function per line: most lines have one."""
-    shared_json = _SHARED_JSON.get
-    criteria = []
-    for line in trial.criteria:
-        found = shared_json(id(line))
-        criteria.append(found[1] if found is not None and found[0] is line else _criterion_json(line))
+def line_json(line: CriterionReport) -> dict[str, Any]:
+    """A line's JSON: the shared one (`shared`), or built."""
+    return _SHARED_JSON.get(id(line)) or _criterion_json(line)
+
+
+def outcome_json(outcome: CriterionOutcome) -> dict[str, Any]:
+    """The JSON of `CriterionReport.of(outcome)`, made from the outcome without the line (`screen_json` makes no
+    report objects; test_report_forms.py holds the two equal)."""
+    criterion = outcome.criterion
     return {
-        "id": trial.id,
-        "title": trial.title,
-        "registryId": trial.registry_id,
-        "status": str(trial.status),
-        "cohorts": [{"id": c.id, "title": c.title, "status": str(c.status)} for c in trial.cohorts],
+        "id": criterion.id,
+        "cohort": criterion.cohort,
+        "kind": "inclusion" if criterion.kind is _INCLUSION else "exclusion",
+        "text": criterion.text,
+        "result": outcome.result,  # the evaluator's plain word: a CriterionResult's value
+        "evidence": [{"reference": e.reference, "display": e.display} for e in outcome.evidence],
+        "missing": list(outcome.missing),
+    }
+
+
+def trial_json(
+    trial_id: str,
+    title: str,
+    registry_id: str | None,
+    status: Status,
+    cohorts: tuple[CohortReport, ...],
+    criteria: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A trial report as pydantic's `dump_python(mode="json", by_alias=True)` gives it (same keys, same order),
+    from its parts: the criteria's JSON already made."""
+    return {
+        "id": trial_id,
+        "title": title,
+        "registryId": registry_id,
+        "status": str(status),
+        "cohorts": [{"id": c.id, "title": c.title, "status": str(c.status)} for c in cohorts],
         "criteria": criteria,
     }
+
+
+def report_json(patient: str, evaluated_at: str, trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """A screening report's JSON from its parts: the trials' JSON already made."""
+    return {"patient": patient, "evaluatedAt": evaluated_at, "trials": trials}
+
+
+def _trial_json(trial: TrialReport) -> dict[str, Any]:
+    """Each line's shared JSON is looked up in the loop itself, not in a function per line: most lines have one."""
+    shared_json = _SHARED_JSON.get
+    criteria = [shared_json(id(line)) or _criterion_json(line) for line in trial.criteria]
+    return trial_json(trial.id, trial.title, trial.registry_id, trial.status, trial.cohorts, criteria)
 
 
 _TRIAL = TypeAdapter(TrialReport)
@@ -195,4 +228,8 @@ __all__ = [
     "Status",
     "TrialReport",
     "is_disqualifying",
+    "line_json",
+    "outcome_json",
+    "report_json",
+    "trial_json",
 ]

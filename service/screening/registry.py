@@ -9,7 +9,8 @@ from importlib import resources
 from pathlib import Path
 
 from service.criteria import CompiledTrial, CriteriaError, Diagnostic, QueryTable, Vocabulary, load_trial
-from service.screening.status import Rollup
+from service.screening.contract import CohortReport
+from service.screening.status import STATUS_BY_RANK, Rollup
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +19,7 @@ class LoadedTrial:
     version: str  # sha256 of the file text, first 16 hex digits
     path: Path
     rollup: Rollup  # how its criteria's results roll up into cohort and trial status, worked out once
+    cohort_lines: tuple[tuple[CohortReport, ...], ...]  # per cohort, its report line per status rank: catalog facts
 
     @property
     def id(self) -> str:
@@ -50,7 +52,10 @@ def load_trials(paths: Iterable[Path], vocabulary: Vocabulary) -> tuple[LoadedTr
             problems.append(Diagnostic(str(path), span.line, span.column, message))
             continue
         version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-        loaded.append(LoadedTrial(compiled, version, path, Rollup.of_trial(compiled.trial)))
+        cohort_lines = tuple(
+            tuple(CohortReport(c.id, c.title, status) for status in STATUS_BY_RANK) for c in compiled.trial.cohorts
+        )
+        loaded.append(LoadedTrial(compiled, version, path, Rollup.of_trial(compiled.trial), cohort_lines))
     if problems:
         raise CriteriaError(problems)
     return tuple(loaded)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,16 @@ from service.screening.contract import (
     CohortReport,
     CriterionReport,
     ScreeningReport,
+    Status,
     TrialReport,
+    line_json,
+    outcome_json,
+    report_json,
     shared,
+    trial_json,
 )
 from service.screening.registry import LoadedTrial, bundled_trials_dir, load_trials, trial_files
-from service.screening.status import cohort_status, trial_status
+from service.screening.status import STATUS_BY_RANK, trial_rank
 
 
 def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
@@ -28,22 +33,32 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
 
     A group (the common criteria, or one cohort) is ineligible as soon as one of its criteria disqualifies, and
     nothing after that can change it (status.py), so the rest of that group is skipped; the trial is ruled out
-    when the common group or every cohort is. Criteria that were skipped are evaluated later if the full report
-    is needed, so the answer always equals the full report's status.
+    when the common group or every cohort is. The outcomes known from the start (the blank patient's) are read
+    first: reading them evaluates nothing, and the criterion that rules a chart out is most often one of them (a
+    target disease the chart holds no record of); then the others are evaluated in file order. Criteria that were
+    skipped are evaluated later if the full report is needed, so the answer always equals the full report's status.
     """
-    rollup, outcome = trial.rollup, evaluation.outcome
+    rollup, known = trial.rollup, evaluation.so_far
+    groups, against = rollup.groups, rollup.against
     disqualified = [False] * (rollup.cohorts + 1)  # per group: the common criteria, then each cohort
-    left = rollup.cohorts  # cohorts not disqualified yet
-    for index, (group, against) in enumerate(zip(rollup.groups, rollup.against, strict=True)):
-        if disqualified[group] or outcome(index).result != against:
-            continue
-        if not group:
+    pending = []  # the criteria to evaluate, in file order
+    for index, found in enumerate(known):
+        if found is None:
+            pending.append(index)
+        elif found.result == against[index] and _rules_out(disqualified, groups[index]):
             return True
-        disqualified[group] = True
-        left -= 1
-        if not left:
+    outcome = evaluation.outcome
+    for index in pending:
+        group = groups[index]
+        if not disqualified[group] and outcome(index).result == against[index] and _rules_out(disqualified, group):
             return True
     return False
+
+
+def _rules_out(disqualified: list[bool], group: int) -> bool:
+    """Marks `group` ineligible: whether the trial now is (its common group, or the last of its cohorts)."""
+    disqualified[group] = True
+    return not group or all(disqualified[1:])
 
 
 # Report lines without evidence, by (criterion identity, result, missing data): the same for every patient, so
@@ -66,22 +81,71 @@ def _line(outcome: CriterionOutcome) -> CriterionReport:
     return found[1]
 
 
-def trial_report(trial: LoadedTrial, outcomes: Sequence[CriterionOutcome]) -> TrialReport:
+# The report lines of a blank patient's outcomes (`Evaluation.blank_outcomes`, one list per trial, gaps and day) and
+# their JSON, by the list's identity: a patient's report copies them and builds only the lines of the criteria it
+# evaluated itself. The list is kept so that its id is not reused; bounded as the trials' blank evaluations are.
+# Cleared when full.
+_BLANK_LINES: dict[
+    int, tuple[list[CriterionOutcome | None], list[CriterionReport | None], list[dict[str, Any] | None]]
+] = {}
+
+
+def _blank_lines(
+    blank: list[CriterionOutcome | None],
+) -> tuple[list[CriterionReport | None], list[dict[str, Any] | None]]:
+    found = _BLANK_LINES.get(id(blank))
+    if found is None or found[0] is not blank:
+        if len(_BLANK_LINES) >= 256:
+            _BLANK_LINES.clear()
+        lines = [None if o is None else _line(o) for o in blank]
+        found = _BLANK_LINES[id(blank)] = (blank, lines, [None if ln is None else line_json(ln) for ln in lines])
+    return found[1], found[2]
+
+
+def _line_json(outcome: CriterionOutcome) -> dict[str, Any]:
+    return outcome_json(outcome) if outcome.evidence else line_json(_line(outcome))
+
+
+_RESULT = attrgetter("result")  # of an outcome, in C
+
+
+def _rolled_up(trial: LoadedTrial, outcomes: list[CriterionOutcome]) -> tuple[Status, tuple[CohortReport, ...]]:
+    """The trial's status and its cohorts' lines."""
+    common, *cohorts = trial.rollup.group_ranks(map(_RESULT, outcomes))
+    cohort_lines = tuple([lines[max(common, rank)] for lines, rank in zip(trial.cohort_lines, cohorts, strict=True)])
+    return STATUS_BY_RANK[trial_rank(common, cohorts)], cohort_lines
+
+
+def trial_report(trial: LoadedTrial, evaluation: Evaluation) -> TrialReport:
     """One trial's report: its criteria in file order, rolled up per cohort and for the trial."""
     definition = trial.compiled.trial
-    criteria = tuple(map(_line, outcomes))
-    common, *cohorts = trial.rollup.group_statuses([o.result for o in outcomes])
-    return TrialReport(
-        id=definition.id,
-        title=definition.title,
-        registry_id=definition.registry,
-        status=trial_status(common, cohorts),
-        cohorts=tuple(
-            CohortReport(c.id, c.title, cohort_status(common, s))
-            for c, s in zip(definition.cohorts, cohorts, strict=True)
-        ),
-        criteria=criteria,
-    )
+    outcomes = evaluation.all()
+    blank = evaluation.blank_outcomes
+    if blank is None:
+        criteria = tuple(map(_line, outcomes))
+    else:
+        lines = _blank_lines(blank)[0].copy()
+        for i in evaluation.own:
+            lines[i] = _line(outcomes[i])
+        criteria = tuple(lines)  # type: ignore[arg-type]  # every None was an own criterion's
+    status, cohorts = _rolled_up(trial, outcomes)
+    return TrialReport(definition.id, definition.title, definition.registry, status, cohorts, criteria)
+
+
+def trial_report_json(trial: LoadedTrial, evaluation: Evaluation) -> dict[str, Any]:
+    """`trial_report(trial, evaluation).to_json()`, made without the report's objects: the blank patient's lines'
+    JSON copied, the JSON of the criteria the patient evaluated itself made from their outcomes."""
+    definition = trial.compiled.trial
+    outcomes = evaluation.all()
+    blank = evaluation.blank_outcomes
+    if blank is None:
+        criteria = list(map(_line_json, outcomes))
+    else:
+        criteria = _blank_lines(blank)[1].copy()  # type: ignore[assignment]  # every None is an own criterion's
+        for i in evaluation.own:
+            criteria[i] = _line_json(outcomes[i])
+    status, cohorts = _rolled_up(trial, outcomes)
+    return trial_json(definition.id, definition.title, definition.registry, status, cohorts, criteria)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,14 +177,22 @@ class Screener:
         return ScreeningReport(
             patient=record.reference,
             evaluated_at=now.isoformat().replace("+00:00", "Z"),
-            trials=tuple(trial_report(t, t.compiled.start_indexed(facts, day).all()) for t in self.select(trial_id)),
+            trials=tuple(trial_report(t, t.compiled.start_indexed(facts, day)) for t in self.select(trial_id)),
         )
 
     def screen_json(
         self, record: PatientRecord, *, on: dt.date | None = None, trial_id: str | None = None
     ) -> dict[str, Any]:
-        """The report as the contract's JSON (what `/screening` answers and population runs write)."""
-        return self.screen(record, on=on, trial_id=trial_id).to_json()
+        """The report as the contract's JSON (what `/screening` answers and population runs write): `screen`'s
+        `to_json()`, made without the report's objects."""
+        now = dt.datetime.now(dt.UTC)
+        day = on or now.date()
+        facts = PatientFacts(record, self.catalog)
+        return report_json(
+            record.reference,
+            now.isoformat().replace("+00:00", "Z"),
+            [trial_report_json(t, t.compiled.start_indexed(facts, day)) for t in self.select(trial_id)],
+        )
 
     def screen_for_cards(
         self, record: PatientRecord, *, on: dt.date | None = None, unreadable: frozenset[str] = frozenset()
@@ -133,7 +205,7 @@ class Screener:
         for trial in self.trials:
             evaluation = trial.compiled.start_indexed(facts, day)
             if not is_ruled_out(trial, evaluation):
-                reports.append(trial_report(trial, evaluation.all()))
+                reports.append(trial_report(trial, evaluation))
         return reports
 
     def screen_unless_ruled_out(
@@ -151,7 +223,7 @@ class Screener:
         for trial in self.select(trial_id):
             evaluation = trial.compiled.start_indexed(facts, day)
             if not is_ruled_out(trial, evaluation):
-                answers.append((trial, trial_report(trial, evaluation.all())))
+                answers.append((trial, trial_report(trial, evaluation)))
                 continue
             # the roll-up's disqualifying word per criterion (`is_disqualifying`), read off a tuple
             outcome, against = evaluation.outcome, trial.rollup.against

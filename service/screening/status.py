@@ -8,10 +8,10 @@ from typing import NamedTuple
 from service.criteria import Trial
 from service.screening.contract import CriterionKind, Status
 
-_BY_RANK = (Status.ELIGIBLE, Status.POSSIBLY_ELIGIBLE, Status.INELIGIBLE)
-# Members tested per criterion and per status, as module names: reading one off its Enum class runs Python code.
+# A status as the roll-up ranks it: the worse, the higher (statuses combine by max and min of their ranks).
+STATUS_BY_RANK = (Status.ELIGIBLE, Status.POSSIBLY_ELIGIBLE, Status.INELIGIBLE)
+# Read per criterion, as a module name: reading a member off its Enum class runs Python code.
 _INCLUSION = CriterionKind.INCLUSION
-_ELIGIBLE, _POSSIBLY_ELIGIBLE, _INELIGIBLE = _BY_RANK
 
 
 class Rollup(NamedTuple):
@@ -41,29 +41,25 @@ class Rollup(NamedTuple):
         group = {None: 0} | {cohort.id: i for i, cohort in enumerate(trial.cohorts, 1)}
         return cls.of(((c.kind, group[c.cohort]) for c in trial.criteria), len(trial.cohorts))
 
-    def group_statuses(self, results: Iterable[str]) -> list[Status]:
-        """Each group's status (the common group first) from its criteria's results, in the criteria's order:
-        ineligible on one disqualifying result; eligible when every computable criterion is favourable. One pass
-        over plain words (the evaluator's, or a `CriterionResult`'s), with no call per criterion: every report
-        asks this."""
+    def group_ranks(self, results: Iterable[str]) -> list[int]:
+        """Each group's status as a rank (`STATUS_BY_RANK`; the common group first) from its criteria's results, in
+        the criteria's order: ineligible on one disqualifying result; eligible when every computable criterion is
+        favourable. One pass over plain words (the evaluator's, or a `CriterionResult`'s), with no call per
+        criterion: every report asks this."""
         ranks = [0] * (self.cohorts + 1)
         for result, group, against, towards in zip(results, self.groups, self.against, self.towards, strict=True):
             if result == against:
                 ranks[group] = 2
             elif result != towards and result != "manual" and not ranks[group]:
                 ranks[group] = 1
-        return [_BY_RANK[rank] for rank in ranks]
+        return ranks
+
+    def group_statuses(self, results: Iterable[str]) -> list[Status]:
+        return [STATUS_BY_RANK[rank] for rank in self.group_ranks(results)]
 
 
-def trial_status(common: Status, cohorts: Sequence[Status]) -> Status:
-    """Ineligible if the common part is, or every cohort is; eligible if common and one cohort are."""
-    if common is _INELIGIBLE or (cohorts and cohorts.count(_INELIGIBLE) == len(cohorts)):
-        return _INELIGIBLE
-    if common is _ELIGIBLE and (not cohorts or _ELIGIBLE in cohorts):
-        return _ELIGIBLE
-    return _POSSIBLY_ELIGIBLE
-
-
-def cohort_status(common: Status, cohort: Status) -> Status:
-    """A cohort is only as eligible as the common criteria allow."""
-    return trial_status(common, [cohort])
+def trial_rank(common: int, cohorts: Sequence[int]) -> int:
+    """Ineligible if the common part is, or every cohort is; eligible if common and one cohort are: the worse of
+    the common part and its best cohort. A cohort alone is only as eligible as the common criteria allow:
+    `trial_rank(common, [cohort])`, the worse of the two."""
+    return max(common, min(cohorts)) if cohorts else common
