@@ -127,7 +127,11 @@ class ScreeningReport:
     trials: tuple[TrialReport, ...]
 
     def to_json(self) -> dict[str, Any]:
-        return report_json(self.patient, self.evaluated_at, [_trial_json(trial) for trial in self.trials])
+        return {
+            "patient": self.patient,
+            "evaluatedAt": self.evaluated_at,
+            "trials": [_trial_json(trial) for trial in self.trials],
+        }
 
     @classmethod
     def from_json(cls, data: object) -> ScreeningReport:
@@ -163,56 +167,19 @@ def _criterion_json(c: CriterionReport) -> dict[str, Any]:
     }
 
 
-def line_json(line: CriterionReport) -> dict[str, Any]:
-    """A line's JSON: the shared one (`shared`), or built."""
-    return _SHARED_JSON.get(id(line)) or _criterion_json(line)
-
-
-def outcome_json(outcome: CriterionOutcome) -> dict[str, Any]:
-    """The JSON of `CriterionReport.of(outcome)`, made from the outcome without the line (`screen_json` makes no
-    report objects; test_report_forms.py holds the two equal)."""
-    criterion = outcome.criterion
-    return {
-        "id": criterion.id,
-        "cohort": criterion.cohort,
-        "kind": "inclusion" if criterion.kind is _INCLUSION else "exclusion",
-        "text": criterion.text,
-        "result": outcome.result,  # the evaluator's plain word: a CriterionResult's value
-        "evidence": [{"reference": e.reference, "display": e.display} for e in outcome.evidence],
-        "missing": list(outcome.missing),
-    }
-
-
-def trial_json(
-    trial_id: str,
-    title: str,
-    registry_id: str | None,
-    status: Status,
-    cohorts: tuple[CohortReport, ...],
-    criteria: list[dict[str, Any]],
-) -> dict[str, Any]:
-    """A trial report as pydantic's `dump_python(mode="json", by_alias=True)` gives it (same keys, same order),
-    from its parts: the criteria's JSON already made."""
-    return {
-        "id": trial_id,
-        "title": title,
-        "registryId": registry_id,
-        "status": str(status),
-        "cohorts": [{"id": c.id, "title": c.title, "status": str(c.status)} for c in cohorts],
-        "criteria": criteria,
-    }
-
-
-def report_json(patient: str, evaluated_at: str, trials: list[dict[str, Any]]) -> dict[str, Any]:
-    """A screening report's JSON from its parts: the trials' JSON already made."""
-    return {"patient": patient, "evaluatedAt": evaluated_at, "trials": trials}
-
-
 def _trial_json(trial: TrialReport) -> dict[str, Any]:
-    """Each line's shared JSON is looked up in the loop itself, not in a function per line: most lines have one."""
+    """A trial report as pydantic's `dump_python(mode="json", by_alias=True)` gives it (same keys, same order).
+    Each line's shared JSON is looked up in the loop itself, not in a function per line: most lines have one."""
     shared_json = _SHARED_JSON.get
     criteria = [shared_json(id(line)) or _criterion_json(line) for line in trial.criteria]
-    return trial_json(trial.id, trial.title, trial.registry_id, trial.status, trial.cohorts, criteria)
+    return {
+        "id": trial.id,
+        "title": trial.title,
+        "registryId": trial.registry_id,
+        "status": str(trial.status),
+        "cohorts": [{"id": c.id, "title": c.title, "status": str(c.status)} for c in trial.cohorts],
+        "criteria": criteria,
+    }
 
 
 _TRIAL = TypeAdapter(TrialReport)
@@ -228,8 +195,4 @@ __all__ = [
     "Status",
     "TrialReport",
     "is_disqualifying",
-    "line_json",
-    "outcome_json",
-    "report_json",
-    "trial_json",
 ]

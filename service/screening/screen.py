@@ -13,16 +13,10 @@ from service.criteria import Criterion, CriterionOutcome, Evaluation
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.record import PatientRecord
 from service.screening.contract import (
-    CohortReport,
     CriterionReport,
     ScreeningReport,
-    Status,
     TrialReport,
-    line_json,
-    outcome_json,
-    report_json,
     shared,
-    trial_json,
 )
 from service.screening.registry import LoadedTrial, bundled_trials_dir, load_trials, trial_files
 from service.screening.status import STATUS_BY_RANK, trial_rank
@@ -81,39 +75,22 @@ def _line(outcome: CriterionOutcome) -> CriterionReport:
     return found[1]
 
 
-# The report lines of a blank patient's outcomes (`Evaluation.blank_outcomes`, one list per trial, gaps and day) and
-# their JSON, by the list's identity: a patient's report copies them and builds only the lines of the criteria it
-# evaluated itself. The list is kept so that its id is not reused; bounded as the trials' blank evaluations are.
-# Cleared when full.
-_BLANK_LINES: dict[
-    int, tuple[list[CriterionOutcome | None], list[CriterionReport | None], list[dict[str, Any] | None]]
-] = {}
+# The report lines of a blank patient's outcomes (`Evaluation.blank_outcomes`, one list per trial, gaps and day), by
+# the list's identity: a patient's report copies them and builds only the lines of the criteria it evaluated itself.
+# The list is kept so that its id is not reused; bounded as the trials' blank evaluations are. Cleared when full.
+_BLANK_LINES: dict[int, tuple[list[CriterionOutcome | None], list[CriterionReport | None]]] = {}
 
 
-def _blank_lines(
-    blank: list[CriterionOutcome | None],
-) -> tuple[list[CriterionReport | None], list[dict[str, Any] | None]]:
+def _blank_lines(blank: list[CriterionOutcome | None]) -> list[CriterionReport | None]:
     found = _BLANK_LINES.get(id(blank))
     if found is None or found[0] is not blank:
         if len(_BLANK_LINES) >= 256:
             _BLANK_LINES.clear()
-        lines = [None if o is None else _line(o) for o in blank]
-        found = _BLANK_LINES[id(blank)] = (blank, lines, [None if ln is None else line_json(ln) for ln in lines])
-    return found[1], found[2]
-
-
-def _line_json(outcome: CriterionOutcome) -> dict[str, Any]:
-    return outcome_json(outcome) if outcome.evidence else line_json(_line(outcome))
+        found = _BLANK_LINES[id(blank)] = (blank, [None if o is None else _line(o) for o in blank])
+    return found[1]
 
 
 _RESULT = attrgetter("result")  # of an outcome, in C
-
-
-def _rolled_up(trial: LoadedTrial, outcomes: list[CriterionOutcome]) -> tuple[Status, tuple[CohortReport, ...]]:
-    """The trial's status and its cohorts' lines."""
-    common, *cohorts = trial.rollup.group_ranks(map(_RESULT, outcomes))
-    cohort_lines = tuple([lines[max(common, rank)] for lines, rank in zip(trial.cohort_lines, cohorts, strict=True)])
-    return STATUS_BY_RANK[trial_rank(common, cohorts)], cohort_lines
 
 
 def trial_report(trial: LoadedTrial, evaluation: Evaluation) -> TrialReport:
@@ -124,28 +101,19 @@ def trial_report(trial: LoadedTrial, evaluation: Evaluation) -> TrialReport:
     if blank is None:
         criteria = tuple(map(_line, outcomes))
     else:
-        lines = _blank_lines(blank)[0].copy()
+        lines = _blank_lines(blank).copy()
         for i in evaluation.own:
             lines[i] = _line(outcomes[i])
         criteria = tuple(lines)  # type: ignore[arg-type]  # every None was an own criterion's
-    status, cohorts = _rolled_up(trial, outcomes)
-    return TrialReport(definition.id, definition.title, definition.registry, status, cohorts, criteria)
-
-
-def trial_report_json(trial: LoadedTrial, evaluation: Evaluation) -> dict[str, Any]:
-    """`trial_report(trial, evaluation).to_json()`, made without the report's objects: the blank patient's lines'
-    JSON copied, the JSON of the criteria the patient evaluated itself made from their outcomes."""
-    definition = trial.compiled.trial
-    outcomes = evaluation.all()
-    blank = evaluation.blank_outcomes
-    if blank is None:
-        criteria = list(map(_line_json, outcomes))
-    else:
-        criteria = _blank_lines(blank)[1].copy()  # type: ignore[assignment]  # every None is an own criterion's
-        for i in evaluation.own:
-            criteria[i] = _line_json(outcomes[i])
-    status, cohorts = _rolled_up(trial, outcomes)
-    return trial_json(definition.id, definition.title, definition.registry, status, cohorts, criteria)
+    common, *cohorts = trial.rollup.group_ranks(map(_RESULT, outcomes))
+    return TrialReport(
+        id=definition.id,
+        title=definition.title,
+        registry_id=definition.registry,
+        status=STATUS_BY_RANK[trial_rank(common, cohorts)],
+        cohorts=tuple([lines[max(common, rank)] for lines, rank in zip(trial.cohort_lines, cohorts, strict=True)]),
+        criteria=criteria,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,16 +151,8 @@ class Screener:
     def screen_json(
         self, record: PatientRecord, *, on: dt.date | None = None, trial_id: str | None = None
     ) -> dict[str, Any]:
-        """The report as the contract's JSON (what `/screening` answers and population runs write): `screen`'s
-        `to_json()`, made without the report's objects."""
-        now = dt.datetime.now(dt.UTC)
-        day = on or now.date()
-        facts = PatientFacts(record, self.catalog)
-        return report_json(
-            record.reference,
-            now.isoformat().replace("+00:00", "Z"),
-            [trial_report_json(t, t.compiled.start_indexed(facts, day)) for t in self.select(trial_id)],
-        )
+        """The report as the contract's JSON (what `/screening` answers and population runs write)."""
+        return self.screen(record, on=on, trial_id=trial_id).to_json()
 
     def screen_for_cards(
         self, record: PatientRecord, *, on: dt.date | None = None, unreadable: frozenset[str] = frozenset()

@@ -2,8 +2,7 @@
 and bench-style patients, with random unreadable types, unresolved medication references and evaluation dates,
 `Screener.screen` (criteria and sub-expressions that read no concept the patient holds answered by a blank
 patient) gives exactly the report of the plain walk of every criterion (`CompiledTrial.start`), and
-`screen_for_cards` keeps exactly the trials that report does not rule out, with the same reports, and `screen_json`
-gives that report's JSON.
+`screen_for_cards` keeps exactly the trials that report does not rule out, with the same reports.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -97,6 +95,3 @@ def test_the_plan_gives_the_plain_walks_report(case: tuple[PatientRecord, frozen
     assert screener.screen(record, on=on, unreadable=unreadable).trials == expected
     kept = [report for report in expected if report.status is not Status.INELIGIBLE]
     assert screener.screen_for_cards(record, on=on, unreadable=unreadable) == kept
-    if not unreadable:  # the JSON route, which makes no report objects (it takes no unreadable types)
-        produced = screener.screen_json(record, on=on)["trials"]
-        assert orjson.dumps(produced) == orjson.dumps([report.to_json() for report in expected])

@@ -62,23 +62,6 @@ def test_the_json_form_is_what_pydantic_gives(name: str, record: PatientRecord) 
 
 
 @pytest.mark.parametrize(("name", "record"), _records(), ids=lambda value: value if isinstance(value, str) else "")
-def test_screen_json_made_without_report_objects_is_the_reports_json(name: str, record: PatientRecord) -> None:
-    """`screen_json` makes the JSON from the outcomes and the blank patient's lines: key for key, type for type and
-    byte for byte the report's `to_json`, every trial and one trial alone."""
-    screener = load_screener()
-    expected = screener.screen(record, on=ON).to_json()
-    produced = screener.screen_json(record, on=ON)
-    assert produced.keys() == expected.keys()
-    del produced["evaluatedAt"], expected["evaluatedAt"]
-    assert _plain_types(produced) == _plain_types(expected), name
-    assert orjson.dumps(produced) == orjson.dumps(expected), name
-    one = screener.trials[-1].id
-    assert screener.screen_json(record, on=ON, trial_id=one)["trials"] == [
-        t.to_json() for t in screener.screen(record, on=ON, trial_id=one).trials
-    ]
-
-
-@pytest.mark.parametrize(("name", "record"), _records(), ids=lambda value: value if isinstance(value, str) else "")
 def test_the_hooks_early_stopping_screen_gives_the_full_reports_of_the_carded_trials(
     name: str, record: PatientRecord
 ) -> None:
