@@ -92,9 +92,12 @@ def condition_timing(resource: Mapping[str, Any]) -> Timing:
     if end is None:
         period_start, period_end = _period(resource.get("abatementPeriod"))
         end = period_end or period_start
-    has_abatement = any(key.startswith("abatement") for key in resource)
-    # Absent clinicalStatus counts as active (policy) unless the record says it abated (FHIR con-4).
-    current = any(code in ACTIVE_CONDITION for code in clinical) if clinical else not has_abatement
+    # Absent clinicalStatus counts as active (policy) unless the record says it abated (FHIR con-4): the keys
+    # are walked only then, as most conditions state a clinicalStatus.
+    if clinical:
+        current = any(code in ACTIVE_CONDITION for code in clinical)
+    else:
+        current = not any(key.startswith("abatement") for key in resource)
     recorded = date_range(resource.get("recordedDate"))
     start_by = recorded[1] if recorded is not None and start is None else None
     shown = _span(start, None if current else end)

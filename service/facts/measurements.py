@@ -72,6 +72,8 @@ def fmt(value: float) -> str:
 
 
 def finite_number(value: object) -> float | None:
+    if type(value) is float:  # most values: the exact type first, as the union test costs more
+        return value if math.isfinite(value) else None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return None
     return float(value)

@@ -255,10 +255,13 @@ class PatientFacts:
                 continue
             if isinstance(result, Missing):
                 return result
-            day = self._same_day(query, entry, result, dated, at + 1)
+            if at + 1 < len(dated) and dated[at + 1][2].timing.start == entry.timing.start:
+                day = self._same_day(query, entry, result, dated, at + 1)
+            else:
+                day = [(entry, result)]  # most days: one result, and no other entry to read
             if analyte.room_air_only:
                 return self._room_air(day)
-            return result if len(day) == 1 else _spread([m for _, m in day])  # most days: one result
+            return result if len(day) == 1 else _spread([m for _, m in day])
         return Missing(window_text(self._labels(query.concepts), window))
 
     def _newest_first(self, concepts: frozenset[str]) -> list[_Dated]:
@@ -373,6 +376,9 @@ class PatientFacts:
         return found
 
     def _match(self, concepts: frozenset[str], types: tuple[str, ...]) -> list[tuple[str, Entry]]:
+        if len(concepts) == 1:  # most Latest queries: one analyte, no set to intersect
+            (concept,) = concepts
+            return [(concept, entry) for entry in self._index.entries(concept) if entry.resource_type in types]
         held = self._index.concepts() & concepts  # of a query's many concepts (drug lists), the patient has few
         if len(held) < 2:  # most queries: no entry can come twice
             return [

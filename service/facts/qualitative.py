@@ -234,9 +234,12 @@ def standing(
     """
     if not results:
         return []
-    ordered = sorted(results, key=lambda r: _day(r[0]))
-    last_day = _day(ordered[-1][0])
-    last = [r for r in ordered if _day(r[0]) == last_day]
+    ordered = sorted(results, key=_result_day)
+    last_day = _result_day(ordered[-1])
+    first_of_day = len(ordered) - 1  # the last day's results end the order: walk back to its first
+    while first_of_day and _result_day(ordered[first_of_day - 1]) == last_day:
+        first_of_day -= 1
+    last = ordered[first_of_day:]
     states = {p for _, p in last}
     ever = ever and window.within_days is None
     if wanted is NEG:
@@ -264,7 +267,7 @@ def standing(
     return [Standing(e, POS, False, f"positive more than {days} days ago, no result since") for e, _ in last]
 
 
-def _day(entry: Entry) -> dt.date:
-    start = entry.timing.start
+def _result_day(result: tuple[Entry, Polarity | None]) -> dt.date:
+    start = result[0].timing.start
     assert start is not None  # callers keep dated results only
     return start[1]
