@@ -267,7 +267,7 @@ def _run_after(block: bytes, newline: int, end: int, line: bytes, reference: byt
             return stop, count
         if count == 1:
             return -1, 0
-        limit = newline + (stop - newline) // 4  # other lines among them: a shorter run
+        limit = newline + (min(stop, limit) - newline) // 4  # other lines among them: a shorter run
 
 
 def _lines_of(reference: bytes, groups: list[dict[bytes, bytearray]]) -> bytearray | None:

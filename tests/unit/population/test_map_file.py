@@ -93,3 +93,11 @@ def test_a_run_of_one_patients_lines_is_taken_whole_with_the_line_numbers_of_eve
     assert second.split(b"\n")[:-1] == [UNVERIFIED + line for line in lines[6:9]]
     rejects = [orjson.loads(line) for line in Path(str(result.rejects_file)).read_bytes().splitlines()]
     assert [(r["line"], r["reason"]) for r in rejects] == [(11, "not JSON"), (13, "not JSON")]
+
+
+def test_a_run_not_taken_is_looked_for_in_ever_shorter_spans_even_past_a_line_longer_than_the_window() -> None:
+    """The span shrinks whatever the length of its last line (one longer than the window once kept it as long)."""
+    first = _line("Observation", "o1", "p1")
+    long = _line("Observation", "o2", "p1")[:-1] + b',"note":[{"text":"' + b"x" * (5 * shuffle.RUN_WINDOW) + b'"}]}'
+    block = b"\n".join([first, _line("Condition", "c1", "p1"), long])
+    assert shuffle._run_after(block, len(first), len(block), first, b"Patient/p1") == (-1, 0)
