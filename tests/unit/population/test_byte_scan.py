@@ -9,8 +9,9 @@ import orjson
 import pytest
 
 from bench.bulk_exports import write_demo_export, write_synthea_export
-from service.population import shuffle
+from service.population import run, shuffle
 from service.population.execution import InProcess
+from service.population.plan import Partition
 from service.population.run import Outputs, RunSummary, screen_population
 from service.population.shuffle import classify, reference_key, scanned_reference
 
@@ -81,3 +82,39 @@ def test_lines_whose_bytes_mislead_the_scan_give_the_outputs_of_a_run_that_parse
     assert summary.damaged_records == strict.damaged_records == {"demo-sle-eligible": 1}
     assert _outputs(tmp_path / "scanned") == _outputs(tmp_path / "strict")
     assert not summary.misread
+
+
+def test_a_run_that_takes_another_patients_line_gives_the_outputs_of_a_run_that_parses_every_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pass 1 takes a run of lines for a patient by counts over its bytes: a line among them that names the patient
+    only in a contained resource keeps the counts right, and pass 2 finds it (the run is done again, strict)."""
+    folder = tmp_path / "export"
+    write_demo_export(folder, KEYS, ON)
+    observations = folder / "Observation.ndjson"
+    lines = observations.read_bytes().splitlines()
+    lines.insert(
+        5,
+        b'{"resourceType":"Observation","id":"o-other","status":"final","code":{"text":"x"},'
+        b'"contained":[{"resourceType":"Observation","subject":{"reference":"Patient/demo-sle-eligible"}}],'
+        b'"subject":{"reference":"Patient/demo-ra-refractory"}}',
+    )
+    lines.insert(30, b"{broken")  # its line number counts the lines of the runs before it
+    observations.write_bytes(b"\n".join(lines) + b"\n")
+    splits: list[bool] = []
+    split_partition = run.split_partition
+
+    def spied(partition: Partition, work: str, buckets: int, strict: bool = False) -> shuffle.SplitResult:
+        splits.append(strict)
+        return split_partition(partition, work, buckets, strict)
+
+    monkeypatch.setattr(run, "split_partition", spied)
+    executor = InProcess(None)
+    summary = _run(executor, folder, tmp_path / "scanned")
+    assert True in splits  # pass 2 found the line
+    monkeypatch.setattr(shuffle, "scanned_reference", lambda line: None)
+    strict = _run(executor, folder, tmp_path / "strict")
+    assert summary.patients == strict.patients == len(KEYS)
+    assert summary.first_rejects == strict.first_rejects
+    assert strict.first_rejects[0].line == 31
+    assert _outputs(tmp_path / "scanned") == _outputs(tmp_path / "strict")

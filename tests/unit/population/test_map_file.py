@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
+import pytest
 
+from service.population import shuffle
 from service.population.buckets import BucketJob, _shared_medications
 from service.population.plan import plan_partitions
 from service.population.shuffle import UNVERIFIED, bucket_of, patient_chunks, read_section, split_partition
@@ -59,3 +62,42 @@ def test_a_medication_line_with_a_raw_carriage_return_is_read_whole(tmp_path: Pa
     split_partition(partition, str(tmp_path / "work"), buckets=2)
     job = BucketJob(0, str(tmp_path / "work"), 1, 2, None, None, frozenset(), None, None, "csv", {})
     assert _shared_medications(job) == {"m1": medication}
+
+
+def test_a_run_of_one_patients_lines_is_taken_whole_with_the_line_numbers_of_every_line(tmp_path: Path) -> None:
+    """Lines after a scanned one that name the same patient are taken as a run (one copy of their bytes); the map
+    file and the rejects' line numbers are those of a line-by-line pass."""
+    lines = [_line("Observation", f"o{i}", "p1") for i in range(6)]
+    lines += [_line("Observation", "o6", "p2"), _line("Condition", "c1", "p2"), _line("Observation", "o7", "p2")]
+    lines += [_line("Observation", "o8", "p1"), _line("Observation", "o9", "p1")[:-3], b"", b"not JSON"]
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "Observation.ndjson").write_bytes(b"\n".join(lines) + b"\n")
+    (partition,) = plan_partitions(str(export))
+    taken: list[int] = []
+    run_after = shuffle._run_after
+
+    def spied(*args: Any) -> tuple[int, int]:
+        found = run_after(*args)
+        taken.append(found[1])
+        return found
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(shuffle, "_run_after", spied)
+        result = split_partition(partition, str(tmp_path / "work"), buckets=1)
+    assert taken[0] > 1  # lines after o0 taken as a run
+    assert (result.lines, result.patients, result.rejected) == (13, 0, 2)
+    ((p1, first), (p2, second)) = patient_chunks(read_section(str(tmp_path / "work"), 0, 0))
+    assert (p1, p2) == (b"p1", b"p2")
+    assert first.split(b"\n")[:-1] == [UNVERIFIED + line for line in lines[:6] + lines[9:10]]
+    assert second.split(b"\n")[:-1] == [UNVERIFIED + line for line in lines[6:9]]
+    rejects = [orjson.loads(line) for line in Path(str(result.rejects_file)).read_bytes().splitlines()]
+    assert [(r["line"], r["reason"]) for r in rejects] == [(11, "not JSON"), (13, "not JSON")]
+
+
+def test_a_run_not_taken_is_looked_for_in_ever_shorter_spans_even_past_a_line_longer_than_the_window() -> None:
+    """The span shrinks whatever the length of its last line (one longer than the window once kept it as long)."""
+    first = _line("Observation", "o1", "p1")
+    long = _line("Observation", "o2", "p1")[:-1] + b',"note":[{"text":"' + b"x" * (5 * shuffle.RUN_WINDOW) + b'"}]}'
+    block = b"\n".join([first, _line("Condition", "c1", "p1"), long])
+    assert shuffle._run_after(block, len(first), len(block), first, b"Patient/p1") == (-1, 0)

@@ -9,7 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service.population import plan
-from service.population.plan import plan_partitions, read_lines
+from service.population.plan import Partition, plan_partitions, read_blocks
+
+
+def read_lines(partition: Partition) -> list[bytes]:
+    return [line for block, end in read_blocks(partition) for line in block[:end].split(b"\n")]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
