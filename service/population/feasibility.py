@@ -8,7 +8,7 @@ read), the criteria that exclude the most, the missing data that leaves the most
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from service.criteria import Trial
@@ -75,12 +75,6 @@ class Feasibility:
     trial_statuses: Counter[tuple[str, str]] = field(default_factory=Counter)  # (trial, status) → patients
     arms: dict[tuple[str, str], Arm] = field(default_factory=dict)
     patients: int = 0
-
-    def add(self, trials: Iterable[TrialReport]) -> None:
-        """One patient's reports."""
-        self.patients += 1
-        for trial in trials:
-            self.add_report(trial)
 
     def add_report(self, trial: TrialReport) -> None:
         """One patient's result for one trial: its report."""

@@ -30,12 +30,19 @@ def _report(age: str, anc: str, pregnant: str, cohort_status: str) -> list[Trial
     ]
 
 
+def _add(feasibility: Feasibility, reports: list[TrialReport]) -> None:
+    """One patient's reports, as a bucket counts them."""
+    feasibility.patients += 1
+    for report in reports:
+        feasibility.add_report(report)
+
+
 def test_funnel_exclusions_and_missing_data() -> None:
     first, second = Feasibility(), Feasibility()
-    first.add(_report("met", "met", "not-met", "eligible"))
-    first.add(_report("not-met", "unknown", "met", "ineligible"))  # age excludes first; pregnancy excludes too
-    second.add(_report("met", "unknown", "not-met", "possibly-eligible"))
-    second.add(_report("met", "not-met", "unknown", "ineligible"))
+    _add(first, _report("met", "met", "not-met", "eligible"))
+    _add(first, _report("not-met", "unknown", "met", "ineligible"))  # age excludes first; pregnancy excludes too
+    _add(second, _report("met", "unknown", "not-met", "possibly-eligible"))
+    _add(second, _report("met", "not-met", "unknown", "ineligible"))
     first.merge(second)
     arm = first.arms[("t", "sle")]
     assert first.patients == 4
