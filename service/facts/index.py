@@ -288,9 +288,6 @@ class ConceptIndex:
         for concept in concepts:
             self._by_concept.setdefault(concept, []).append(entry)
 
-    def has_any(self, concepts: frozenset[str]) -> bool:
-        return not self._by_concept.keys().isdisjoint(concepts)
-
     def concepts(self) -> AbstractSet[str]:
         """Every concept some entry is under (a live view)."""
         return self._by_concept.keys()
