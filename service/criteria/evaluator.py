@@ -489,6 +489,7 @@ class CompiledTrial:
     )
     # worked out once from the plan: concept -> the criteria reading it; the criteria reading the patient otherwise
     _readers: dict[str, tuple[int, ...]] = field(init=False, compare=False, repr=False)
+    _read: frozenset[str] = field(init=False, compare=False, repr=False)  # `_readers`' keys, to meet a frozenset
     _personal: frozenset[int] = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -497,6 +498,7 @@ class CompiledTrial:
             for concept in reads or ():
                 readers.setdefault(concept, []).append(i)
         object.__setattr__(self, "_readers", {c: tuple(found) for c, found in readers.items()})
+        object.__setattr__(self, "_read", frozenset(readers))
         object.__setattr__(self, "_personal", frozenset(i for i, (_, _, r) in enumerate(self._plan) if r is None))
 
     def start(self, data: PatientData, on: dt.date) -> Evaluation:
@@ -520,7 +522,7 @@ class CompiledTrial:
         held = data.concepts_held()
         readers = self._readers
         # the criteria reading the few concepts both the trial reads and the patient holds, in one call
-        own = self._personal.union(*map(readers.__getitem__, readers.keys() & held))
+        own = self._personal.union(*map(readers.__getitem__, self._read.intersection(held)))
         env = Env(data, on, held, blank.env)
         return Evaluation(self.trial, self._plan, self._source, env, blank_outcomes, own)
 

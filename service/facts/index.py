@@ -178,7 +178,16 @@ class ConceptIndex:
         asked when one may map (many results map to nothing); a result that maps to nothing makes no entry."""
         known, lookup, by_concept = catalog.coding_memo, catalog.concepts_for, self._by_concept
         for resource in resources:
-            found = _coded(known, lookup, resource.get("code"))
+            code = resource.get("code")
+            found = None
+            # nearly every result: one coding the catalog has seen, read here (`_coded` reads any other)
+            codings = code.get("coding") if type(code) is dict else None
+            if type(codings) is list and len(codings) == 1 and type(coding := codings[0]) is dict:
+                system, value = coding.get("system"), coding.get("code")
+                if type(system) is str and type(value) is str:
+                    found = known.get((system, value))
+            if found is None:
+                found = _coded(known, lookup, code)
             components = resource.get("component")
             if not (found or components) or not counts(resource_type, resource):
                 continue
@@ -278,9 +287,6 @@ class ConceptIndex:
         entry = Entry(resource_type, resource, holder, timing_of(resource_type, resource), reference, by_text, codings)
         for concept in concepts:
             self._by_concept.setdefault(concept, []).append(entry)
-
-    def has_any(self, concepts: frozenset[str]) -> bool:
-        return not self._by_concept.keys().isdisjoint(concepts)
 
     def concepts(self) -> AbstractSet[str]:
         """Every concept some entry is under (a live view)."""

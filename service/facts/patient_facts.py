@@ -6,7 +6,6 @@ import datetime as dt
 import functools
 import math
 import operator
-from collections.abc import Set as AbstractSet
 
 from mappings.catalog import Catalog
 from mappings.units import NotConvertible, convert
@@ -65,7 +64,18 @@ class PatientFacts:
     them answer Missing, so their criteria become unknown, never met or not-met on partial data.
     """
 
-    __slots__ = ("_catalog", "_dated", "_index", "_matched", "_memo", "_memo_on", "_readings", "_record", "_unreadable")
+    __slots__ = (
+        "_catalog",
+        "_dated",
+        "_held",
+        "_index",
+        "_matched",
+        "_memo",
+        "_memo_on",
+        "_readings",
+        "_record",
+        "_unreadable",
+    )
 
     def __init__(
         self,
@@ -79,6 +89,10 @@ class PatientFacts:
         self._catalog = catalog
         self._unreadable = unreadable
         self._index = ConceptIndex(record, catalog) if index is None else index
+        # the index's concepts as a frozenset, not its keys view: the evaluator tests it against criteria's concept
+        # sets hundreds of times per patient (`concepts_held`), as do queries here, and two frozensets meet on their
+        # stored hashes, a view through an iterator
+        self._held = frozenset(self._index.concepts())
         # answers by (query, on): trials ask the same questions (frozen queries, immutable answers); also the
         # events made of records, by (concept, entry, placed)
         self._memo: dict[object, object] = {}
@@ -96,8 +110,8 @@ class PatientFacts:
         return derived.sex(self._record.patient)
 
     # --- which concepts the record holds (IndexedPatientData) -----------------------------------------
-    def concepts_held(self) -> AbstractSet[str]:
-        return self._index.concepts()
+    def concepts_held(self) -> frozenset[str]:
+        return self._held
 
     def gaps(self) -> tuple[frozenset[str], int]:
         """Unreadable types and the number of unresolved medication references: all `_gap` reads besides concepts."""
@@ -122,7 +136,7 @@ class PatientFacts:
         gap = self._gap(query.kind, types, query.concepts)
         if gap is not None:
             return gap
-        if not self._index.has_any(query.concepts):  # most exclusions: the patient has none of it
+        if self._held.isdisjoint(query.concepts):  # most exclusions: the patient has none
             return ()
         if query.kind == _OBSERVATION_KIND and query.polarity is not None:
             return self._results(query, query.polarity, on)
@@ -379,7 +393,7 @@ class PatientFacts:
         if len(concepts) == 1:  # most Latest queries: one analyte, no set to intersect
             (concept,) = concepts
             return [(concept, entry) for entry in self._index.entries(concept) if entry.resource_type in types]
-        held = self._index.concepts() & concepts  # of a query's many concepts (drug lists), the patient has few
+        held = self._held & concepts  # of a query's many concepts (drug lists), the patient has few
         if len(held) < 2:  # most queries: no entry can come twice
             return [
                 (concept, entry)
