@@ -54,9 +54,6 @@ class Rollup(NamedTuple):
                 ranks[group] = 1
         return ranks
 
-    def group_statuses(self, results: Iterable[str]) -> list[Status]:
-        return [STATUS_BY_RANK[rank] for rank in self.group_ranks(results)]
-
 
 def trial_rank(common: int, cohorts: Sequence[int]) -> int:
     """Ineligible if the common part is, or every cohort is; eligible if common and one cohort are: the worse of
