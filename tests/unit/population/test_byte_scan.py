@@ -102,7 +102,7 @@ def test_a_run_that_takes_another_patients_line_gives_the_outputs_of_a_run_that_
     lines.insert(30, b"{broken")  # its line number counts the lines of the runs before it
     observations.write_bytes(b"\n".join(lines) + b"\n")
     splits: list[bool] = []
-    split_partition = run.split_partition
+    split_partition = shuffle.split_partition
 
     def spied(partition: Partition, work: str, buckets: int, strict: bool = False) -> shuffle.SplitResult:
         splits.append(strict)

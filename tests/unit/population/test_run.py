@@ -11,6 +11,7 @@ import pytest
 
 from bench.bulk_exports import read_candidates, write_demo_export
 from service.fhir_access.bundle import record_from_resources
+from service.population import buckets
 from service.population.buckets import BucketJob
 from service.population.execution import InProcess
 from service.population.plan import ExportError
@@ -196,7 +197,7 @@ def test_a_failing_bucket_is_reported_and_the_others_are_screened(
     import service.population.run as run
 
     folder, _ = export
-    real = run.screen_bucket
+    real = buckets.screen_bucket
 
     def failing(job: BucketJob) -> Any:
         if job.index == 0:
@@ -219,7 +220,7 @@ def test_a_retried_bucket_replaces_its_output(
 
     folder, _ = export
     jobs: list[BucketJob] = []
-    real = run.screen_bucket
+    real = buckets.screen_bucket
 
     def twice(job: BucketJob) -> Any:
         jobs.append(job)
