@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -117,4 +119,50 @@ def test_a_run_that_takes_another_patients_line_gives_the_outputs_of_a_run_that_
     assert summary.patients == strict.patients == len(KEYS)
     assert summary.first_rejects == strict.first_rejects
     assert strict.first_rejects[0].line == 31
+    assert _outputs(tmp_path / "scanned") == _outputs(tmp_path / "strict")
+
+
+def test_an_export_not_grouped_by_patient_gives_the_outputs_of_a_run_that_parses_every_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file's lines dealt out in short stretches of one patient's lines, the patients interleaved: pass 1's
+    runs (found by counts over the bytes) begin and end everywhere, and the outputs are still those of a run that
+    parses every line."""
+    folder = tmp_path / "export"
+    write_synthea_export(folder, 2)
+    write_demo_export(folder, KEYS, ON)
+    deal = random.Random(7)
+    for path in sorted(folder.glob("*.ndjson")):
+        by_patient: dict[str | None, list[bytes]] = {}
+        for line in path.read_bytes().splitlines():
+            reference = scanned_reference(line)
+            by_patient.setdefault(reference_key(reference) if reference else None, []).append(line)
+        stacks = list(by_patient.values())
+        dealt: list[bytes] = []
+        while stacks:
+            stack = deal.choice(stacks)
+            stretch = deal.randint(1, 4)
+            dealt += stack[:stretch]
+            del stack[:stretch]
+            stacks = [s for s in stacks if s]
+        if path.name == "Observation.ndjson":
+            dealt.insert(len(dealt) // 2, b"{broken")  # reported with the same line number either way
+        path.write_bytes(b"\n".join(dealt) + b"\n")
+    taken: list[int] = []
+    run_after = shuffle._run_after
+
+    def counted(*args: Any) -> tuple[int, int]:
+        stop, count = run_after(*args)
+        taken.append(count)
+        return stop, count
+
+    monkeypatch.setattr(shuffle, "_run_after", counted)
+    executor = InProcess(None)
+    summary = _run(executor, folder, tmp_path / "scanned")
+    assert any(taken)  # runs were taken
+    assert not all(taken)  # and refused
+    monkeypatch.setattr(shuffle, "scanned_reference", lambda line: None)
+    strict = _run(executor, folder, tmp_path / "strict")
+    assert summary.patients == strict.patients > len(KEYS)
+    assert summary.first_rejects == strict.first_rejects
     assert _outputs(tmp_path / "scanned") == _outputs(tmp_path / "strict")
