@@ -67,11 +67,22 @@ class ReportCodec:
             if skeleton is None:
                 skeleton = used[key] = _stored_skeleton(conn, trial)
             if skeleton.fixed == fixed_parts(trial):
+                # evidence as objects of `_EVIDENCE_FIELDS` (the empty tuple as it is: most criteria have none),
+                # built inline: a function call per criterion was half of this list's cost (~0.03 ms per hook call)
                 packed = orjson.dumps(
                     [
                         trial.status,
                         [cohort.status for cohort in trial.cohorts],
-                        [(c.result, _evidence(c.evidence), c.missing) for c in trial.criteria],
+                        [
+                            (
+                                c.result,
+                                [{"reference": e.reference, "display": e.display} for e in evidence]
+                                if (evidence := c.evidence)
+                                else evidence,
+                                c.missing,
+                            )
+                            for c in trial.criteria
+                        ],
                     ]
                 )
                 if _NUL in packed:
@@ -115,11 +126,6 @@ class ReportCodec:
                 for c, (result, evidence, missing) in zip(skeleton["criteria"], criteria, strict=True)
             ],
         }
-
-
-def _evidence(evidence: tuple[Evidence, ...]) -> Any:
-    """The evidence as the compact form writes it (the empty tuple as it is: most criteria have none)."""
-    return [{"reference": e.reference, "display": e.display} for e in evidence] if evidence else evidence
 
 
 def whole(report: bytes) -> dict[str, Any]:
