@@ -173,8 +173,14 @@ def _build(
     aliases: tuple[frozenset[str], str],
 ) -> PatientRecord:
     grouped: dict[str, list[Mapping[str, Any]]] = {}
+    exact = aliases[0]
     for resource in resources:
         resource_type = resource["resourceType"]
-        if resource_type in UNOWNED_TYPES or _belongs(resource, aliases):
+        subject = resource.get("subject")  # the usual form, `{"reference": "Patient/<id>"}`, read inline
+        if (
+            (type(subject) is dict and type(reference := subject.get("reference")) is str and reference in exact)
+            or resource_type in UNOWNED_TYPES
+            or _belongs(resource, aliases)
+        ):
             grouped.setdefault(resource_type, []).append(resource)
     return PatientRecord(patient=patient, resources={k: tuple(v) for k, v in grouped.items()})

@@ -158,7 +158,7 @@ def _screen_patients(
         try:
             if len(patients) > 1:
                 raise ValueError(f"{len(patients)} Patient resources share this id")
-            record = record_from_resources(patients[0], own + _referenced(own, medications))
+            record = record_from_resources(patients[0], own + _referenced(own, medications) if medications else own)
             if every_report:
                 full = screener.screen(record, on=on, trial_id=job.trial_id)
                 answers: Answers = list(zip(screener.select(job.trial_id), full.trials, strict=True))

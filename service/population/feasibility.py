@@ -37,7 +37,7 @@ class Arm:
     def in_order(self, ids: Collection[str]) -> list[str]:
         """The criteria of `ids` that decide this arm, in its order."""
         position = self.position
-        return sorted((i for i in ids if i in position), key=position.__getitem__)
+        return sorted([i for i in ids if i in position], key=position.__getitem__)
 
     def funnel(self) -> list[tuple[str, int]]:
         """(criterion id, patients still in after it), in order; starts from every patient screened."""
