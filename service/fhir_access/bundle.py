@@ -65,7 +65,10 @@ def record_from_bundle(bundle: Mapping[str, Any]) -> PatientRecord:
 
 def record_from_resources(patient: Mapping[str, Any], resources: Iterable[Mapping[str, Any]]) -> PatientRecord:
     """Group ``resources`` (e.g. search results) by type, keeping the patient's resources of READ_TYPES."""
-    _check_patient(patient)
+    if not isinstance(patient, Mapping) or patient.get("resourceType") != ResourceType.PATIENT:
+        raise BundleError("expected a Patient resource")
+    if not isinstance(patient.get("id"), str) or not patient["id"]:
+        raise BundleError("the Patient has no id")
     # A dict is told by its type before the Mapping check: JSON gives dicts, and an ABC check costs more than the
     # rest of a resource's grouping.
     selected = [
@@ -76,57 +79,6 @@ def record_from_resources(patient: Mapping[str, Any], resources: Iterable[Mappin
         and resource_type in READ_TYPES
     ]
     return _build(patient, selected, _patient_aliases(patient, None))
-
-
-def entry_resources(entries: list[Any]) -> list[Mapping[str, Any]]:
-    """The resources of search-result entries (a prefetch's Bundle.entry), without the outcome entries."""
-    # `dict`, not `Mapping`: the body is parsed JSON, and an ABC check costs ~10x as much per entry
-    return [
-        resource
-        for entry in entries
-        if isinstance(entry, dict)
-        and isinstance(resource := entry.get("resource"), dict)
-        and not (isinstance(search := entry.get("search"), dict) and search.get("mode") == "outcome")
-    ]
-
-
-def record_from_entries(patient: Mapping[str, Any], entry_lists: Iterable[list[Any]]) -> PatientRecord:
-    """`record_from_resources(patient, entry_resources(entries) of each list)` in one pass over the entries: the
-    hook's prefetch of a typical chart, where the three passes (entries, types, grouping) read every resource three
-    times (`tests/unit/fhir_access/test_bundle.py` holds the two equal)."""
-    _check_patient(patient)
-    aliases = _patient_aliases(patient, None)
-    exact = aliases[0]
-    grouped: dict[str, list[Mapping[str, Any]]] = {}
-    for entries in entry_lists:
-        for entry in entries:
-            if not isinstance(entry, dict):
-                continue
-            resource = entry.get("resource")
-            if not isinstance(resource, dict):
-                continue
-            search = entry.get("search")
-            if isinstance(search, dict) and search.get("mode") == "outcome":
-                continue
-            resource_type = resource.get("resourceType")
-            if not isinstance(resource_type, str) or resource_type not in READ_TYPES:
-                continue
-            # `_belongs` for the usual reference, `Patient/<id>` in `subject`, without its call
-            ref = resource.get("subject")
-            if (
-                (type(ref) is dict and type(reference := ref.get("reference")) is str and reference in exact)
-                or resource_type in UNOWNED_TYPES
-                or _belongs(resource, aliases)
-            ):
-                grouped.setdefault(resource_type, []).append(resource)
-    return PatientRecord(patient=patient, resources={k: tuple(v) for k, v in grouped.items()})
-
-
-def _check_patient(patient: Mapping[str, Any]) -> None:
-    if not isinstance(patient, Mapping) or patient.get("resourceType") != ResourceType.PATIENT:
-        raise BundleError("expected a Patient resource")
-    if not isinstance(patient.get("id"), str) or not patient["id"]:
-        raise BundleError("the Patient has no id")
 
 
 def _with_id(patient: Mapping[str, Any], full_url: str | None) -> Mapping[str, Any]:

@@ -1,5 +1,4 @@
-"""record_from_bundle / record_from_resources / record_from_entries: structure errors, ownership, and the 11 Synthea
-bundles."""
+"""record_from_bundle / record_from_resources: structure errors, ownership, and the 11 Synthea bundles."""
 
 from __future__ import annotations
 
@@ -9,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench.patients import hook_request, patient_resources
-from service.fhir_access.bundle import entry_resources, record_from_bundle, record_from_entries, record_from_resources
+from service.fhir_access.bundle import record_from_bundle, record_from_resources
 from service.fhir_access.errors import BundleError, FhirError
 from service.fhir_access.resource_types import READ_TYPES
 from tests.paths import SYNTHEA
@@ -170,46 +168,6 @@ def test_record_from_resources() -> None:
     }
     with pytest.raises(BundleError):
         record_from_resources({"resourceType": "Patient"}, [])
-
-
-def _as_one_pass_and_three(patient: dict[str, Any], searches: list[list[Any]]) -> None:
-    one = record_from_entries(patient, searches)
-    three = record_from_resources(patient, [r for entries in searches for r in entry_resources(entries)])
-    assert one == three
-    # the same objects, in the same order, under the same keys in the same order
-    assert list(one.resources) == list(three.resources)
-    assert all(a is b for t in one.resources for a, b in zip(one.resources[t], three.resources[t], strict=True))
-
-
-def test_record_from_entries_is_record_from_resources_of_the_entries() -> None:
-    """The hook's one pass over its prefetch keeps exactly the resources, in the order, the three passes keep."""
-    odd: list[Any] = [
-        {"resource": of("Condition", "c1", "Patient/p1"), "search": {"mode": "match"}},
-        {"resource": of("Condition", "c2", "Patient/p2")},
-        {"resource": of("Condition", "c3", "https://ehr.example.org/fhir/Patient/p1/_history/3")},
-        {"resource": of("Condition", "c4", "Patient/p1/_history/2")},
-        {"resource": of("Immunization", "i1", "Patient/p1", field="patient")},
-        {"resource": {"resourceType": "Observation", "id": "o1", "subject": {"reference": ["Patient/p1"]}}},
-        {"resource": {"resourceType": "Observation", "id": "o2", "subject": "Patient/p1"}},
-        {"resource": {"resourceType": "Medication", "id": "m1"}},
-        {"resource": {"resourceType": "OperationOutcome"}, "search": {"mode": "outcome"}},
-        {"resource": of("Condition", "c5", "Patient/p1"), "search": {"mode": "outcome"}},
-        {"resource": {"resourceType": ["Condition"]}},
-        {"resource": of("Encounter", "e1", "Patient/p1")},
-        {"resource": "Condition/c6"},
-        "not an entry",
-        {"search": {"mode": "match"}},
-    ]
-    _as_one_pass_and_three(patient("p1"), [odd[:7], [], odd[7:]])
-    for seed in range(4):
-        prefetch = hook_request(patient_resources(150, seed))["prefetch"]
-        searches = [value["entry"] for key, value in prefetch.items() if key != "patient"]
-        _as_one_pass_and_three(prefetch["patient"], searches)
-    body = load("01-randall-stroman.json")
-    owner = next(e["resource"] for e in body["entry"] if e["resource"]["resourceType"] == "Patient")
-    _as_one_pass_and_three(owner, [body["entry"]])
-    with pytest.raises(BundleError):
-        record_from_entries({"resourceType": "Patient"}, [])
 
 
 # -- Synthea ----------------------------------------------------------------------------------------------
