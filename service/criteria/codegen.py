@@ -62,12 +62,13 @@ from service.criteria.errors import Span
 from service.criteria.inputs import EventQuery, EventStatus, MeasurementQuery, Polarity, Window
 from service.criteria.vocabulary import Vocabulary
 
-Q = TypeVar("Q", EventQuery, MeasurementQuery)
+Q = TypeVar("Q", EventQuery, MeasurementQuery, tuple[tuple[EventQuery, str], ...])
 
 
 class QueryTable:
-    """One instance per distinct query among the trials compiled with one table: the per-patient memo then finds
-    a trial's query by identity instead of comparing it field by field. Owned by whoever loads the trials."""
+    """One instance per distinct query (and exposure's drug groups) among the trials compiled with one table: the
+    per-patient memos then find a trial's query by identity instead of comparing it field by field. Owned by
+    whoever loads the trials."""
 
     __slots__ = ("_queries",)
 
@@ -445,7 +446,7 @@ class _Generator:
                     (self.queries.intern(replace(base, concepts=frozenset({c}), polarity=None)), self.label((c,)))
                     for c in retrieve.concepts
                 )
-            return f"_exposure(env, {self.constant('G', groups)})"
+            return f"_exposure(env, {self.constant('G', self.queries.intern(groups))})"
         raise AssertionError(f"unchecked function {name}")  # pragma: no cover
 
 
