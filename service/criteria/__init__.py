@@ -10,7 +10,7 @@ from service.criteria.ast import Cohort, Criterion, CriterionKind, Trial
 from service.criteria.checker import check_trial
 from service.criteria.codegen import QueryTable
 from service.criteria.errors import CriteriaError, Diagnostic, EvaluationError, TrialCheckError, TrialSyntaxError
-from service.criteria.evaluator import CompiledTrial, CriterionOutcome, Evaluation, compile_trial
+from service.criteria.evaluator import Answers, CompiledTrial, CriterionOutcome, Evaluation, compile_trial
 from service.criteria.inputs import (
     Course,
     Estimate,
@@ -42,6 +42,7 @@ def load_trial(
 
 
 __all__ = [
+    "Answers",
     "Cohort",
     "CompiledTrial",
     "Course",

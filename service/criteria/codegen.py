@@ -29,11 +29,11 @@ For a newcomer, `CompiledTrial.source` shows what a trial became (`tests/unit/cr
         return t2, e1, m2
 
     def criterion_0(env):
-        if env.held is None or not env.held.isdisjoint(R1):  # the blank patient's answer when no lupus record
+        if env.held is None or 'lupus' in env.held:         # the blank patient's answer when no lupus record
             t1, e1, m1 = part_0(env)
         else:
             t1, e1, m1 = env.blank.defines.get(0) or _blank_part(env, part_0, 0)
-        if env.held is None or not env.held.isdisjoint(R3):
+        if env.held is None or 'anc' in env.held:
             t2, e2, m2 = part_1(env)
         else:
             t2, e2, m2 = env.blank.defines.get(1) or _blank_part(env, part_1, 1)
@@ -62,12 +62,13 @@ from service.criteria.errors import Span
 from service.criteria.inputs import EventQuery, EventStatus, MeasurementQuery, Polarity, Window
 from service.criteria.vocabulary import Vocabulary
 
-Q = TypeVar("Q", EventQuery, MeasurementQuery)
+Q = TypeVar("Q", EventQuery, MeasurementQuery, tuple[tuple[EventQuery, str], ...])
 
 
 class QueryTable:
-    """One instance per distinct query among the trials compiled with one table: the per-patient memo then finds
-    a trial's query by identity instead of comparing it field by field. Owned by whoever loads the trials."""
+    """One instance per distinct query (and exposure's drug groups) among the trials compiled with one table: the
+    per-patient memos then find a trial's query by identity instead of comparing it field by field. Owned by
+    whoever loads the trials."""
 
     __slots__ = ("_queries",)
 
@@ -341,8 +342,14 @@ class _Generator:
         function = f"part_{key}"
         self.function(function, lambda: self.rule(expr))
         n = next(self.locals)
-        # the test inline, the blank's answer (kept in its `defines` by the part's number) through the runtime
-        with self.block(f"if env.held is None or not env.held.isdisjoint({self.constant('R', concepts)}):"):
+        # the test inline, the blank's answer (kept in its `defines` by the part's number) through the runtime; one
+        # concept (most parts) tested by `in`, not a method call on a set of one
+        if len(concepts) == 1:
+            (concept,) = concepts
+            held = f"{concept!r} in env.held"
+        else:
+            held = f"not env.held.isdisjoint({self.constant('R', concepts)})"
+        with self.block(f"if env.held is None or {held}:"):
             self.emit(f"t{n}, e{n}, m{n} = {function}(env)")
         with self.block("else:"):
             self.emit(f"t{n}, e{n}, m{n} = env.blank.defines.get({key}) or _blank_part(env, {function}, {key})")
@@ -445,7 +452,7 @@ class _Generator:
                     (self.queries.intern(replace(base, concepts=frozenset({c}), polarity=None)), self.label((c,)))
                     for c in retrieve.concepts
                 )
-            return f"_exposure(env, {self.constant('G', groups)})"
+            return f"_exposure(env, {self.constant('G', self.queries.intern(groups))})"
         raise AssertionError(f"unchecked function {name}")  # pragma: no cover
 
 

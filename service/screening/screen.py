@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mappings.catalog import Catalog, load_catalog
-from service.criteria import Criterion, CriterionOutcome, Evaluation
+from service.criteria import Answers, Criterion, CriterionOutcome, Evaluation
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.record import PatientRecord
 from service.screening.contract import (
@@ -142,10 +142,11 @@ class Screener:
         now = dt.datetime.now(dt.UTC)
         day = on or now.date()
         facts = PatientFacts(record, self.catalog, unreadable=unreadable)
+        answers: Answers = {}  # shared by the trials' evaluations of this patient and day
         return ScreeningReport(
             patient=record.reference,
             evaluated_at=now.isoformat().replace("+00:00", "Z"),
-            trials=tuple(trial_report(t, t.compiled.start_indexed(facts, day)) for t in self.select(trial_id)),
+            trials=tuple(trial_report(t, t.compiled.start_indexed(facts, day, answers)) for t in self.select(trial_id)),
         )
 
     def screen_json(
@@ -161,9 +162,10 @@ class Screener:
         it is ruled out, without evaluating the rest of it or building its report."""
         day = on or dt.datetime.now(dt.UTC).date()
         facts = PatientFacts(record, self.catalog, unreadable=unreadable)
+        answers: Answers = {}
         reports = []
         for trial in self.trials:
-            evaluation = trial.compiled.start_indexed(facts, day)
+            evaluation = trial.compiled.start_indexed(facts, day, answers)
             if not is_ruled_out(trial, evaluation):
                 reports.append(trial_report(trial, evaluation))
         return reports
@@ -179,9 +181,10 @@ class Screener:
         """
         day = on or dt.datetime.now(dt.UTC).date()
         facts = PatientFacts(record, self.catalog)
+        shared_reads: Answers = {}
         answers: list[tuple[LoadedTrial, TrialReport | tuple[str, ...]]] = []
         for trial in self.select(trial_id):
-            evaluation = trial.compiled.start_indexed(facts, day)
+            evaluation = trial.compiled.start_indexed(facts, day, shared_reads)
             if not is_ruled_out(trial, evaluation):
                 answers.append((trial, trial_report(trial, evaluation)))
                 continue

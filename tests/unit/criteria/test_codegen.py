@@ -8,7 +8,7 @@ import re
 import pytest
 
 from service.criteria import CompiledTrial, EvaluationError, load_trial
-from tests.unit.criteria.fakes import HEADER, ON, Patient, Vocabulary
+from tests.unit.criteria.fakes import HEADER, ON, IndexedPatient, Patient, Vocabulary
 from tests.unit.criteria.test_evaluator import _Failing
 
 LOW_ANC = "Latest([Observation: \"anc\"]) < 1 '10*9/L'"
@@ -63,3 +63,13 @@ def test_a_read_failing_inside_a_definition_is_located_there() -> None:
         trial.evaluate(_Failing(), ON)
     assert (caught.value.criterion, caught.value.span.line, caught.value.span.column) == ("c", 3, 3)
     assert isinstance(caught.value.__cause__, ZeroDivisionError)
+
+
+@pytest.mark.parametrize("held", [(), ("lupus",), ("anc",), ("lupus", "anc")])
+def test_a_part_of_one_concept_is_tested_with_in_and_answers_as_the_plain_walk(held: tuple[str, ...]) -> None:
+    trial = _trial(f'inclusion "c" "case":\n  exists [Condition: "lupus"] and {LOW_ANC}\n')
+    tests = [line.strip() for line in trial.source.splitlines() if "env.held is None" in line]
+    assert tests == ["if env.held is None or 'lupus' in env.held:", "if env.held is None or 'anc' in env.held:"]
+    conditions, values = tuple(c for c in held if c == "lupus"), {c: 0.5 for c in held if c == "anc"}
+    patient = IndexedPatient(values=values, conditions=conditions)
+    assert trial.start_indexed(patient, ON).all() == trial.evaluate(Patient(values=values, conditions=conditions), ON)

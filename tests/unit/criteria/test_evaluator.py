@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from service.criteria import (
+    Answers,
     CompiledTrial,
     Estimate,
     EvaluationError,
@@ -119,3 +120,16 @@ def test_demographics_are_always_asked_of_the_patient_and_gaps_get_their_own_bla
     assert trial.start_indexed(male, ON).all()[0].result == "not-met"
     trial.start_indexed(other, ON).all()
     assert len(other.blanks) == 1  # other gaps: another blank
+
+
+def test_trials_sharing_answers_ask_a_latest_of_the_patient_once() -> None:
+    queries = QueryTable()  # as a registry loads its trials: equal queries (and drug groups) are one object
+    body = 'Latest([Observation: "anc"]) < 1 \'10*9/L\' and exists [Condition: "lupus"]'
+    first, second = _trial(body, queries), _trial(body, queries)
+    patient = IndexedPatient(values={"anc": 0.5}, conditions=("lupus",))
+    answers: Answers = {}
+    shared = [trial.start_indexed(patient, ON, answers).all() for trial in (first, second)]
+    assert len(answers) == 1
+    assert sum(isinstance(q, MeasurementQuery) for q in patient.asked) == 1  # asked by the first trial only
+    alone = IndexedPatient(values={"anc": 0.5}, conditions=("lupus",))
+    assert shared[0] == shared[1] == first.start_indexed(alone, ON).all() == first.evaluate(alone, ON)
