@@ -13,6 +13,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from io import BytesIO
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ from service.screening.registry import LoadedTrial
 from service.screening.screen import Screener
 
 MAX_ERRORS_KEPT = 20
+_MARK = UNVERIFIED[0]
 _medications: dict[str, dict[str, dict[str, Any]]] = {}
 
 
@@ -190,13 +192,15 @@ def _parsed(key: bytes, chunks: list[bytes]) -> tuple[list[dict[str, Any]], list
     local = f"Patient/{key.decode()}"
     loads = orjson.loads
     for chunk in chunks:
-        for payload in chunk.split(b"\n")[:-1]:
-            if not payload.startswith(UNVERIFIED):
+        # Lines by a BytesIO's iterator (memchr, one C call a line) rather than split, whose byte-by-byte loop cost
+        # ~0.45 M instructions per 150-resource patient; the newline left on each is JSON whitespace, as is the mark.
+        for payload in BytesIO(chunk):
+            if payload[0] != _MARK:
                 resource = loads(payload)
                 (patients if resource["resourceType"] == ResourceType.PATIENT else own).append(resource)
                 continue
             try:
-                resource = loads(payload)  # the mark is JSON whitespace
+                resource = loads(payload)
             except orjson.JSONDecodeError:
                 return None
             if not _owned_by(resource, local):

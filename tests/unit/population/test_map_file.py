@@ -8,9 +8,11 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.population import shuffle
-from service.population.buckets import BucketJob, _shared_medications
+from service.population.buckets import BucketJob, _parsed, _shared_medications
 from service.population.plan import plan_partitions
 from service.population.shuffle import UNVERIFIED, bucket_of, patient_chunks, read_section, split_partition
 
@@ -101,3 +103,42 @@ def test_a_run_not_taken_is_looked_for_in_ever_shorter_spans_even_past_a_line_lo
     long = _line("Observation", "o2", "p1")[:-1] + b',"note":[{"text":"' + b"x" * (5 * shuffle.RUN_WINDOW) + b'"}]}'
     block = b"\n".join([first, _line("Condition", "c1", "p1"), long])
     assert shuffle._run_after(block, len(first), len(block), first, b"Patient/p1") == (-1, 0)
+
+
+_TEXT = st.characters(codec="utf-8", exclude_characters=",")  # whitespace goes after the commas between fields
+_WHITESPACE = st.sampled_from([b"", b" ", b"\r", b"\t", b"\r\t "])
+_RESOURCE = st.fixed_dictionaries(
+    {
+        "resourceType": st.sampled_from(["Observation", "Condition", "Patient"]),
+        "id": st.text(alphabet=_TEXT, max_size=8),
+        "subject": st.fixed_dictionaries({"reference": st.sampled_from(["Patient/p1", "Patient/p2", "p1"])}),
+        "note": st.text(alphabet=_TEXT, max_size=12),
+    }
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(_RESOURCE, st.booleans(), _WHITESPACE), max_size=6), min_size=1, max_size=3))
+def test_pass_two_reads_a_patients_lines_as_the_line_split_of_their_chunks(
+    partitions: list[list[tuple[dict[str, Any], bool, bytes]]],
+) -> None:
+    """Each chunk's lines by newline only (a raw CR or tab between tokens is JSON whitespace; pass 1 strips the
+    ends), marked or not: the resources, or None, are those of each line of `chunk.split(b"\\n")` and the checks."""
+    chunks = [
+        b"".join(
+            (UNVERIFIED if marked else b"") + orjson.dumps(r).replace(b",", b"," + space) + b"\n"
+            for r, marked, space in part
+        )
+        for part in partitions
+    ]
+    patients: list[dict[str, Any]] = []
+    own: list[dict[str, Any]] = []
+    expected: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = (patients, own)
+    for part in partitions:
+        for resource, marked, _ in part:
+            if marked and (resource["resourceType"] == "Patient" or resource["subject"]["reference"] != "Patient/p1"):
+                expected = None
+            (patients if resource["resourceType"] == "Patient" and not marked else own).append(resource)
+    lines = [line for chunk in chunks for line in chunk.split(b"\n")[:-1]]
+    assert [orjson.loads(line) for line in lines] == [r for part in partitions for r, _, _ in part]
+    assert _parsed(b"p1", chunks) == (expected if expected is None else (patients, own))
