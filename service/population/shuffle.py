@@ -250,7 +250,12 @@ def _run_after(block: bytes, newline: int, end: int, line: bytes, reference: byt
     if block.find(named, newline, following if following >= 0 else end) < 0:
         return newline, 0  # the next line is another patient's
     boundary = b"}\n" + line[: line.find(b'",') + 2]  # a line's end, the next one's start: `{"resourceType":"X",`
-    limit = min(end, newline + RUN_WINDOW)
+    # The window grows from a sixteenth while the patient is still named just past it: a short run (a few
+    # Conditions) is not searched back for from 64 kB of other patients' lines (~0.27 M instructions a patient).
+    span = RUN_WINDOW // 16
+    while span < RUN_WINDOW and block.find(named, newline + span, min(end, newline + span + span // 4)) >= 0:
+        span *= 2
+    limit = min(end, newline + span)
     while True:
         last = block.rfind(named, newline, limit)
         if last < 0:  # the next line is longer than the window

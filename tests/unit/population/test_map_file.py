@@ -142,3 +142,15 @@ def test_pass_two_reads_a_patients_lines_as_the_line_split_of_their_chunks(
     lines = [line for chunk in chunks for line in chunk.split(b"\n")[:-1]]
     assert [orjson.loads(line) for line in lines] == [r for part in partitions for r, _, _ in part]
     assert _parsed(b"p1", chunks) == (expected if expected is None else (patients, own))
+
+
+@pytest.mark.parametrize("run", [2, 40, 2000])
+def test_the_window_grows_while_the_patient_is_named_past_it(run: int) -> None:
+    """A run is taken up to the patient's last line whether it is far shorter than the window or longer."""
+    first = _line("Observation", "o", "p1")
+    mine = [_line("Observation", f"o{i}", "p1") for i in range(run)]
+    others = [_line("Observation", f"x{i}", "p2") for i in range(2000)]
+    block = b"\n".join([first, *mine, *others]) + b"\n"
+    stop, count = shuffle._run_after(block, len(first), len(block) - 1, first, b"Patient/p1")
+    assert block[len(first) + 1 : stop].split(b"\n") == mine[:count]
+    assert count == run if len(b"\n".join(mine)) < shuffle.RUN_WINDOW else count > shuffle.RUN_WINDOW // 200
