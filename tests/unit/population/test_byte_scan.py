@@ -151,10 +151,10 @@ def test_an_export_not_grouped_by_patient_gives_the_outputs_of_a_run_that_parses
     taken: list[int] = []
     run_after = shuffle._run_after
 
-    def counted(*args: Any) -> tuple[int, int]:
-        stop, count = run_after(*args)
+    def counted(*args: Any) -> tuple[int, int, bytes]:
+        stop, count, lines = run_after(*args)
         taken.append(count)
-        return stop, count
+        return stop, count, lines
 
     monkeypatch.setattr(shuffle, "_run_after", counted)
     executor = InProcess(None)

@@ -79,7 +79,7 @@ def test_a_run_of_one_patients_lines_is_taken_whole_with_the_line_numbers_of_eve
     taken: list[int] = []
     run_after = shuffle._run_after
 
-    def spied(*args: Any) -> tuple[int, int]:
+    def spied(*args: Any) -> tuple[int, int, bytes]:
         found = run_after(*args)
         taken.append(found[1])
         return found
@@ -102,7 +102,7 @@ def test_a_run_not_taken_is_looked_for_in_ever_shorter_spans_even_past_a_line_lo
     first = _line("Observation", "o1", "p1")
     long = _line("Observation", "o2", "p1")[:-1] + b',"note":[{"text":"' + b"x" * (5 * shuffle.RUN_WINDOW) + b'"}]}'
     block = b"\n".join([first, _line("Condition", "c1", "p1"), long])
-    assert shuffle._run_after(block, len(first), len(block), first, b"Patient/p1") == (-1, 0)
+    assert shuffle._run_after(block, len(first), len(block), first, b"Patient/p1") == (-1, 0, b"")
 
 
 _TEXT = st.characters(codec="utf-8", exclude_characters=",")  # whitespace goes after the commas between fields
@@ -151,6 +151,15 @@ def test_the_window_grows_while_the_patient_is_named_past_it(run: int) -> None:
     mine = [_line("Observation", f"o{i}", "p1") for i in range(run)]
     others = [_line("Observation", f"x{i}", "p2") for i in range(2000)]
     block = b"\n".join([first, *mine, *others]) + b"\n"
-    stop, count = shuffle._run_after(block, len(first), len(block) - 1, first, b"Patient/p1")
+    stop, count, taken = shuffle._run_after(block, len(first), len(block) - 1, first, b"Patient/p1")
     assert block[len(first) + 1 : stop].split(b"\n") == mine[:count]
+    assert taken.split(b"\n") == [mine[0]] + [UNVERIFIED + line for line in mine[1:count]]
     assert count == run if len(b"\n".join(mine)) < shuffle.RUN_WINDOW else count > shuffle.RUN_WINDOW // 200
+
+
+def test_a_line_that_names_no_patient_and_starts_otherwise_keeps_the_run_from_being_taken() -> None:
+    """As many lines naming the patient as line starts, but one more line than either: not a run."""
+    first = _line("Observation", "o", "p1")
+    mine = [_line("Observation", "o1", "p1"), b'{"note":"no resourceType first"}', _line("Observation", "o2", "p1")]
+    block = b"\n".join([first, *mine]) + b"\n"
+    assert shuffle._run_after(block, len(first), len(block) - 1, first, b"Patient/p1") == (-1, 0, b"")
