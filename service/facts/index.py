@@ -178,16 +178,15 @@ class ConceptIndex:
         asked when one may map (many results map to nothing); a result that maps to nothing makes no entry."""
         known, lookup, by_concept = catalog.coding_memo, catalog.concepts_for, self._by_concept
         for resource in resources:
-            code = resource.get("code")
-            found = None
-            # nearly every result: one coding the catalog has seen, read here (`_coded` reads any other)
-            codings = code.get("coding") if type(code) is dict else None
-            if type(codings) is list and len(codings) == 1 and type(coding := codings[0]) is dict:
-                system, value = coding.get("system"), coding.get("code")
-                if type(system) is str and type(value) is str:
-                    found = known.get((system, value))
+            # nearly every result: one coding the catalog has seen, read here in a few C reads; any other shape (no
+            # code, several codings, a coding the memo lacks, a value of another type) falls to `_coded`
+            try:
+                (coding,) = resource["code"]["coding"]
+                found = known.get((coding["system"], coding["code"]))
+            except (KeyError, TypeError, ValueError):
+                found = None
             if found is None:
-                found = _coded(known, lookup, code)
+                found = _coded(known, lookup, resource.get("code"))
             components = resource.get("component")
             if not (found or components) or not counts(resource_type, resource):
                 continue

@@ -169,9 +169,14 @@ def _criterion_json(c: CriterionReport) -> dict[str, Any]:
 
 def _trial_json(trial: TrialReport) -> dict[str, Any]:
     """A trial report as pydantic's `dump_python(mode="json", by_alias=True)` gives it (same keys, same order).
-    Each line's shared JSON is looked up in the loop itself, not in a function per line: most lines have one."""
-    shared_json = _SHARED_JSON.get
-    criteria = [shared_json(id(line)) or _criterion_json(line) for line in trial.criteria]
+    Most lines have a shared JSON: every line's is looked up in C calls, and only the few others are visited, found
+    by `list.index` (also in C)."""
+    lines = trial.criteria
+    criteria = list(map(_SHARED_JSON.get, map(id, lines)))
+    at = -1
+    for _ in range(criteria.count(None)):
+        at = criteria.index(None, at + 1)
+        criteria[at] = _criterion_json(lines[at])
     return {
         "id": trial.id,
         "title": trial.title,

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mappings.catalog import Catalog, load_catalog
 from service.criteria import Answers, Criterion, CriterionOutcome, Evaluation
@@ -29,24 +30,33 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
     nothing after that can change it (status.py), so the rest of that group is skipped; the trial is ruled out
     when the common group or every cohort is. The outcomes known from the start (the blank patient's) are read
     first: reading them evaluates nothing, and the criterion that rules a chart out is most often one of them (a
-    target disease the chart holds no record of); then the others are evaluated in file order. Criteria that were
-    skipped are evaluated later if the full report is needed, so the answer always equals the full report's status.
+    target disease the chart holds no record of); of those, only the ones that disqualify are read, found once per
+    blank (`_blank_against`). Then the others are evaluated in file order. Criteria that were skipped are evaluated
+    later if the full report is needed, so the answer always equals the full report's status.
     """
-    rollup, known = trial.rollup, evaluation.so_far
+    rollup = trial.rollup
     groups, against = rollup.groups, rollup.against
     disqualified = [False] * (rollup.cohorts + 1)  # per group: the common criteria, then each cohort
-    pending = []  # the criteria to evaluate, in file order
-    for index, found in enumerate(known):
-        if found is None:
-            pending.append(index)
-        elif found.result == against[index] and _rules_out(disqualified, groups[index]):
-            return True
+    blank = evaluation.blank_outcomes
+    if blank is None:
+        pending: Iterable[int] = range(len(groups))
+    else:
+        own = evaluation.own
+        for index in _per_blank(_BLANK_AGAINST, blank, lambda: _disqualifying(blank, against)):
+            if index not in own and _rules_out(disqualified, groups[index]):
+                return True
+        pending = sorted(own)  # file order
     outcome = evaluation.outcome
     for index in pending:
         group = groups[index]
         if not disqualified[group] and outcome(index).result == against[index] and _rules_out(disqualified, group):
             return True
     return False
+
+
+def _disqualifying(outcomes: list[CriterionOutcome | None], against: tuple[str, ...]) -> tuple[int, ...]:
+    """The indices of the outcomes that disqualify their criterion."""
+    return tuple(i for i, found in enumerate(outcomes) if found is not None and found.result == against[i])
 
 
 def _rules_out(disqualified: list[bool], group: int) -> bool:
@@ -75,19 +85,31 @@ def _line(outcome: CriterionOutcome) -> CriterionReport:
     return found[1]
 
 
-# The report lines of a blank patient's outcomes (`Evaluation.blank_outcomes`, one list per trial, gaps and day), by
-# the list's identity: a patient's report copies them and builds only the lines of the criteria it evaluated itself.
-# The list is kept so that its id is not reused; bounded as the trials' blank evaluations are. Cleared when full.
+_T = TypeVar("_T")
+# What screening reads off a blank patient's outcomes (`Evaluation.blank_outcomes`, one list per trial, gaps and day),
+# by the list's identity, worked out once per list: its report lines, which a patient's report copies before building
+# only the lines of the criteria it evaluated itself (`_BLANK_LINES`), and the indices of the outcomes that disqualify
+# (`_BLANK_AGAINST`). The list is kept so that its id is not reused; bounded as the trials' blank evaluations are.
 _BLANK_LINES: dict[int, tuple[list[CriterionOutcome | None], list[CriterionReport | None]]] = {}
+_BLANK_AGAINST: dict[int, tuple[list[CriterionOutcome | None], tuple[int, ...]]] = {}
+
+
+def _per_blank(
+    cache: dict[int, tuple[list[CriterionOutcome | None], _T]],
+    blank: list[CriterionOutcome | None],
+    build: Callable[[], _T],
+) -> _T:
+    """`build()` for `blank`, kept in `cache` by the list's identity; the cache is cleared when full."""
+    found = cache.get(id(blank))
+    if found is None or found[0] is not blank:
+        if len(cache) >= 256:
+            cache.clear()
+        found = cache[id(blank)] = (blank, build())
+    return found[1]
 
 
 def _blank_lines(blank: list[CriterionOutcome | None]) -> list[CriterionReport | None]:
-    found = _BLANK_LINES.get(id(blank))
-    if found is None or found[0] is not blank:
-        if len(_BLANK_LINES) >= 256:
-            _BLANK_LINES.clear()
-        found = _BLANK_LINES[id(blank)] = (blank, [None if o is None else _line(o) for o in blank])
-    return found[1]
+    return _per_blank(_BLANK_LINES, blank, lambda: [None if o is None else _line(o) for o in blank])
 
 
 _RESULT = attrgetter("result")  # of an outcome, in C

@@ -23,3 +23,17 @@ def test_a_chart_without_the_target_disease_is_ruled_out_before_any_criterion_is
         assert is_ruled_out(trial, evaluation), trial.id
         assert evaluation.so_far.count(None) == pending, trial.id
         assert trial_report(trial, evaluation).status == "ineligible", trial.id
+
+
+def test_ruled_out_is_the_full_reports_ineligible_status_with_or_without_the_blank_patient() -> None:
+    """Charts with and without a target disease, each trial evaluated both ways: the plain walk (no blank outcomes)
+    and the plan (the blank patient's disqualifying outcomes read first)."""
+    screener = load_screener()
+    for seed, target in ((1, True), (2, True), (3, False), (4, True)):
+        resources = patient_resources(150, seed=seed, on=ON, target_disease=target)
+        record = record_from_resources(resources[0], resources[1:])
+        facts = PatientFacts(record, screener.catalog)
+        for trial in screener.trials:
+            expected = trial_report(trial, trial.compiled.start(facts, ON)).status == "ineligible"
+            assert is_ruled_out(trial, trial.compiled.start(facts, ON)) is expected, (seed, trial.id)
+            assert is_ruled_out(trial, trial.compiled.start_indexed(facts, ON)) is expected, (seed, trial.id)
