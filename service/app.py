@@ -12,21 +12,25 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
+from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
+from starlette.middleware.errors import ServerErrorMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_hooks.auth import HookAuthError, JwtVerifier, bearer_check
 from cds_hooks.deps import HookServices
 from cds_hooks.models import HookRequestError, ServiceNotFoundError, UnknownCardError
-from cds_hooks.routes import openapi_components
+from cds_hooks.routes import call_service, openapi_components
 from cds_hooks.routes import router as hooks_router
 from mappings import units
 from service.audit.errors import AuditError, AuditRequestError
@@ -192,6 +196,49 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+class HookCalls:
+    """The hook call (POST /cds-services/{id}) answered past the layers that do nothing for it: FastAPI's routing
+    (one route can match), its dependency exit stacks (the route has none), and the telemetry and body-limit layers
+    (skipped only when neither is active on the request). The same route handler, user middleware (CORS, security
+    headers), exception handlers and 500 handler answer it, in the same order; every other request goes through
+    `full`, the app's own stack."""
+
+    def __init__(self, app: FastAPI, full: ASGIApp) -> None:
+        assert app.max_body_size is None, "the hook routes cap their bodies themselves (`read_capped`)"
+        self.full = full
+        # the route as `create_app` includes it (no prefix, no dependency), the first a POST to its path matches
+        route = next(r for r in hooks_router.routes if isinstance(r, APIRoute) and r.endpoint is call_service)
+        self.route = route
+        self.path = route.path_regex
+        handle = route.get_route_handler()
+
+        async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+            response = await handle(Request(scope, receive, send))
+            await response(scope, receive, send)
+
+        # as FastAPI's `build_middleware_stack` splits them: the catch-all goes to the outermost layer
+        handlers = {k: v for k, v in app.exception_handlers.items() if k not in (500, Exception)}
+        inner: ASGIApp = ExceptionMiddleware(answer, handlers=handlers, debug=app.debug)
+        for middleware in reversed(app.user_middleware):
+            inner = middleware.cls(inner, *middleware.args, **middleware.kwargs)
+        catch_all = app.exception_handlers.get(Exception, app.exception_handlers.get(500))
+        self.fast = ServerErrorMiddleware(inner, handler=catch_all, debug=app.debug)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not scope.get("root_path")
+            and "fastapi.telemetry" not in scope  # FastAPI's own telemetry traces this request
+            and MAX_BODY_SIZE_SCOPE_KEY not in scope
+            and (found := self.path.match(scope["path"])) is not None
+        ):
+            scope.update(path_params=found.groupdict(), endpoint=call_service, route=self.route)
+            await self.fast(scope, receive, send)
+        else:
+            await self.full(scope, receive, send)
+
+
 def create_app(settings: Settings, screener: Screener | None = None, sites: Sites | None = None) -> FastAPI:
     """Trials and the site configuration are loaded and checked here, before the first request (unless the
     caller, `serve`, already has them): a bad trial file or site configuration fails the start."""
@@ -283,6 +330,8 @@ def create_app(settings: Settings, screener: Screener | None = None, sites: Site
 
     _document_hook_bodies(app)
     _serve_api_docs(app)
+    build_stack = app.build_middleware_stack
+    app.build_middleware_stack = lambda: HookCalls(app, build_stack())  # type: ignore[method-assign]
     api_token = settings.api_token.get_secret_value() if settings.api_token else None
     # open only in the demo, or when an operator turned JWT checks off and set no API token either
     open_screening = settings.demo or (verifier is None and api_token is None)

@@ -122,3 +122,9 @@ def test_text_escapes_as_the_regexes_did(value: str) -> None:
 @pytest.mark.parametrize("value", [*HOSTILE, "", "  - 12. x", "3) y", "www.x.org", "a:b", "mailto:x@y"])
 def test_text_escapes_known_pieces_as_the_regexes_did(value: str) -> None:
     assert markdown.text(value) == _text_by_regexes(value)
+
+
+def test_the_space_is_the_only_printable_whitespace() -> None:
+    """`markdown.text` leaves a printable piece with single inner spaces as it is: `str.split()` would not cut it."""
+    characters = map(chr, range(0x110000))
+    assert [c for c in characters if c.isspace() and c.isprintable()] == [" "]
