@@ -239,6 +239,14 @@ class HookCalls:
             await self.full(scope, receive, send)
 
 
+class _TrialScreenApp(FastAPI):
+    """FastAPI with the hook call's shortcut (`HookCalls`) in front of its middleware stack, built at the first
+    request as Starlette builds it, so every route and middleware added until then is in both."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return HookCalls(self, super().build_middleware_stack())
+
+
 def create_app(settings: Settings, screener: Screener | None = None, sites: Sites | None = None) -> FastAPI:
     """Trials and the site configuration are loaded and checked here, before the first request (unless the
     caller, `serve`, already has them): a bad trial file or site configuration fails the start."""
@@ -296,7 +304,7 @@ def create_app(settings: Settings, screener: Screener | None = None, sites: Site
             await http.aclose()
             audit.close()
 
-    app = FastAPI(
+    app = _TrialScreenApp(
         title="trial-screen",
         version=SERVICE_VERSION,
         description="CDS Hooks service that pre-screens patients for CAR-T trials in refractory autoimmune disease.",
@@ -330,8 +338,6 @@ def create_app(settings: Settings, screener: Screener | None = None, sites: Site
 
     _document_hook_bodies(app)
     _serve_api_docs(app)
-    build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: HookCalls(app, build_stack())  # type: ignore[method-assign]
     api_token = settings.api_token.get_secret_value() if settings.api_token else None
     # open only in the demo, or when an operator turned JWT checks off and set no API token either
     open_screening = settings.demo or (verifier is None and api_token is None)
