@@ -15,7 +15,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from importlib import resources
 from pathlib import Path
@@ -25,6 +25,7 @@ import orjson
 from sqlalchemy import (
     Column,
     Connection,
+    Dialect,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -99,6 +100,7 @@ class AuditDatabase:
             )
         else:
             raise AuditError(f"unsupported database backend {self._backend!r} (use sqlite or postgresql)")
+        self._inserts: dict[tuple[str, tuple[str, ...]], _PositionalInsert] = {}
 
     @property
     def backend(self) -> str:
@@ -182,12 +184,70 @@ class AuditDatabase:
                 raise AuditError(f"could not {what}: {type(exc).__name__}") from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def insert(self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert the rows (each with the first row's keys) in `conn`'s transaction. On SQLite as positional
+        parameters of one prepared INSERT (`_PositionalInsert`); on PostgreSQL by SQLAlchemy Core, whose batched
+        VALUES beat the driver's executemany there."""
+        if not rows:
+            return
+        if self._backend != "sqlite":
+            conn.execute(insert(table), rows)
+            return
+        key = (table.name, tuple(rows[0]))
+        prepared = self._inserts.get(key)
+        if prepared is None:
+            prepared = self._inserts[key] = _PositionalInsert(conn.dialect, table, key[1])
+        prepared.execute(conn, rows)
+
     def read(self, work: Callable[[Connection], T], *, what: str) -> T:
         try:
             with self.engine.connect() as conn, conn.begin():
                 return work(conn)
         except SQLAlchemyError as exc:
             raise AuditError(f"could not {what}: {type(exc).__name__}") from exc
+
+
+_UNSET: Final = object()
+
+
+class _PositionalInsert:
+    """An INSERT of a table's rows with the given keys, compiled once, executed through the driver: each row a
+    tuple of its values, those whose column type converts them (JSON, timestamps, bytes) passed through that type's
+    own bind processor, as SQLAlchemy Core does, so the stored rows are the Core insert's (a test compares them
+    column by column). Core's per-row parameter work (a dict per row, the statement's cache key, its execution
+    context) was ~11 % of the audit writer's instructions per hook call (2.31 → 2.05 M, one call per
+    transaction; 1.81 → 1.63 M at eight)."""
+
+    def __init__(self, dialect: Dialect, table: Table, keys: Sequence[str]) -> None:
+        compiled = insert(table).compile(dialect=dialect, column_keys=list(keys))
+        self._sql = compiled.string
+        self._keys = tuple(compiled.positiontup or ())
+        if sorted(self._keys) != sorted(keys):  # pragma: no cover - a dialect without positional parameters
+            raise AssertionError(f"{dialect.name} does not bind {table.name}'s columns positionally")
+        self._converters = [
+            (i, process)
+            for i, key in enumerate(self._keys)
+            if (process := table.c[key].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        ]
+
+    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Each converter's last value and result are kept: a value the previous row held (the same object) is not
+        converted again: a hook call's cards share their `created_at` (SQLite's timestamp text is made in Python)
+        and the compact ones a null report. The conversions cost ~57 k instructions per card, ~25 k so."""
+        keys, converters = self._keys, self._converters
+        last: list[tuple[Any, Any]] = [(_UNSET, None)] * len(converters)
+        parameters = []
+        for row in rows:
+            values = [row[key] for key in keys]
+            for n, (i, process) in enumerate(converters):
+                value = values[i]
+                seen, converted = last[n]
+                if value is not seen:
+                    converted = process(value)
+                    last[n] = (value, converted)
+                values[i] = converted
+            parameters.append(tuple(values))
+        conn.exec_driver_sql(self._sql, parameters)
 
 
 # -- engine events (SQLite) --------------------------------------------------------------------------
@@ -220,8 +280,14 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    immediate = conn.get_execution_options().get(_WRITE_OPTION, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    """BEGIN through the driver: by `exec_driver_sql` it cost ~90 k instructions more per transaction (a statement's
+    execution context, for no result), once per audit batch and per token check. Its error is wrapped as SQLAlchemy
+    wraps one (a busy database's OperationalError), so that `AuditDatabase.write` retries it the same way."""
+    statement = "BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE_OPTION, False) else "BEGIN"
+    try:
+        conn.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(statement, None, exc, sqlite3.Error) from exc
 
 
 def _retryable(exc: DBAPIError) -> bool:

@@ -127,7 +127,7 @@ class AuditStore:
         def write(conn: Connection) -> dict[TrialKey, Skeleton]:
             used: dict[TrialKey, Skeleton] = {}
             rows = [card_row(card, self._reports.columns(conn, card, used)) for card in cards]
-            conn.execute(insert(audit_card), rows)
+            self._db.insert(conn, audit_card, rows)
             return used
 
         self._reports.learn(self._db.write(write, what="record cards"))
