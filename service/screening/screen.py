@@ -31,7 +31,7 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
     when the common group or every cohort is. The outcomes known from the start (the blank patient's) are read
     first: reading them evaluates nothing, and the criterion that rules a chart out is most often one of them (a
     target disease the chart holds no record of); of those, only the ones that disqualify are read, found once per
-    blank (`_blank_against`). Then the others are evaluated in file order. Criteria that were skipped are evaluated
+    blank (`_BLANK_AGAINST`). Then the others are evaluated in file order. Criteria that were skipped are evaluated
     later if the full report is needed, so the answer always equals the full report's status.
     """
     rollup = trial.rollup
