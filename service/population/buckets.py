@@ -24,9 +24,8 @@ from service.population.candidates import candidate_rows, encode_rows
 from service.population.feasibility import Feasibility
 from service.population.shuffle import OWNED_TYPES, SHARED_TYPE, UNVERIFIED, classify, patient_chunks, read_section
 from service.population.storage import join, write_replacing
+from service.population.trial_plan import Screened, from_outcomes, from_report, plans
 from service.population.worker import current_screener
-from service.screening.contract import TrialReport
-from service.screening.registry import LoadedTrial
 from service.screening.screen import Screener
 
 MAX_ERRORS_KEPT = 20
@@ -111,11 +110,11 @@ def screen_bucket(job: BucketJob) -> BucketResult:
     return result
 
 
-Answers = list[tuple[LoadedTrial, TrialReport | tuple[str, ...]]]  # per trial: Screener.screen_unless_ruled_out's
+Answers = list[Screened]  # one patient's, per trial in the screener's order
 
 
-def _has_status(trials: tuple[TrialReport, ...], statuses: frozenset[str]) -> bool:
-    return any(t.status in statuses for t in trials)
+def _has_status(answers: Answers, statuses: frozenset[str]) -> bool:
+    return any(a.status in statuses for a in answers)
 
 
 @contextmanager
@@ -145,8 +144,10 @@ def _screen_patients(
     reports: list[bytes] = []
     rows: list[dict[str, Any]] = []
     feasibility = result.feasibility
-    # Rows or reports of ineligible patients need every trial's report; otherwise only the trials not ruled out.
+    # Rows or reports of ineligible patients need every trial's report; otherwise no report is built for the counts
+    # and rows, which read the outcomes (trial_plan.py).
     every_report = "ineligible" in job.statuses and (job.candidates is not None or job.reports is not None)
+    trial_plans = plans(screener.select(job.trial_id))  # once per bucket: the same for every patient
     for key in sorted(grouped):
         parsed = _parsed(key, grouped.pop(key))
         if parsed is None:
@@ -163,9 +164,10 @@ def _screen_patients(
             record = record_from_resources(patients[0], own + _referenced(own, medications) if medications else own)
             if every_report:
                 full = screener.screen(record, on=on, trial_id=job.trial_id)
-                answers: Answers = list(zip(screener.select(job.trial_id), full.trials, strict=True))
+                answers = list(map(from_report, trial_plans, full.trials))
             else:
-                answers = screener.screen_unless_ruled_out(record, on=on, trial_id=job.trial_id)
+                outcomes = screener.outcomes(record, on=on, trial_id=job.trial_id)
+                answers = [from_outcomes(p, t, o) for p, (t, o) in zip(trial_plans, outcomes, strict=True)]
         except Exception as exc:  # one bad record must not stop a population run
             result.error_count += 1
             if len(result.errors) < MAX_ERRORS_KEPT:
@@ -173,11 +175,12 @@ def _screen_patients(
             continue
         result.patients += 1
         feasibility.patients += 1
-        kept = _tallied(answers, feasibility)
+        for answer in answers:
+            feasibility.add(answer)
         if job.candidates is not None:
             damaged = job.damaged.get(key.decode(), 0)
-            rows.extend(candidate_rows(record.reference, kept, patients[0], own, job.statuses, damaged))
-        if job.reports is not None and _has_status(kept, job.statuses):
+            rows.extend(candidate_rows(record.reference, answers, patients[0], own, job.statuses, damaged))
+        if job.reports is not None and _has_status(answers, job.statuses):
             if not every_report:
                 full = screener.screen(record, on=on, trial_id=job.trial_id)
             reports.append(orjson.dumps(full.to_json()))
@@ -220,16 +223,3 @@ def _owned_by(resource: dict[str, Any], local: str) -> bool:
         return True
     owner, _, _ = classify(resource)
     return owner is not None and f"Patient/{owner}" == local
-
-
-def _tallied(answers: Answers, feasibility: Feasibility) -> tuple[TrialReport, ...]:
-    """The reports of the trials the patient may qualify for (or of every trial, when every report was built),
-    each trial counted in `feasibility` in the screener's order: a ruled-out one by its disqualifying criteria."""
-    kept = []
-    for trial, answer in answers:
-        if isinstance(answer, TrialReport):
-            feasibility.add_report(answer)
-            kept.append(answer)
-        else:
-            feasibility.add_ruled_out(trial.compiled.trial, answer)
-    return tuple(kept)

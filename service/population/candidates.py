@@ -1,8 +1,8 @@
 """The coordinator's short list: one row per patient × trial × arm whose status was asked for, CSV or Parquet.
 
-Read from the contract's trial reports (the objects: building their JSON to read it back cost more than the rows)
-plus the patient's own resources (identifier, name, birth date, and the dates of the resources cited as
-evidence). These rows carry PHI: they are written only where the user pointed.
+Read from each patient's answer per trial (trial_plan.py: its outcomes, or its report when one is written) plus
+the patient's own resources (identifier, name, birth date, and the dates of the resources cited as evidence).
+These rows carry PHI: they are written only where the user pointed.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ import functools
 import io
 import operator
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from service.population.storage import filesystem
-from service.screening.contract import CriterionReport, CriterionResult, TrialReport
+from service.population.trial_plan import Screened
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,19 +47,6 @@ _DATE_FIELDS = (
     "dateAsserted",
 )
 _PERIOD_FIELDS = ("effectivePeriod", "performedPeriod", "onsetPeriod")
-_UNKNOWN = CriterionResult.UNKNOWN
-
-
-class _Line(Protocol):
-    @property
-    def cohort(self) -> str | None: ...
-
-
-class Outline(Protocol):
-    """What arms are made of: a trial report, or a trial's definition (its criteria in the same order)."""
-
-    @property
-    def criteria(self) -> Sequence[_Line]: ...
 
 
 def _identifier(patient: Mapping[str, Any]) -> str:
@@ -97,31 +84,8 @@ def resource_date(resource: Mapping[str, Any]) -> str | None:
     return None
 
 
-def arms(trial: TrialReport) -> list[tuple[str, str]]:
-    """(arm id, its status): the cohorts, or the trial itself (arm "") when it has none."""
-    if not trial.cohorts:
-        return [("", str(trial.status))]
-    return [(c.id, str(c.status)) for c in trial.cohorts]  # plain strings, as the rows and counts hold them
-
-
-def arm_criteria(trial: Outline, arm_ids: Iterable[str]) -> dict[str, list[Any]]:
-    """Arm id → the criteria that decide it, in the trial's order: the common ones and the arm's own (one pass
-    over the trial's criteria for every arm asked for). Of a report (its lines) or of a trial's definition."""
-    by_arm: dict[str, list[Any]] = {arm: [] for arm in arm_ids}
-    everyone = list(by_arm.values())
-    for criterion in trial.criteria:
-        cohort = criterion.cohort
-        if cohort is None:
-            for criteria in everyone:
-                criteria.append(criterion)
-        elif cohort and cohort in by_arm:  # arm "" (a trial without cohorts) has only common criteria
-            by_arm[cohort].append(criterion)
-    return by_arm
-
-
-def _evidence_dates(trials: Sequence[TrialReport], resources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Reference ("Observation/abc") → clinical date, for the resources the reports cite."""
-    cited = {e.reference for t in trials for c in t.criteria for e in c.evidence}
+def _evidence_dates(cited: set[str], resources: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Reference ("Observation/abc") → clinical date, for the resources of `cited` (references)."""
     ids = {reference.partition("/")[2] for reference in cited}  # a resource's own type names have no "/"
     dates = {}
     for resource in resources:
@@ -135,51 +99,52 @@ def _evidence_dates(trials: Sequence[TrialReport], resources: Sequence[Mapping[s
 
 def candidate_rows(
     reference: str,
-    trials: Sequence[TrialReport],
+    trials: Sequence[Screened],
     patient: Mapping[str, Any],
     resources: Sequence[Mapping[str, Any]],
     statuses: frozenset[str],
     rejected_lines: int = 0,
 ) -> list[dict[str, Any]]:
-    """Rows of the patient `reference` ("Patient/<id>") from their reports, `trials`. `resources`: the
-    patient's own, where the dates of the evidence are read (only when there is a row).
+    """Rows of the patient `reference` ("Patient/<id>") from their answers, `trials`. `resources`: the
+    patient's own, where the dates of the evidence the rows cite are read (only when there is a row).
 
     `rejected_lines`: lines of the export that name this patient but could not be read. The record screened is
     then incomplete (a missing diagnosis could hide an exclusion), so the row says so: check before acting.
     """
-    rows = []
-    dates: dict[str, str] | None = None
-    who: dict[str, Any] = {}  # the patient's columns, read once they have a row
-    for trial in trials:
-        wanted = [(arm, status) for arm, status in arms(trial) if status in statuses]
-        if not wanted:
-            continue
-        if dates is None:
-            dates = _evidence_dates(trials, resources)
-            who = {
-                "patient": reference,
-                "identifier": _identifier(patient),
-                "name": _name(patient),
-                "birth_date": str(patient.get("birthDate") or ""),
-            }
-        by_arm = arm_criteria(trial, (arm for arm, _ in wanted))
-        for arm, status in wanted:
-            criteria: list[CriterionReport] = by_arm[arm]
-            missing = list(dict.fromkeys(m for c in criteria if c.result is _UNKNOWN for m in c.missing))
-            cited = [dates.get(e.reference) for c in criteria for e in c.evidence]
-            rows.append(
-                {
-                    **who,
-                    "trial": trial.id,
-                    "arm": arm,
-                    "status": status,
-                    "missing_count": len(missing),
-                    "missing": " | ".join(missing),
-                    "latest_evidence": max((d for d in cited if d), default=""),
-                    "rejected_lines": rejected_lines,
-                }
-            )
-    return rows
+    arms = []  # per row: (answer, arm, status, missing items, references cited)
+    for screened in trials:
+        lines, unknown = screened.lines, None
+        for arm, status in zip(screened.plan.arms, screened.arm_statuses, strict=True):
+            if status not in statuses:
+                continue
+            if unknown is None:
+                unknown = screened.unknown()
+            decides = arm.decides
+            missing = dict.fromkeys(m for i in unknown if decides[i] for m in lines[i].missing)
+            cited = [e.reference for i in arm.criteria for e in lines[i].evidence]
+            arms.append((screened, arm, status, missing, cited))
+    if not arms:
+        return []
+    dates = _evidence_dates({r for *_, cited in arms for r in cited}, resources)
+    who = {
+        "patient": reference,
+        "identifier": _identifier(patient),
+        "name": _name(patient),
+        "birth_date": str(patient.get("birthDate") or ""),
+    }
+    return [
+        {
+            **who,
+            "trial": screened.plan.id,
+            "arm": arm.id,
+            "status": status,
+            "missing_count": len(missing),
+            "missing": " | ".join(missing),
+            "latest_evidence": max(filter(None, map(dates.get, cited)), default=""),
+            "rejected_lines": rejected_lines,
+        }
+        for screened, arm, status, missing, cited in arms
+    ]
 
 
 @functools.cache

@@ -2,21 +2,18 @@
 
 Per trial and arm: the funnel (how many patients are still in after each criterion, in the order the criteria
 read), the criteria that exclude the most, the missing data that leaves the most patients possibly eligible
-(what to order or record to decide them), and status counts. Read from the contract's trial reports only.
+(what to order or record to decide them), and status counts. Read from each patient's answer per trial
+(trial_plan.py): its outcomes, or its report.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from service.criteria import Trial
-from service.population.candidates import arm_criteria, arms
-from service.screening.contract import CriterionResult, Status, TrialReport, is_disqualifying
+from service.population.trial_plan import INELIGIBLE, POSSIBLY_ELIGIBLE, ArmPlan, Screened, TrialPlan
 
 STATUSES = ("eligible", "possibly-eligible", "ineligible")
-_UNKNOWN = CriterionResult.UNKNOWN
 
 
 @dataclass
@@ -29,15 +26,6 @@ class Arm:
     first_exclusion: Counter[str] = field(default_factory=Counter)  # criterion id → patients it excluded first
     excluded_by: Counter[str] = field(default_factory=Counter)  # criterion id → patients it excludes at all
     missing: Counter[str] = field(default_factory=Counter)  # item → possibly-eligible patients who lack it
-    position: dict[str, int] = field(init=False, repr=False)  # criterion id → its place in `criteria`
-
-    def __post_init__(self) -> None:
-        self.position = {ident: i for i, (ident, _) in enumerate(self.criteria)}
-
-    def in_order(self, ids: Collection[str]) -> list[str]:
-        """The criteria of `ids` that decide this arm, in its order."""
-        position = self.position
-        return sorted([i for i in ids if i in position], key=position.__getitem__)
 
     def funnel(self) -> list[tuple[str, int]]:
         """(criterion id, patients still in after it), in order; starts from every patient screened."""
@@ -55,20 +43,6 @@ class Arm:
         self.missing.update(other.missing)
 
 
-def _results(trial: TrialReport) -> tuple[list[str], list[tuple[str | None, tuple[str, ...]]]]:
-    """(The ids of the criteria that disqualify, (cohort, missing items) of each unknown one): what the counts
-    read of a report, in one pass over its criteria for every arm."""
-    excluding = []
-    unknown = []
-    for line in trial.criteria:
-        result = line.result
-        if result is _UNKNOWN:
-            unknown.append((line.cohort, line.missing))
-        elif is_disqualifying(line.kind, result):
-            excluding.append(line.id)
-    return excluding, unknown
-
-
 @dataclass
 class Feasibility:
     trial_titles: dict[str, str] = field(default_factory=dict)
@@ -76,42 +50,33 @@ class Feasibility:
     arms: dict[tuple[str, str], Arm] = field(default_factory=dict)
     patients: int = 0
 
-    def add_report(self, trial: TrialReport) -> None:
-        """One patient's result for one trial: its report."""
-        excluding, unknown = _results(trial)
-        self._add(trial, str(trial.status), arms(trial), excluding, unknown)
-
-    def add_ruled_out(self, trial: Trial, excluding: Collection[str]) -> None:
-        """One patient ruled out of `trial` without a report: every status ineligible; `excluding`, the ids of the
-        criteria that disqualify them (what the counts need of such a patient)."""
-        ineligible = Status.INELIGIBLE.value
-        self._add(trial, ineligible, [(c.id, ineligible) for c in trial.cohorts] or [("", ineligible)], excluding, [])
-
-    def _add(
-        self,
-        trial: Trial | TrialReport,
-        status: str,
-        arm_statuses: list[tuple[str, str]],
-        excluding: Collection[str],
-        unknown: list[tuple[str | None, tuple[str, ...]]],  # (cohort, missing items) of each unknown criterion
-    ) -> None:
-        self.trial_titles.setdefault(trial.id, trial.title)
-        self.trial_statuses[(trial.id, status)] += 1
-        for arm_id, arm_status in arm_statuses:
-            arm = self.arms.get((trial.id, arm_id)) or self._new_arm(trial, arm_id)
-            arm.statuses[arm_status] += 1
-            excluded = arm.in_order(excluding) if excluding else []
-            if excluded:
+    def add(self, screened: Screened) -> None:
+        """One patient's answer for one trial. An arm is ineligible exactly when one of its criteria disqualifies
+        (status.py): those count as its exclusions, the first in its order as the one that excluded first; a
+        possibly-eligible arm counts the missing data of its undecided criteria."""
+        plan, lines = screened.plan, screened.lines
+        self.trial_titles.setdefault(plan.id, plan.title)
+        self.trial_statuses[(plan.id, screened.status)] += 1
+        disqualifying: list[int] | None = None
+        unknown: list[int] | None = None
+        for arm_plan, status in zip(plan.arms, screened.arm_statuses, strict=True):
+            arm = self.arms.get((plan.id, arm_plan.id)) or self._new_arm(plan, arm_plan)
+            arm.statuses[status] += 1
+            decides = arm_plan.decides
+            if status == INELIGIBLE:
+                if disqualifying is None:
+                    disqualifying = screened.disqualifying()
+                excluded = [plan.ids[i] for i in disqualifying if decides[i]]
                 arm.first_exclusion[excluded[0]] += 1
                 arm.excluded_by.update(excluded)
-            elif arm_status == "possibly-eligible" and unknown:
-                mine = (None, arm_id or None)
-                arm.missing.update({m for cohort, missing in unknown if cohort in mine for m in missing})
+            elif status == POSSIBLY_ELIGIBLE:
+                if unknown is None:
+                    unknown = screened.unknown()
+                arm.missing.update({m for i in unknown if decides[i] for m in lines[i].missing})
 
-    def _new_arm(self, trial: Trial | TrialReport, arm_id: str) -> Arm:
-        titles = {c.id: c.title for c in trial.cohorts}
-        order = [(c.id, c.text) for c in arm_criteria(trial, (arm_id,))[arm_id]]
-        arm = self.arms[(trial.id, arm_id)] = Arm(trial.id, arm_id, titles.get(arm_id, "all patients"), order)
+    def _new_arm(self, plan: TrialPlan, arm_plan: ArmPlan) -> Arm:
+        order = [(plan.ids[i], plan.texts[i]) for i in arm_plan.criteria]
+        arm = self.arms[(plan.id, arm_plan.id)] = Arm(plan.id, arm_plan.id, arm_plan.title, order)
         return arm
 
     def merge(self, other: Feasibility) -> None:

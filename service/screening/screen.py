@@ -192,29 +192,19 @@ class Screener:
                 reports.append(trial_report(trial, evaluation))
         return reports
 
-    def screen_unless_ruled_out(
+    def outcomes(
         self, record: PatientRecord, *, on: dt.date | None = None, trial_id: str | None = None
-    ) -> list[tuple[LoadedTrial, TrialReport | tuple[str, ...]]]:
-        """Per trial: its report, or, when it is ruled out, only the ids of the criteria that disqualify (file order).
+    ) -> list[tuple[LoadedTrial, list[CriterionOutcome]]]:
+        """Per trial, every criterion's outcome (file order), without building a report.
 
-        A population run needs the full report only of trials the patient may qualify for (most patients have
-        none of the target diseases); of the others, a site's counts of exclusions need which criteria exclude,
-        every one, but no evidence, missing data or report objects.
+        What a population run reads when it writes no reports: its counts and rows need each criterion's result,
+        missing data and evidence (a ruled-out trial's counts need every criterion that disqualifies, so no
+        criterion is skipped), and the statuses the trial's roll-up gives them.
         """
         day = on or dt.datetime.now(dt.UTC).date()
         facts = PatientFacts(record, self.catalog)
         shared_reads: Answers = {}
-        answers: list[tuple[LoadedTrial, TrialReport | tuple[str, ...]]] = []
-        for trial in self.select(trial_id):
-            evaluation = trial.compiled.start_indexed(facts, day, shared_reads)
-            if not is_ruled_out(trial, evaluation):
-                answers.append((trial, trial_report(trial, evaluation)))
-                continue
-            # the roll-up's disqualifying word per criterion (`is_disqualifying`), read off a tuple
-            outcome, against = evaluation.outcome, trial.rollup.against
-            criteria = enumerate(zip(trial.compiled.trial.criteria, against, strict=True))
-            answers.append((trial, tuple(c.id for i, (c, word) in criteria if outcome(i).result == word)))
-        return answers
+        return [(t, t.compiled.start_indexed(facts, day, shared_reads).all()) for t in self.select(trial_id)]
 
 
 def load_screener(trials_dir: Path | None = None) -> Screener:

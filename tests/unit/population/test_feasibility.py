@@ -1,9 +1,11 @@
-"""Feasibility counts from trial reports: the funnel follows the criteria order and adds up across partitions."""
+"""Feasibility counts from trial reports (through their plan): the funnel follows the criteria order and adds up
+across partitions."""
 
 from __future__ import annotations
 
 from service.criteria import CriterionKind
 from service.population.feasibility import Feasibility
+from service.population.trial_plan import TrialPlan, from_report
 from service.screening.contract import CohortReport, CriterionReport, CriterionResult, Status, TrialReport
 
 
@@ -34,7 +36,7 @@ def _add(feasibility: Feasibility, reports: list[TrialReport]) -> None:
     """One patient's reports, as a bucket counts them."""
     feasibility.patients += 1
     for report in reports:
-        feasibility.add_report(report)
+        feasibility.add(from_report(TrialPlan.of(report), report))
 
 
 def test_funnel_exclusions_and_missing_data() -> None:
