@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress
 from operator import attrgetter, eq
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from service.criteria import CriterionKind, Evidence
 from service.screening.contract import CriterionResult, TrialReport
@@ -107,35 +107,47 @@ def _arm(ident: str, title: str, decides: list[bool]) -> ArmPlan:
     return ArmPlan(ident, title, tuple(compress(range(len(decides)), decides)), tuple(decides))
 
 
-class Screened(NamedTuple):
-    """One patient's answer for one trial: its status, each arm's (in the plan's order) and its criteria's lines."""
+class Screened:
+    """One patient's answer for one trial: its status, each arm's (in the plan's order), and per criterion its line
+    and result. Which criteria are unknown (what the counts and the rows both read) is found once, when first asked."""
 
-    plan: TrialPlan
-    status: str
-    arm_statuses: tuple[str, ...]
-    lines: Sequence[Line]
+    __slots__ = ("_unknown", "arm_statuses", "lines", "plan", "results", "status")
+
+    def __init__(
+        self, plan: TrialPlan, status: str, arm_statuses: tuple[str, ...], lines: Sequence[Line], results: list[str]
+    ) -> None:
+        self.plan = plan
+        self.status = status
+        self.arm_statuses = arm_statuses
+        self.lines = lines
+        self.results = results
+        self._unknown: list[int] | None = None
 
     def disqualifying(self) -> list[int]:
         """The indices of the criteria that disqualify the patient, file order."""
-        return list(compress(range(len(self.lines)), map(eq, map(_RESULT, self.lines), self.plan.against)))
+        return list(compress(range(len(self.results)), map(eq, self.results, self.plan.against)))
 
     def unknown(self) -> list[int]:
         """The indices of the criteria that could not be decided, file order."""
-        return list(compress(range(len(self.lines)), map(_UNKNOWN.__eq__, map(_RESULT, self.lines))))
+        if self._unknown is None:
+            self._unknown = list(compress(range(len(self.results)), map(_UNKNOWN.__eq__, self.results)))
+        return self._unknown
 
 
 def from_outcomes(plan: TrialPlan, trial: LoadedTrial, outcomes: Sequence[Line]) -> Screened:
     """The answer from every criterion's outcome, rolled up as a report is (`Rollup.group_ranks`)."""
-    common, *cohorts = trial.rollup.group_ranks(map(_RESULT, outcomes))
+    results = list(map(_RESULT, outcomes))
+    common, *cohorts = trial.rollup.group_ranks(results)
     status = RANK_WORDS[trial_rank(common, cohorts)]
     arm_statuses = tuple([RANK_WORDS[trial_rank(common, [cohort])] for cohort in cohorts]) or (status,)
-    return Screened(plan, status, arm_statuses, outcomes)
+    return Screened(plan, status, arm_statuses, outcomes, results)
 
 
 def from_report(plan: TrialPlan, report: TrialReport) -> Screened:
     """The answer read off the trial's report."""
     status = str(report.status)
-    return Screened(plan, status, tuple([str(c.status) for c in report.cohorts]) or (status,), report.criteria)
+    arm_statuses = tuple([str(c.status) for c in report.cohorts]) or (status,)
+    return Screened(plan, status, arm_statuses, report.criteria, list(map(_RESULT, report.criteria)))
 
 
 def plans(trials: Sequence[LoadedTrial]) -> tuple[TrialPlan, ...]:
