@@ -14,14 +14,14 @@ from itertools import compress
 from operator import attrgetter, eq
 from typing import Protocol
 
-from service.criteria import CriterionKind, Evidence
+from service.criteria import Evidence
 from service.screening.contract import CriterionResult, TrialReport
 from service.screening.registry import LoadedTrial
 from service.screening.status import STATUS_BY_RANK, Rollup, trial_rank
 
 # Statuses as the rows and counts hold them: plain strings (a Status member hashes in Python code).
 RANK_WORDS = tuple(str(status) for status in STATUS_BY_RANK)
-ELIGIBLE, POSSIBLY_ELIGIBLE, INELIGIBLE = RANK_WORDS
+POSSIBLY_ELIGIBLE, INELIGIBLE = RANK_WORDS[1:]
 _RESULT = attrgetter("result")
 _UNKNOWN = str(CriterionResult.UNKNOWN)
 
@@ -41,10 +41,6 @@ class _Criterion(Protocol):
     @property
     def id(self) -> str: ...
     @property
-    def cohort(self) -> str | None: ...
-    @property
-    def kind(self) -> CriterionKind: ...
-    @property
     def text(self) -> str: ...
 
 
@@ -56,7 +52,7 @@ class _Cohort(Protocol):
 
 
 class Outline(Protocol):
-    """What a plan is made of: a trial's definition, or a report of it (its criteria in the same order)."""
+    """What a plan names: a trial's definition, or a report of it (its cohorts and criteria in the same order)."""
 
     @property
     def id(self) -> str: ...
@@ -88,15 +84,13 @@ class TrialPlan:
     against: tuple[str, ...]  # per criterion, the result that disqualifies it (`Rollup.against`)
 
     @classmethod
-    def of(cls, trial: Outline) -> TrialPlan:
-        group = {None: 0} | {cohort.id: i for i, cohort in enumerate(trial.cohorts, 1)}
-        groups = [group[c.cohort] for c in trial.criteria]
-        rollup = Rollup.of(((c.kind, g) for c, g in zip(trial.criteria, groups, strict=True)), len(trial.cohorts))
+    def of(cls, trial: Outline, rollup: Rollup) -> TrialPlan:
+        """From the trial's definition (or a report of it) and its roll-up, which tells each criterion's group."""
         arms = [(c.id, c.title, i) for i, c in enumerate(trial.cohorts, 1)] or [("", "all patients", 0)]
         return cls(
             trial.id,
             trial.title,
-            tuple(_arm(ident, title, [g in (0, arm_group) for g in groups]) for ident, title, arm_group in arms),
+            tuple(_arm(ident, title, [g in (0, group) for g in rollup.groups]) for ident, title, group in arms),
             tuple(c.id for c in trial.criteria),
             tuple(c.text for c in trial.criteria),
             rollup.against,
@@ -151,4 +145,5 @@ def from_report(plan: TrialPlan, report: TrialReport) -> Screened:
 
 
 def plans(trials: Sequence[LoadedTrial]) -> tuple[TrialPlan, ...]:
-    return tuple(TrialPlan.of(t.compiled.trial) for t in trials)
+    """The trials' plans, in their order: worked out once per bucket, not per patient."""
+    return tuple(TrialPlan.of(t.compiled.trial, t.rollup) for t in trials)

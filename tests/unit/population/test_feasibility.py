@@ -7,6 +7,7 @@ from service.criteria import CriterionKind
 from service.population.feasibility import Feasibility
 from service.population.trial_plan import TrialPlan, from_report
 from service.screening.contract import CohortReport, CriterionReport, CriterionResult, Status, TrialReport
+from service.screening.status import Rollup
 
 
 def _criterion(
@@ -36,7 +37,8 @@ def _add(feasibility: Feasibility, reports: list[TrialReport]) -> None:
     """One patient's reports, as a bucket counts them."""
     feasibility.patients += 1
     for report in reports:
-        feasibility.add(from_report(TrialPlan.of(report), report))
+        plan = TrialPlan.of(report, Rollup.of_trial(report))  # type: ignore[arg-type]  # a report has a trial's shape
+        feasibility.add(from_report(plan, report))
 
 
 def test_funnel_exclusions_and_missing_data() -> None:
