@@ -83,14 +83,14 @@ class QueryTable:
 @dataclass(frozen=True, slots=True)
 class Source:
     """A trial's generated module: its text, each function's first line and text, the objects it names (queries,
-    concept sets), the function of each criterion (None: manual) and what it reads, and the source span of the data
+    concept sets), the function of each criterion and what it reads, and the source span of the data
     read on each line, to locate errors."""
 
     text: str
     functions: tuple[tuple[int, str], ...]
     filename: str
     constants: dict[str, object]
-    criteria: tuple[str | None, ...]
+    criteria: tuple[str, ...]  # per criterion: its function (`_Generator.criterion`)
     reads: tuple[frozenset[str] | None, ...]  # per criterion: the concepts it reads (`_Generator.reads`)
     spans: dict[int, Span]
 
@@ -209,6 +209,24 @@ class _Generator:
         self.functions.append(self.body)
         self.body, self.indent, self.locals = outer
         return len(fields)
+
+    def criterion(self, name: str, criterion: ast.Criterion) -> None:
+        """A criterion's function `name(env)`, returning its whole outcome (the runtime's `CriterionOutcome`, made as
+        a plain tuple): evaluating a criterion is then one call. An unknown result that names no missing data says
+        which criterion is undecided; a manual criterion reads nothing."""
+        outer = self.body, self.indent, self.locals
+        self.body, self.indent, self.locals = [(f"def {name}(env):", None)], 1, itertools.count(1)
+        line = self.constant("C", criterion)
+        if criterion.expr is None:
+            self.emit(f"return _new_outcome(CriterionOutcome, ({line}, 'manual', (), ()))")
+        else:
+            t, e, m = self.rule(criterion.expr)
+            undecided = self.constant("D", (f"Data to decide: {criterion.text}",))
+            with self.block(f"if {t} is UNKNOWN and not {m}:"):
+                self.emit(f"return _new_outcome(CriterionOutcome, ({line}, 'unknown', {e}, {undecided}))")
+            self.emit(f"return _new_outcome(CriterionOutcome, ({line}, {t}._value_, {e}, {m}))")
+        self.functions.append(self.body)
+        self.body, self.indent, self.locals = outer
 
     def constant(self, prefix: str, value: object) -> str:
         name = self.names.get(id(value))
@@ -459,17 +477,13 @@ class _Generator:
 def generate(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable) -> Source:
     """The source of a trial the checker returned (its Latest calls carry their units)."""
     generator = _Generator(checked, vocabulary, queries)
-    criteria: list[str | None] = []
+    criteria: list[str] = []
     read_sets: list[frozenset[str] | None] = []
     for i, criterion in enumerate(checked.criteria):
-        expr = criterion.expr
-        if expr is None:  # manual: reads nothing
-            criteria.append(None)
-            read_sets.append(frozenset())
-            continue
-        generator.function(f"criterion_{i}", lambda: generator.rule(expr))  # noqa: B023 (called at once)
+        generator.criterion(f"criterion_{i}", criterion)
         criteria.append(f"criterion_{i}")
-        read_sets.append(generator.reads(expr))
+        # manual: reads nothing
+        read_sets.append(frozenset() if criterion.expr is None else generator.reads(criterion.expr))
     lines: list[str] = []
     functions: list[tuple[int, str]] = []
     spans: dict[int, Span] = {}
