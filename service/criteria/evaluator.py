@@ -336,24 +336,6 @@ def _is_sex(env: Env, wanted: str) -> Outcome:
     return (MET if sex == wanted else NOT_MET), (), ()
 
 
-def _explained(
-    truth: Truth,
-    a: Truth,
-    a_evidence: tuple[Evidence, ...],
-    a_missing: tuple[str, ...],
-    b: Truth,
-    b_evidence: tuple[Evidence, ...],
-    b_missing: tuple[str, ...],
-) -> tuple[tuple[Evidence, ...], tuple[str, ...]]:
-    """The evidence and missing texts of an And/Or's `truth`: those of the sides that agree with it (one always
-    does), merged when both do; missing texts only when it is unknown."""
-    if a is truth:
-        if b is truth:
-            return _merge_pair(a_evidence, b_evidence), _merge_pair(a_missing, b_missing) if truth is UNKNOWN else ()
-        return a_evidence, a_missing if truth is UNKNOWN else ()
-    return b_evidence, b_missing if truth is UNKNOWN else ()
-
-
 def _blank_part(env: Env, function: Rule, key: int) -> Outcome:
     """A side of an And/Or that reads none of the concepts the patient holds: the blank patient's answer, computed
     once and kept in the blank's `defines` by the part's number (the generated code reads it there first)."""
@@ -377,7 +359,6 @@ _RUNTIME: dict[str, object] = {
     "CriterionOutcome": CriterionOutcome,
     "_new_outcome": tuple.__new__,  # a named tuple made directly: its own __new__ is a Python function around it
     "_blank_part": _blank_part,
-    "_explained": _explained,
     "MET": MET,
     "NOT_MET": NOT_MET,
     "UNKNOWN": UNKNOWN,
