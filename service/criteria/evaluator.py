@@ -494,7 +494,7 @@ class CompiledTrial:
         default_factory=dict, compare=False, repr=False
     )
     # worked out once from the plan: concept -> the criteria reading it; the criteria reading the patient otherwise
-    _readers: dict[str, tuple[int, ...]] = field(init=False, compare=False, repr=False)
+    _readers: dict[str, frozenset[int]] = field(init=False, compare=False, repr=False)  # sets: `union` merges them
     _read: frozenset[str] = field(init=False, compare=False, repr=False)  # `_readers`' keys, to meet a frozenset
     _personal: frozenset[int] = field(init=False, compare=False, repr=False)
     _rules: tuple[CriterionRule, ...] = field(init=False, compare=False, repr=False)  # the plan's, for `Evaluation`
@@ -504,7 +504,7 @@ class CompiledTrial:
         for i, (_, _, reads) in enumerate(self._plan):
             for concept in reads or ():
                 readers.setdefault(concept, []).append(i)
-        object.__setattr__(self, "_readers", {c: tuple(found) for c, found in readers.items()})
+        object.__setattr__(self, "_readers", {c: frozenset(found) for c, found in readers.items()})
         object.__setattr__(self, "_read", frozenset(readers))
         object.__setattr__(self, "_personal", frozenset(i for i, (_, _, r) in enumerate(self._plan) if r is None))
         object.__setattr__(self, "_rules", tuple(rule for _, rule, _ in self._plan))
