@@ -75,7 +75,7 @@ class Env:
         self.answers = {} if answers is None else answers
 
 
-Rule = Callable[[Env], Outcome]  # a compiled criterion
+Rule = Callable[[Env], Outcome]  # a compiled part of a criterion (`_blank_part`)
 
 
 MAX_EVIDENCE = 3
@@ -336,24 +336,6 @@ def _is_sex(env: Env, wanted: str) -> Outcome:
     return (MET if sex == wanted else NOT_MET), (), ()
 
 
-def _explained(
-    truth: Truth,
-    a: Truth,
-    a_evidence: tuple[Evidence, ...],
-    a_missing: tuple[str, ...],
-    b: Truth,
-    b_evidence: tuple[Evidence, ...],
-    b_missing: tuple[str, ...],
-) -> tuple[tuple[Evidence, ...], tuple[str, ...]]:
-    """The evidence and missing texts of an And/Or's `truth`: those of the sides that agree with it (one always
-    does), merged when both do; missing texts only when it is unknown."""
-    if a is truth:
-        if b is truth:
-            return _merge_pair(a_evidence, b_evidence), _merge_pair(a_missing, b_missing) if truth is UNKNOWN else ()
-        return a_evidence, a_missing if truth is UNKNOWN else ()
-    return b_evidence, b_missing if truth is UNKNOWN else ()
-
-
 def _blank_part(env: Env, function: Rule, key: int) -> Outcome:
     """A side of an And/Or that reads none of the concepts the patient holds: the blank patient's answer, computed
     once and kept in the blank's `defines` by the part's number (the generated code reads it there first)."""
@@ -362,10 +344,21 @@ def _blank_part(env: Env, function: Rule, key: int) -> Outcome:
     return found
 
 
+class CriterionOutcome(NamedTuple):
+    """One criterion's result. A named tuple: immutable, since a blank patient's is shared by every patient it
+    answers for, and built as fast as a plain dataclass (a frozen one costs several times more, one per criterion)."""
+
+    criterion: ast.Criterion
+    result: str  # "met" | "not-met" | "unknown" | "manual"
+    evidence: tuple[Evidence, ...]
+    missing: tuple[str, ...]
+
+
 # The globals of every generated module (with its own constants): the names `codegen` writes calls to.
 _RUNTIME: dict[str, object] = {
+    "CriterionOutcome": CriterionOutcome,
+    "_new_outcome": tuple.__new__,  # a named tuple made directly: its own __new__ is a Python function around it
     "_blank_part": _blank_part,
-    "_explained": _explained,
     "MET": MET,
     "NOT_MET": NOT_MET,
     "UNKNOWN": UNKNOWN,
@@ -385,19 +378,6 @@ _RUNTIME: dict[str, object] = {
 }
 
 
-class CriterionOutcome(NamedTuple):
-    """One criterion's result. A named tuple: immutable, since a blank patient's is shared by every patient it
-    answers for, and built as fast as a plain dataclass (a frozen one costs several times more, one per criterion)."""
-
-    criterion: ast.Criterion
-    result: str  # "met" | "not-met" | "unknown" | "manual"
-    evidence: tuple[Evidence, ...]
-    missing: tuple[str, ...]
-
-
-_new_tuple = tuple.__new__
-
-
 class Evaluation:
     """One patient's criteria of one trial, each evaluated at most once and only when asked for: a caller that
     only needs a status can stop early, and one that then needs the whole report loses nothing.
@@ -410,12 +390,12 @@ class Evaluation:
     criterion.
     """
 
-    __slots__ = ("_blank", "_env", "_outcomes", "_own", "_plan", "_source", "_trial")
+    __slots__ = ("_blank", "_env", "_outcomes", "_own", "_rules", "_source", "_trial")
 
     def __init__(
         self,
         trial: ast.Trial,
-        plan: _Plan,
+        rules: tuple[CriterionRule, ...],
         source: Source,
         env: Env,
         blank: list[CriterionOutcome | None] | None = None,
@@ -424,14 +404,14 @@ class Evaluation:
         """`blank`: the blank patient's outcomes, taken for every criterion but the indices `own` (None where the
         criterion reads the patient otherwise); every criterion is evaluated when not given."""
         self._trial = trial
-        self._plan = plan
+        self._rules = rules
         self._source = source
         self._env = env
         self._blank = blank
         self._outcomes: list[CriterionOutcome | None]
         self._own: Collection[int]
         if blank is None:
-            self._outcomes, self._own = [None] * len(plan), range(len(plan))
+            self._outcomes, self._own = [None] * len(rules), range(len(rules))
         else:
             outcomes = list(blank)
             for i in own:
@@ -442,16 +422,20 @@ class Evaluation:
         """Raises EvaluationError (trial, criterion, source position) when the criterion fails: a defect."""
         found = self._outcomes[index]
         if found is None:
-            criterion, rule, _ = self._plan[index]
-            found = self._outcomes[index] = self._evaluate(criterion, rule)
+            try:
+                found = self._outcomes[index] = self._rules[index](self._env)
+            except Exception as error:
+                raise self._failure(index, error) from error
         return found
 
     def all(self) -> list[CriterionOutcome]:
-        outcomes, plan, evaluate = self._outcomes, self._plan, self._evaluate
+        outcomes, rules, env = self._outcomes, self._rules, self._env
         for i in sorted(self._own):  # file order
             if outcomes[i] is None:
-                criterion, rule, _ = plan[i]
-                outcomes[i] = evaluate(criterion, rule)
+                try:
+                    outcomes[i] = rules[i](env)
+                except Exception as error:
+                    raise self._failure(i, error) from error
         return list(outcomes)  # type: ignore[arg-type]
 
     @property
@@ -475,19 +459,11 @@ class Evaluation:
         """The indices of the criteria this patient evaluates itself (a set: `all` evaluates them in file order)."""
         return self._own
 
-    def _evaluate(self, criterion: ast.Criterion, rule: Rule | None) -> CriterionOutcome:
-        if rule is None:
-            return CriterionOutcome(criterion, "manual", (), ())
-        try:
-            truth, evidence, missing = rule(self._env)
-        except Exception as error:
-            span = _failed_read(self._source, error.__traceback__) or criterion.span
-            raise EvaluationError(self._trial.file, self._trial.id, criterion.id, span, error) from error
-        if truth is UNKNOWN and not missing:
-            missing = (f"Data to decide: {criterion.text}",)
-        # `_value_`: the member's own attribute (`.value` is a Python-level property); the tuple made directly, as
-        # the named tuple's own __new__ is a Python function around the same call (one outcome per criterion)
-        return _new_tuple(CriterionOutcome, (criterion, truth._value_, evidence, missing))
+    def _failure(self, index: int, error: Exception) -> EvaluationError:
+        """A criterion's function failed (a defect): where, as the trial file, criterion and source position."""
+        criterion = self._trial.criteria[index]
+        span = _failed_read(self._source, error.__traceback__) or criterion.span
+        return EvaluationError(self._trial.file, self._trial.id, criterion.id, span, error)
 
 
 def _failed_read(source: Source, trace: TracebackType | None) -> Span | None:
@@ -501,9 +477,10 @@ def _failed_read(source: Source, trace: TracebackType | None) -> Span | None:
     return span
 
 
-# Per criterion: its compiled rule (None: manual, reads nothing) and the concepts it reads (None: it reads the
-# patient otherwise).
-_Plan = tuple[tuple[ast.Criterion, Rule | None, frozenset[str] | None], ...]
+# A compiled criterion: its whole outcome (`_Generator.criterion`).
+CriterionRule = Callable[[Env], CriterionOutcome]
+# Per criterion: its compiled rule and the concepts it reads (None: it reads the patient otherwise; none: manual).
+_Plan = tuple[tuple[ast.Criterion, CriterionRule, frozenset[str] | None], ...]
 _MAX_BLANKS = 64  # blank evaluations kept per trial: one per (day, gaps) seen, cleared when full
 
 
@@ -517,23 +494,25 @@ class CompiledTrial:
         default_factory=dict, compare=False, repr=False
     )
     # worked out once from the plan: concept -> the criteria reading it; the criteria reading the patient otherwise
-    _readers: dict[str, tuple[int, ...]] = field(init=False, compare=False, repr=False)
+    _readers: dict[str, frozenset[int]] = field(init=False, compare=False, repr=False)  # sets: `union` merges them
     _read: frozenset[str] = field(init=False, compare=False, repr=False)  # `_readers`' keys, to meet a frozenset
     _personal: frozenset[int] = field(init=False, compare=False, repr=False)
+    _rules: tuple[CriterionRule, ...] = field(init=False, compare=False, repr=False)  # the plan's, for `Evaluation`
 
     def __post_init__(self) -> None:
         readers: dict[str, list[int]] = {}
         for i, (_, _, reads) in enumerate(self._plan):
             for concept in reads or ():
                 readers.setdefault(concept, []).append(i)
-        object.__setattr__(self, "_readers", {c: tuple(found) for c, found in readers.items()})
+        object.__setattr__(self, "_readers", {c: frozenset(found) for c, found in readers.items()})
         object.__setattr__(self, "_read", frozenset(readers))
         object.__setattr__(self, "_personal", frozenset(i for i, (_, _, r) in enumerate(self._plan) if r is None))
+        object.__setattr__(self, "_rules", tuple(rule for _, rule, _ in self._plan))
 
     def start(self, data: PatientData, on: dt.date) -> Evaluation:
         """Criteria in file order, evaluated on demand (`Evaluation.outcome(i)` for `trial.criteria[i]`), every
         one by running its function: the reference `start_indexed` must agree with."""
-        return Evaluation(self.trial, self._plan, self._source, Env(data, on))
+        return Evaluation(self.trial, self._rules, self._source, Env(data, on))
 
     def start_indexed(self, data: IndexedPatientData, on: dt.date, answers: Answers | None = None) -> Evaluation:
         """As `start`, but criteria that read no concept the patient has records of take the outcome of a blank
@@ -545,7 +524,7 @@ class CompiledTrial:
         if found is None:
             if len(self._blanks) >= _MAX_BLANKS:
                 self._blanks.clear()
-            blank = Evaluation(self.trial, self._plan, self._source, Env(data.blank(), on))
+            blank = Evaluation(self.trial, self._rules, self._source, Env(data.blank(), on))
             personal = self._personal
             outcomes = [None if i in personal else blank.outcome(i) for i in range(len(self._plan))]
             found = self._blanks[key] = (blank, outcomes)
@@ -555,7 +534,7 @@ class CompiledTrial:
         # the criteria reading the few concepts both the trial reads and the patient holds, in one call
         own = self._personal.union(*map(readers.__getitem__, self._read.intersection(held)))
         env = Env(data, on, held, blank.env, answers)
-        return Evaluation(self.trial, self._plan, self._source, env, blank_outcomes, own)
+        return Evaluation(self.trial, self._rules, self._source, env, blank_outcomes, own)
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()
@@ -579,7 +558,7 @@ def compile_trial(
     # tracebacks through the generated functions then show their lines
     linecache.cache[source.filename] = (len(source.text), None, source.text.splitlines(True), source.filename)
     plan = tuple(
-        (c, None if name is None else cast(Rule, namespace[name]), reads)
+        (c, cast(CriterionRule, namespace[name]), reads)
         for c, name, reads in zip(checked.criteria, source.criteria, source.reads, strict=True)
     )
     return CompiledTrial(checked, plan, source)
