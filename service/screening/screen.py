@@ -73,11 +73,8 @@ _PLAIN_LINES: dict[tuple[int, str, tuple[str, ...]], tuple[Criterion, CriterionR
 
 
 def _line(outcome: CriterionOutcome) -> CriterionReport:
-    return CriterionReport.of(outcome) if outcome.evidence else _plain_line(outcome)
-
-
-def _plain_line(outcome: CriterionOutcome) -> CriterionReport:
-    """The shared line of an outcome without evidence (`_PLAIN_LINES`)."""
+    if outcome.evidence:
+        return CriterionReport.of(outcome)
     criterion = outcome.criterion
     key = (id(criterion), outcome.result, outcome.missing)
     found = _PLAIN_LINES.get(key)
@@ -127,10 +124,8 @@ def trial_report(trial: LoadedTrial, evaluation: Evaluation) -> TrialReport:
         criteria = tuple(map(_line, outcomes))
     else:
         lines = _blank_lines(blank).copy()
-        line_of = CriterionReport.of
-        for i in evaluation.own:  # `_line`, written out: most of these lines have evidence, each built here
-            outcome = outcomes[i]
-            lines[i] = line_of(outcome) if outcome.evidence else _plain_line(outcome)
+        for i in evaluation.own:
+            lines[i] = _line(outcomes[i])
         criteria = tuple(lines)  # type: ignore[arg-type]  # every None was an own criterion's
     common, *cohorts = trial.rollup.group_ranks(map(_RESULT, outcomes))
     return TrialReport(
