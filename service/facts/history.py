@@ -71,11 +71,11 @@ def _span(start: Range | None, end: Range | None) -> str | None:
 
 def _point(value: object) -> Timing | None:
     """A dated event at one point in time (an immunization, a result): always counts as current."""
-    return _point_at(value) if isinstance(value, str) else None
+    return point_at(value) if isinstance(value, str) else None
 
 
 @functools.lru_cache(maxsize=8192)
-def _point_at(text: str) -> Timing | None:
+def point_at(text: str) -> Timing | None:
     """Per date text, not per record: a patient's results of one panel share their date (a Timing is immutable)."""
     found = date_range(text)
     if found is None:
@@ -162,7 +162,7 @@ def immunization_timing(resource: Mapping[str, Any]) -> Timing:
 def observation_timing(resource: Mapping[str, Any]) -> Timing:
     """effectiveDateTime / effectiveInstant / effectivePeriod (end, else start) / issued, as one point."""
     written = resource.get("effectiveDateTime")  # nearly every result: read it before the general walk
-    if type(written) is str and (found := _point_at(written)) is not None:
+    if type(written) is str and (found := point_at(written)) is not None:
         return found
     for key in ("effectiveDateTime", "effectiveInstant"):
         found = _point(resource.get(key))

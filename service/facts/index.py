@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from service.criteria.inputs import RecordKind
 from service.facts.counting import counts
-from service.facts.history import Timing, observation_timing, timing_of
+from service.facts.history import Timing, observation_timing, point_at, timing_of
 from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 
@@ -177,6 +177,9 @@ class ConceptIndex:
         """Each result under the concepts of its code and of each component's code. Whether it counts is only
         asked when one may map (many results map to nothing); a result that maps to nothing makes no entry."""
         known, lookup, by_concept = catalog.coding_memo, catalog.concepts_for, self._by_concept
+        # status as written -> whether a result counts: an Observation counts by its status alone (`counts`), and a
+        # patient's results share one or two statuses, so `counts` runs once per status, not once per result
+        counted: dict[str, bool] = {}
         for resource in resources:
             # nearly every result: one coding the catalog has seen, read here in a few C reads; any other shape (no
             # code, several codings, a coding the memo lacks, a value of another type) falls to `_coded`
@@ -188,10 +191,22 @@ class ConceptIndex:
             if found is None:
                 found = _coded(known, lookup, resource.get("code"))
             components = resource.get("component")
-            if not (found or components) or not counts(resource_type, resource):
+            if not (found or components):
+                continue
+            status = resource.get("status")
+            if type(status) is str:
+                status_counts = counted.get(status)
+                if status_counts is None:
+                    status_counts = counted[status] = counts(resource_type, resource)
+            else:
+                status_counts = counts(resource_type, resource)
+            if not status_counts:
                 continue
             reference = f"{resource_type}/{resource.get('id', '')}"
-            timing = observation_timing(resource)
+            # nearly every result is dated by an effectiveDateTime: its Timing read here by the cached parse, the
+            # general walk (`observation_timing`, a Python call per result) only for another shape
+            written = resource.get("effectiveDateTime")
+            timing = (type(written) is str and point_at(written)) or observation_timing(resource)
             if found:
                 entry = Entry(resource_type, resource, resource, timing, reference)
                 for concept in found:

@@ -69,16 +69,7 @@ def record_from_resources(patient: Mapping[str, Any], resources: Iterable[Mappin
         raise BundleError("expected a Patient resource")
     if not isinstance(patient.get("id"), str) or not patient["id"]:
         raise BundleError("the Patient has no id")
-    # A dict is told by its type before the Mapping check: JSON gives dicts, and an ABC check costs more than the
-    # rest of a resource's grouping.
-    selected = [
-        r
-        for r in resources
-        if (type(r) is dict or isinstance(r, Mapping))
-        and isinstance(resource_type := r.get("resourceType"), str)
-        and resource_type in READ_TYPES
-    ]
-    return _build(patient, selected, _patient_aliases(patient, None))
+    return _build(patient, resources, _patient_aliases(patient, None))
 
 
 def _with_id(patient: Mapping[str, Any], full_url: str | None) -> Mapping[str, Any]:
@@ -124,10 +115,17 @@ def _build(
     resources: Iterable[Mapping[str, Any]],
     aliases: tuple[frozenset[str], str],
 ) -> PatientRecord:
+    """The patient's resources of READ_TYPES, grouped by type, in one pass (a resource of another shape or type is
+    left out). A dict is told by its type before the Mapping check: JSON gives dicts, and an ABC check costs more
+    than the rest of a resource's grouping."""
     grouped: dict[str, list[Mapping[str, Any]]] = {}
     exact = aliases[0]
     for resource in resources:
-        resource_type = resource["resourceType"]
+        if type(resource) is not dict and not isinstance(resource, Mapping):
+            continue
+        resource_type = resource.get("resourceType")
+        if not isinstance(resource_type, str) or resource_type not in READ_TYPES:
+            continue
         subject = resource.get("subject")  # the usual form, `{"reference": "Patient/<id>"}`, read inline
         if (
             (type(subject) is dict and type(reference := subject.get("reference")) is str and reference in exact)
