@@ -95,7 +95,7 @@ def _belongs(resource: Mapping[str, Any], aliases: tuple[frozenset[str], str]) -
     ref = resource.get("subject")
     if ref is None:
         ref = resource.get("patient")
-    if type(ref) is not dict and not isinstance(ref, Mapping):  # the type first: see record_from_resources
+    if type(ref) is not dict and not isinstance(ref, Mapping):  # the type first: see _build
         return False
     reference = ref.get("reference")
     if not isinstance(reference, str):
