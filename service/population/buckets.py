@@ -24,9 +24,9 @@ from service.population.candidates import candidate_rows, encode_rows
 from service.population.feasibility import Feasibility
 from service.population.shuffle import OWNED_TYPES, SHARED_TYPE, UNVERIFIED, classify, patient_chunks, read_section
 from service.population.storage import join, write_replacing
-from service.population.trial_plan import Screened, from_outcomes, from_report, plans
+from service.population.trial_plan import Screened, from_outcomes, plans
 from service.population.worker import current_screener
-from service.screening.screen import Screener
+from service.screening.screen import Screener, screening_report
 
 MAX_ERRORS_KEPT = 20
 _MARK = UNVERIFIED[0]
@@ -144,9 +144,6 @@ def _screen_patients(
     reports: list[bytes] = []
     rows: list[dict[str, Any]] = []
     feasibility = result.feasibility
-    # Rows or reports of ineligible patients need every trial's report; otherwise no report is built for the counts
-    # and rows, which read the outcomes (trial_plan.py).
-    every_report = "ineligible" in job.statuses and (job.candidates is not None or job.reports is not None)
     trial_plans = plans(screener.select(job.trial_id))  # once per bucket: the same for every patient
     for key in sorted(grouped):
         parsed = _parsed(key, grouped.pop(key))
@@ -162,12 +159,10 @@ def _screen_patients(
             if len(patients) > 1:
                 raise ValueError(f"{len(patients)} Patient resources share this id")
             record = record_from_resources(patients[0], own + _referenced(own, medications) if medications else own)
-            if every_report:
-                full = screener.screen(record, on=on, trial_id=job.trial_id)
-                answers = list(map(from_report, trial_plans, full.trials))
-            else:
-                outcomes = screener.outcomes(record, on=on, trial_id=job.trial_id)
-                answers = [from_outcomes(p, t, o) for p, (t, o) in zip(trial_plans, outcomes, strict=True)]
+            now = dt.datetime.now(dt.UTC)
+            evaluations = screener.evaluations(record, on=on or now.date(), trial_id=job.trial_id)
+            # the counts and rows read every criterion's outcome (trial_plan.py); a report is built only when written
+            answers = [from_outcomes(p, t, e.all()) for p, (t, e) in zip(trial_plans, evaluations, strict=True)]
         except Exception as exc:  # one bad record must not stop a population run
             result.error_count += 1
             if len(result.errors) < MAX_ERRORS_KEPT:
@@ -180,10 +175,8 @@ def _screen_patients(
         if job.candidates is not None:
             damaged = job.damaged.get(key.decode(), 0)
             rows.extend(candidate_rows(record.reference, answers, patients[0], own, job.statuses, damaged))
-        if job.reports is not None and _has_status(answers, job.statuses):
-            if not every_report:
-                full = screener.screen(record, on=on, trial_id=job.trial_id)
-            reports.append(orjson.dumps(full.to_json()))
+        if job.reports is not None and _has_status(answers, job.statuses):  # from the same evaluations, not again
+            reports.append(orjson.dumps(screening_report(record, now, evaluations).to_json()))
     return result, reports, rows
 
 

@@ -1,9 +1,9 @@
-"""What a population run reads of one patient's screening of one trial, with or without a report.
+"""What a population run reads of one patient's screening of one trial: the evaluator's outcomes, not a report.
 
 The feasibility counts and the candidate rows need per trial its status, each arm's status and per criterion its
-result, missing data and evidence: all on the evaluator's outcomes, so a run that writes no reports builds no report
-objects. What is the same for every patient (which criteria decide which arm, in what order; the result that
-disqualifies each one) is a `TrialPlan`, worked out once per trial.
+result, missing data and evidence: all on the evaluator's outcomes, so a report is built only when one is written.
+What is the same for every patient (which criteria decide which arm, in what order; the result that disqualifies
+each one) is a `TrialPlan`, worked out once per trial.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from operator import attrgetter, eq
 from typing import Protocol
 
 from service.criteria import Evidence
-from service.screening.contract import CriterionResult, TrialReport
+from service.screening.contract import CriterionResult
 from service.screening.registry import LoadedTrial
 from service.screening.status import STATUS_BY_RANK, Rollup, trial_rank
 
@@ -135,13 +135,6 @@ def from_outcomes(plan: TrialPlan, trial: LoadedTrial, outcomes: Sequence[Line])
     status = RANK_WORDS[trial_rank(common, cohorts)]
     arm_statuses = tuple([RANK_WORDS[trial_rank(common, [cohort])] for cohort in cohorts]) or (status,)
     return Screened(plan, status, arm_statuses, outcomes, results)
-
-
-def from_report(plan: TrialPlan, report: TrialReport) -> Screened:
-    """The answer read off the trial's report."""
-    status = str(report.status)
-    arm_statuses = tuple([str(c.status) for c in report.cohorts]) or (status,)
-    return Screened(plan, status, arm_statuses, report.criteria, list(map(_RESULT, report.criteria)))
 
 
 def plans(trials: Sequence[LoadedTrial]) -> tuple[TrialPlan, ...]:

@@ -138,6 +138,17 @@ def trial_report(trial: LoadedTrial, evaluation: Evaluation) -> TrialReport:
     )
 
 
+def screening_report(
+    record: PatientRecord, evaluated_at: dt.datetime, evaluations: Iterable[tuple[LoadedTrial, Evaluation]]
+) -> ScreeningReport:
+    """The contract's report of the patient's evaluations (`Screener.evaluations`)."""
+    return ScreeningReport(
+        patient=record.reference,
+        evaluated_at=evaluated_at.isoformat().replace("+00:00", "Z"),
+        trials=tuple(trial_report(t, e) for t, e in evaluations),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Screener:
     """The loaded trials and catalog, ready to screen any number of patients."""
@@ -162,14 +173,22 @@ class Screener:
         """The whole report. `unreadable`: resource types that could not be read; criteria on them become
         unknown, never met."""
         now = dt.datetime.now(dt.UTC)
-        day = on or now.date()
+        evaluations = self.evaluations(record, on=on or now.date(), trial_id=trial_id, unreadable=unreadable)
+        return screening_report(record, now, evaluations)
+
+    def evaluations(
+        self,
+        record: PatientRecord,
+        *,
+        on: dt.date,
+        trial_id: str | None = None,
+        unreadable: frozenset[str] = frozenset(),
+    ) -> list[tuple[LoadedTrial, Evaluation]]:
+        """Per trial, the patient's evaluation (each criterion evaluated when first read, once): what a report
+        reads, and what a population run's counts and rows read (every criterion's outcome) without one."""
         facts = PatientFacts(record, self.catalog, unreadable=unreadable)
         answers: Answers = {}  # shared by the trials' evaluations of this patient and day
-        return ScreeningReport(
-            patient=record.reference,
-            evaluated_at=now.isoformat().replace("+00:00", "Z"),
-            trials=tuple(trial_report(t, t.compiled.start_indexed(facts, day, answers)) for t in self.select(trial_id)),
-        )
+        return [(t, t.compiled.start_indexed(facts, on, answers)) for t in self.select(trial_id)]
 
     def screen_json(
         self, record: PatientRecord, *, on: dt.date | None = None, trial_id: str | None = None
@@ -183,28 +202,8 @@ class Screener:
         """Reports of the trials the patient may qualify for (the hook's cards): a trial is dropped as soon as
         it is ruled out, without evaluating the rest of it or building its report."""
         day = on or dt.datetime.now(dt.UTC).date()
-        facts = PatientFacts(record, self.catalog, unreadable=unreadable)
-        answers: Answers = {}
-        reports = []
-        for trial in self.trials:
-            evaluation = trial.compiled.start_indexed(facts, day, answers)
-            if not is_ruled_out(trial, evaluation):
-                reports.append(trial_report(trial, evaluation))
-        return reports
-
-    def outcomes(
-        self, record: PatientRecord, *, on: dt.date | None = None, trial_id: str | None = None
-    ) -> list[tuple[LoadedTrial, list[CriterionOutcome]]]:
-        """Per trial, every criterion's outcome (file order), without building a report.
-
-        What a population run reads when it writes no reports: its counts and rows need each criterion's result,
-        missing data and evidence (a ruled-out trial's counts need every criterion that disqualifies, so no
-        criterion is skipped), and the statuses the trial's roll-up gives them.
-        """
-        day = on or dt.datetime.now(dt.UTC).date()
-        facts = PatientFacts(record, self.catalog)
-        shared_reads: Answers = {}
-        return [(t, t.compiled.start_indexed(facts, day, shared_reads).all()) for t in self.select(trial_id)]
+        evaluations = self.evaluations(record, on=day, unreadable=unreadable)
+        return [trial_report(t, e) for t, e in evaluations if not is_ruled_out(t, e)]
 
 
 def load_screener(trials_dir: Path | None = None) -> Screener:

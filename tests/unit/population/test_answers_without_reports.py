@@ -1,4 +1,4 @@
-"""A population run's answers without reports (`Screener.outcomes` read through a `TrialPlan`) give the counts and
+"""A population run's answers without reports (`Screener.evaluations` read through a `TrialPlan`) give the counts and
 rows that the full reports give, patient by patient.
 
 On every Synthea bundle and demo patient, on two dates, and on random outcomes of every bundled trial (hypothesis):
@@ -25,11 +25,12 @@ from service.fhir_access.bundle import record_from_bundle
 from service.fhir_access.record import PatientRecord
 from service.population.candidates import candidate_rows
 from service.population.feasibility import Arm, Feasibility
-from service.population.trial_plan import Screened, from_outcomes, from_report, plans
+from service.population.trial_plan import Screened, from_outcomes, plans
 from service.screening.contract import TrialReport
 from service.screening.registry import LoadedTrial
 from service.screening.screen import Screener, load_screener, trial_report
 from tests.paths import SYNTHEA
+from tests.unit.population.report_answers import from_report
 
 DATES = (dt.date(2026, 11, 23), dt.date(2024, 3, 1))
 EVERY_STATUS = frozenset({"eligible", "possibly-eligible", "ineligible"})
@@ -71,9 +72,9 @@ def test_agrees_with_the_full_report(screener: Screener, on: dt.date) -> None:
     statuses: set[str] = set()
     for name, record in _records(on):
         full = screener.screen(record, on=on).trials
-        outcomes = screener.outcomes(record, on=on)
-        assert [t.id for t, _ in outcomes] == [t.id for t in full], name
-        lean = [from_outcomes(p, t, o) for p, (t, o) in zip(trial_plans, outcomes, strict=True)]
+        evaluations = screener.evaluations(record, on=on)
+        assert [t.id for t, _ in evaluations] == [t.id for t in full], name
+        lean = [from_outcomes(p, t, e.all()) for p, (t, e) in zip(trial_plans, evaluations, strict=True)]
         reported = list(map(from_report, trial_plans, full))
         resources = [r for typed in record.resources.values() for r in typed]
         assert _outputs(lean, resources) == _outputs(reported, resources), name
@@ -84,7 +85,7 @@ def test_agrees_with_the_full_report(screener: Screener, on: dt.date) -> None:
 def test_one_trial(screener: Screener) -> None:
     record = next(record for _, record in _records(DATES[0]))
     trial = screener.trials[-1].id
-    assert [t.id for t, _ in screener.outcomes(record, on=DATES[0], trial_id=trial)] == [trial]
+    assert [t.id for t, _ in screener.evaluations(record, on=DATES[0], trial_id=trial)] == [trial]
 
 
 class _Evaluated:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from service.criteria import CriterionKind
 from service.population.feasibility import Feasibility
-from service.population.trial_plan import TrialPlan, from_report
+from service.population.trial_plan import TrialPlan
 from service.screening.contract import CohortReport, CriterionReport, CriterionResult, Status, TrialReport
 from service.screening.status import Rollup
+from tests.unit.population.report_answers import from_report
 
 
 def _criterion(
