@@ -444,8 +444,8 @@ class Evaluation:
 
     @property
     def so_far(self) -> list[CriterionOutcome | None]:
-        """The outcomes known yet, by index (None: not evaluated yet), live: a caller that reads many in a loop
-        asks `outcome` only for a None (a blank patient's outcomes are known from the start)."""
+        """The outcomes known yet, by index (None: not evaluated yet), live: what shows which criteria a caller
+        made this evaluation run (tests/unit/screening/test_ruled_out.py: ruling a chart out evaluates none)."""
         return self._outcomes
 
     @property
