@@ -127,7 +127,7 @@ def trial_report(trial: LoadedTrial, evaluation: Evaluation) -> TrialReport:
         for i in evaluation.own:
             lines[i] = _line(outcomes[i])
         criteria = tuple(lines)  # type: ignore[arg-type]  # every None was an own criterion's
-    common, *cohorts = trial.rollup.group_ranks(map(_RESULT, outcomes))
+    common, *cohorts = trial.rollup.group_ranks(list(map(_RESULT, outcomes)))
     return TrialReport(
         id=definition.id,
         title=definition.title,
