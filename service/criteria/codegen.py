@@ -19,7 +19,7 @@ For a newcomer, `CompiledTrial.source` shows what a trial became (`tests/unit/cr
         return t1, e1, m1
 
     def part_1(env):
-        l1, h1, e1, m1 = _latest(env, Q2)
+        l1, h1, e1, m1 = env.answers.get(KQ2) or _latest(env, Q2)  # a read the patient's memo may answer
         if l1 is None or h1 is None:                        # a comparison of intervals, inlined
             t2 = UNKNOWN
             m2 = m1
@@ -471,7 +471,7 @@ class _Generator:
             if node.unit is None:  # a Latest that is never compared is reported by the checker
                 raise AssertionError(f"Latest at {node.span} has no unit")
             query = MeasurementQuery(frozenset(retrieve.concepts), node.unit, base.window, name == "Highest")
-            return f"_latest(env, {self.constant('Q', self.queries.intern(query))})"
+            return self.answered("_latest", self.queries.intern(query), "Q")
         if name in ("Count", "Earliest", "MostRecent"):
             what = self.label(retrieve.concepts)
             return f"_over_records(env, {self.constant('Q', base)}, {name!r}, {what!r}, {_window_text(base)!r})"
@@ -484,8 +484,16 @@ class _Generator:
                     (self.queries.intern(replace(base, concepts=frozenset({c}), polarity=None)), self.label((c,)))
                     for c in retrieve.concepts
                 )
-            return f"_exposure(env, {self.constant('G', self.queries.intern(groups))})"
+            return self.answered("_exposure", self.queries.intern(groups), "G")
         raise AssertionError(f"unchecked function {name}")  # pragma: no cover
+
+    def answered(self, function: str, query: object, prefix: str) -> str:
+        """A data read whose answer the patient's `Env.answers` keeps by the id of its query (`_latest`, `_exposure`),
+        read there first: a trial asks most of them again, or another trial did."""
+        name = self.constant(prefix, query)
+        key = f"K{name}"
+        self.constants[key] = id(query)
+        return f"env.answers.get({key}) or {function}(env, {name})"
 
 
 def generate(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable) -> Source:
