@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import linecache
 import math
-from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -418,23 +418,22 @@ class Evaluation:
         source: Source,
         env: Env,
         blank: list[CriterionOutcome | None] | None = None,
-        own: Collection[int] = (),
+        own: Sequence[int] = (),
+        outcomes: list[CriterionOutcome | None] | None = None,
     ) -> None:
-        """`blank`: the blank patient's outcomes, taken for every criterion but the indices `own` (None where the
-        criterion reads the patient otherwise); every criterion is evaluated when not given."""
+        """`blank`: the blank patient's outcomes, taken for every criterion but the indices `own` (file order; None
+        where the criterion reads the patient otherwise), and `outcomes` a copy of them with None at `own`; every
+        criterion is evaluated when not given."""
         self._trial = trial
         self._rules = rules
         self._source = source
         self._env = env
         self._blank = blank
         self._outcomes: list[CriterionOutcome | None]
-        self._own: Collection[int]
-        if blank is None:
+        self._own: Sequence[int]
+        if blank is None or outcomes is None:
             self._outcomes, self._own = [None] * len(rules), range(len(rules))
         else:
-            outcomes = list(blank)
-            for i in own:
-                outcomes[i] = None
             self._outcomes, self._own = outcomes, own
 
     def outcome(self, index: int) -> CriterionOutcome:
@@ -449,7 +448,7 @@ class Evaluation:
 
     def all(self) -> list[CriterionOutcome]:
         outcomes, rules, env = self._outcomes, self._rules, self._env
-        for i in sorted(self._own):  # file order
+        for i in self._own:  # file order
             if outcomes[i] is None:
                 try:
                     outcomes[i] = rules[i](env)
@@ -474,8 +473,8 @@ class Evaluation:
         return self._blank
 
     @property
-    def own(self) -> Collection[int]:
-        """The indices of the criteria this patient evaluates itself (a set: `all` evaluates them in file order)."""
+    def own(self) -> Sequence[int]:
+        """The indices of the criteria this patient evaluates itself, in file order."""
         return self._own
 
     def _failure(self, index: int, error: Exception) -> EvaluationError:
@@ -501,6 +500,10 @@ CriterionRule = Callable[[Env], CriterionOutcome]
 # Per criterion: its compiled rule and the concepts it reads (None: it reads the patient otherwise; none: manual).
 _Plan = tuple[tuple[ast.Criterion, CriterionRule, frozenset[str] | None], ...]
 _MAX_BLANKS = 64  # blank evaluations kept per trial: one per (day, gaps) seen, cleared when full
+# Which criteria a patient evaluates itself, in file order, by the trial's concepts it holds; the blank outcomes with
+# None at those (copied per patient) and the blank's list they were made from.
+_Own = tuple[tuple[int, ...], list[CriterionOutcome | None], list[CriterionOutcome | None]]
+_MAX_OWNS = 256  # kept per trial, cleared when full
 
 
 @dataclass(frozen=True, slots=True)
@@ -513,6 +516,8 @@ class CompiledTrial:
         default_factory=dict, compare=False, repr=False
     )
     # worked out once from the plan: concept -> the criteria reading it; the criteria reading the patient otherwise
+    # by the trial's concepts a patient holds (`start_indexed`)
+    _owns: dict[frozenset[str], _Own] = field(default_factory=dict, compare=False, repr=False)
     _readers: dict[str, frozenset[int]] = field(init=False, compare=False, repr=False)  # sets: `union` merges them
     _read: frozenset[str] = field(init=False, compare=False, repr=False)  # `_readers`' keys, to meet a frozenset
     _personal: frozenset[int] = field(init=False, compare=False, repr=False)
@@ -549,11 +554,23 @@ class CompiledTrial:
             found = self._blanks[key] = (blank, outcomes)
         blank, blank_outcomes = found
         held = data.concepts_held()
-        readers = self._readers
-        # the criteria reading the few concepts both the trial reads and the patient holds, in one call
-        own = self._personal.union(*map(readers.__getitem__, self._read.intersection(held)))
+        reads = self._read.intersection(held)
+        own = self._owns.get(reads)  # worked out once for the patients holding the same of the trial's concepts
+        if own is None or own[1] is not blank_outcomes:
+            if len(self._owns) >= _MAX_OWNS:
+                self._owns.clear()
+            own = self._owns[reads] = self._own_of(reads, blank_outcomes)
         env = Env(data, on, held, blank.env, answers)
-        return Evaluation(self.trial, self._rules, self._source, env, blank_outcomes, own)
+        return Evaluation(self.trial, self._rules, self._source, env, blank_outcomes, own[0], own[2].copy())
+
+    def _own_of(self, reads: frozenset[str], blank: list[CriterionOutcome | None]) -> _Own:
+        """The criteria reading the concepts `reads` or the patient otherwise, in file order, from the sets of the
+        criteria reading each concept, in one call."""
+        own = tuple(sorted(self._personal.union(*map(self._readers.__getitem__, reads))))
+        pending = blank.copy()
+        for i in own:
+            pending[i] = None
+        return own, blank, pending
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()

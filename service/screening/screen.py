@@ -45,7 +45,7 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
         for index in _per_blank(_BLANK_AGAINST, blank, lambda: _disqualifying(blank, against)):
             if index not in own and _rules_out(disqualified, groups[index]):
                 return True
-        pending = sorted(own)  # file order
+        pending = own  # file order
     outcome = evaluation.outcome
     for index in pending:
         group = groups[index]

@@ -151,3 +151,19 @@ def test_trials_sharing_answers_ask_the_age_of_the_patient_once(born: tuple[dt.d
     alone = IndexedPatient(born=born)
     assert shared[0] == shared[1] == first.evaluate(alone, ON)
     assert shared[0][0].result == result
+
+
+def test_patients_holding_the_same_concepts_with_other_gaps_evaluate_as_alone() -> None:
+    """Which criteria a patient evaluates itself is kept per set of the trial's concepts it holds, with the blank
+    outcomes of its gaps: patients taking turns with other gaps and other concepts each get their own answers."""
+    trial = _trial('exists [Condition: "lupus"] or Latest([Observation: "anc"]) < 1 \'10*9/L\'')
+    kinds = (frozenset(), frozenset({"Condition"}))
+    for conditions, values, missing in [
+        ((), {}, 0),
+        (("lupus",), {}, 1),
+        (("lupus",), {}, 0),
+        ((), {"anc": 0.5}, 1),
+    ] * 2:
+        patient = IndexedPatient(values=values, conditions=conditions, missing_kinds=kinds[missing])
+        reference = IndexedPatient(values=values, conditions=conditions, missing_kinds=kinds[missing])
+        assert trial.start_indexed(patient, ON).all() == trial.evaluate(reference, ON)
