@@ -155,8 +155,9 @@ def _window_text(query: EventQuery) -> str:
 
 
 def _merged(a: str, b: str) -> str:
-    """The expression merging two tuples of evidence or missing texts (`_merge_pair`), empty ones left out."""
-    if b == _EMPTY:
+    """The expression merging two tuples of evidence or missing texts (`_merge_pair`), empty ones left out and one
+    merged with itself (an age compared twice) kept."""
+    if b == _EMPTY or a == b:
         return a
     if a == _EMPTY:
         return b
