@@ -19,7 +19,7 @@ For a newcomer, `CompiledTrial.source` shows what a trial became (`tests/unit/cr
         return t1, e1, m1
 
     def part_1(env):
-        l1, h1, e1, m1 = _latest(env, Q2)
+        l1, h1, e1, m1 = env.answers.get(KQ2) or _latest(env, Q2)  # a read the patient's memo may answer
         if l1 is None or h1 is None:                        # a comparison of intervals, inlined
             t2 = UNKNOWN
             m2 = m1
@@ -29,24 +29,29 @@ For a newcomer, `CompiledTrial.source` shows what a trial became (`tests/unit/cr
         return t2, e1, m2
 
     def criterion_0(env):
-        if env.held is None or 'lupus' in env.held:         # the blank patient's answer when no lupus record
-            t1, e1, m1 = part_0(env)
-        else:
+        if env.held is None or 'lupus' in env.held:         # part_0 written out, not called (a call per part
+            o2 = env.defines.get('Lupus')                   # and patient saved) ...
+            if o2 is None:
+                o2 = env.defines['Lupus'] = define_0(env)
+            t2, e2, m2 = o2
+            t1, e1, m1 = t2, e2, m2
+        else:                                               # ... or the blank patient's answer when no lupus record
             t1, e1, m1 = env.blank.defines.get(0) or _blank_part(env, part_0, 0)
         if env.held is None or 'anc' in env.held:
-            t2, e2, m2 = part_1(env)
+            ...                                             # part_1 written out
+            t3, e3, m3 = t5, e4, m5
         else:
-            t2, e2, m2 = env.blank.defines.get(1) or _blank_part(env, part_1, 1)
-        t3 = NOT_MET if t1 is NOT_MET or t2 is NOT_MET else UNKNOWN if t1 is UNKNOWN or t2 is UNKNOWN else MET
-        if t1 is not t3:                                    # explained by the sides that agree with t3
-            e3, m3 = e2, m2 if t3 is UNKNOWN else ()
-        elif t2 is not t3:
-            e3, m3 = e1, m1 if t3 is UNKNOWN else ()
+            t3, e3, m3 = env.blank.defines.get(1) or _blank_part(env, part_1, 1)
+        t6 = NOT_MET if t1 is NOT_MET or t3 is NOT_MET else UNKNOWN if t1 is UNKNOWN or t3 is UNKNOWN else MET
+        if t1 is not t6:                                    # explained by the sides that agree with t6
+            e6, m6 = e3, m3 if t6 is UNKNOWN else ()
+        elif t3 is not t6:
+            e6, m6 = e1, m1 if t6 is UNKNOWN else ()
         else:
-            e3, m3 = _merge_pair(e1, e2), _merge_pair(m1, m2) if t3 is UNKNOWN else ()
-        if t3 is UNKNOWN and not m3:                        # an outcome: what it is about, what would decide it
-            return _new_outcome(CriterionOutcome, (C0, 'unknown', e3, D3))
-        return _new_outcome(CriterionOutcome, (C0, t3._value_, e3, m3))
+            e6, m6 = _merge_pair(e1, e3), _merge_pair(m1, m3) if t6 is UNKNOWN else ()
+        if t6 is UNKNOWN and not m6:                        # an outcome: what it is about, what would decide it
+            return _new_outcome(CriterionOutcome, (C0, 'unknown', e6, D4))
+        return _new_outcome(CriterionOutcome, (C0, t6._value_, e6, m6))
 
 Semantics: three-valued truth; an And/Or explained by the side that decides it, or by both (evidence and missing
 texts concatenated without duplicates) when both agree with it, missing texts only for an unknown result; a
@@ -150,8 +155,9 @@ def _window_text(query: EventQuery) -> str:
 
 
 def _merged(a: str, b: str) -> str:
-    """The expression merging two tuples of evidence or missing texts (`_merge_pair`), empty ones left out."""
-    if b == _EMPTY:
+    """The expression merging two tuples of evidence or missing texts (`_merge_pair`), empty ones left out and one
+    merged with itself (an age compared twice) kept."""
+    if b == _EMPTY or a == b:
         return a
     if a == _EMPTY:
         return b
@@ -192,6 +198,7 @@ class _Generator:
         self.indent = 1
         self.locals = itertools.count(1)
         self.parts = itertools.count()
+        self.part_functions: dict[int, int] = {}  # by the id of an expression node: its part's number
         self.define_numbers = itertools.count()
         self.read_sets: dict[int, frozenset[str] | None] = {}  # by the id of an expression node of the trial
 
@@ -357,15 +364,18 @@ class _Generator:
         return concepts
 
     def part(self, expr: ast.Expr, whole: ast.Expr) -> _Truth:
-        """`expr`, answered by the blank patient when the patient holds none of the concepts it reads; inline when
-        that test could never skip it (it reads no concept, or all that `whole`, the expression around it, reads:
-        then `whole` is asked only when one is held)."""
+        """`expr`, answered by the blank patient (by its function `part_N`) when the patient holds none of the
+        concepts it reads, else written out in place (not called: ~100 calls per patient saved); only written out
+        when that test could never skip it (it reads no concept, or all that `whole`, the expression around it,
+        reads: then `whole` is asked only when one is held)."""
         concepts = self.reads(expr)
         if not concepts or concepts == self.reads(whole):
             return self.rule(expr)
-        key = next(self.parts)
+        key = self.part_functions.get(id(expr))
+        if key is None:  # its function, for the blank patient: once, though a part inside it is written out twice
+            key = self.part_functions[id(expr)] = next(self.parts)
+            self.function(f"part_{key}", lambda: self.rule(expr))
         function = f"part_{key}"
-        self.function(function, lambda: self.rule(expr))
         n = next(self.locals)
         # the test inline, the blank's answer (kept in its `defines` by the part's number) through the runtime; one
         # concept (most parts) tested by `in`, not a method call on a set of one
@@ -374,8 +384,9 @@ class _Generator:
             held = f"{concept!r} in env.held"
         else:
             held = f"not env.held.isdisjoint({self.constant('R', concepts)})"
-        with self.block(f"if env.held is None or {held}:"):
-            self.emit(f"t{n}, e{n}, m{n} = {function}(env)")
+        with self.block(f"if env.held is None or {held}:"):  # the part written out here, not called
+            inline = self.rule(expr)
+            self.emit(f"t{n}, e{n}, m{n} = {inline.t}, {inline.e}, {inline.m}")
         with self.block("else:"):
             self.emit(f"t{n}, e{n}, m{n} = env.blank.defines.get({key}) or _blank_part(env, {function}, {key})")
         return _Truth(f"t{n}", f"e{n}", f"m{n}")
@@ -471,7 +482,7 @@ class _Generator:
             if node.unit is None:  # a Latest that is never compared is reported by the checker
                 raise AssertionError(f"Latest at {node.span} has no unit")
             query = MeasurementQuery(frozenset(retrieve.concepts), node.unit, base.window, name == "Highest")
-            return f"_latest(env, {self.constant('Q', self.queries.intern(query))})"
+            return self.answered("_latest", self.queries.intern(query), "Q")
         if name in ("Count", "Earliest", "MostRecent"):
             what = self.label(retrieve.concepts)
             return f"_over_records(env, {self.constant('Q', base)}, {name!r}, {what!r}, {_window_text(base)!r})"
@@ -484,8 +495,16 @@ class _Generator:
                     (self.queries.intern(replace(base, concepts=frozenset({c}), polarity=None)), self.label((c,)))
                     for c in retrieve.concepts
                 )
-            return f"_exposure(env, {self.constant('G', self.queries.intern(groups))})"
+            return self.answered("_exposure", self.queries.intern(groups), "G")
         raise AssertionError(f"unchecked function {name}")  # pragma: no cover
+
+    def answered(self, function: str, query: object, prefix: str) -> str:
+        """A data read whose answer the patient's `Env.answers` keeps by the id of its query (`_latest`, `_exposure`),
+        read there first: a trial asks most of them again, or another trial did."""
+        name = self.constant(prefix, query)
+        key = f"K{name}"
+        self.constants[key] = id(query)
+        return f"env.answers.get({key}) or {function}(env, {name})"
 
 
 def generate(checked: ast.Trial, vocabulary: Vocabulary, queries: QueryTable) -> Source:

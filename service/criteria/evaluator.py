@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import linecache
 import math
-from collections.abc import Callable, Collection, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -50,9 +50,10 @@ class Env:
     patient with the same gaps): given both, a part of an And/Or that reads none of `held` answers with the blank's
     answer (`_blank_part`).
 
-    `answers`: the data reads' own results (`_latest`, `_exposure`) by the id of their query constant, which depend
-    on the patient and date alone: the evaluations of one patient's trials may share one dict, as trials ask the
-    same questions (one Latest of a query ~2.4 times per patient, an exposure's groups ~1.4 times).
+    `answers`: the data reads' own results (`_latest`, `_exposure`, `_age`) by the id of their query constant (of
+    `_age` for the age), which depend on the patient and date alone: the evaluations of one patient's trials may share
+    one dict, as trials ask the same questions (one Latest of a query ~2.4 times per patient, an exposure's groups
+    ~1.4 times, the age ~8 times); the generated code reads a Latest's and an exposure's there before it calls.
     """
 
     __slots__ = ("answers", "blank", "data", "defines", "held", "on")
@@ -148,18 +149,18 @@ def _exists(env: Env, query: EventQuery, what: str, window: str) -> Outcome:
     events = env.data.events(query, env.on)
     if isinstance(events, Missing):
         return UNKNOWN, (), (events.reason,)
+    if not events:  # a third of the calls
+        return NOT_MET, (), ()
     certain = [e for e in events if e.certain]
     if certain:
         return MET, _latest_evidence(certain), ()
-    if events:
-        doubtful = events[0]
-        why = (
-            f"{what}: {doubtful.doubt} ({doubtful.evidence.display})"
-            if doubtful.doubt
-            else f"Date of {what} ({doubtful.evidence.display}){window}"
-        )
-        return UNKNOWN, tuple(e.evidence for e in events[:MAX_EVIDENCE]), (why,)
-    return NOT_MET, (), ()
+    doubtful = events[0]
+    why = (
+        f"{what}: {doubtful.doubt} ({doubtful.evidence.display})"
+        if doubtful.doubt
+        else f"Date of {what} ({doubtful.evidence.display}){window}"
+    )
+    return UNKNOWN, tuple(e.evidence for e in events[:MAX_EVIDENCE]), (why,)
 
 
 def _positive(env: Env, positives: EventQuery, negatives: EventQuery, wanted: str) -> Outcome:
@@ -177,24 +178,22 @@ def _positive(env: Env, positives: EventQuery, negatives: EventQuery, wanted: st
 
 
 def _latest(env: Env, query: MeasurementQuery) -> Scalar:
-    """By the id of the query, a constant of the generated code: alive as long as the compiled trial, which outlives
-    a patient's `answers`."""
-    answer = env.answers.get(id(query))
-    if answer is None:
-        answer = env.answers[id(query)] = _measured(env, query)
-    return answer
-
-
-def _measured(env: Env, query: MeasurementQuery) -> Scalar:
+    """A Latest's answer, kept in `answers` by the id of the query: the generated code reads it there first (the
+    query is a constant of the generated code, alive as long as the compiled trial, which outlives a patient's
+    `answers`)."""
     found = env.data.latest(query, env.on)
     if isinstance(found, Missing):
-        return None, None, (), (found.reason,)
-    evidence = found.evidence
-    if found.note:
-        evidence = Evidence.of(evidence.reference, f"{evidence.display}; {found.note}")
-    if found.high is not None:
-        return found.value, found.high, (evidence,), (found.doubt or f"Exact {evidence.display}",)
-    return found.value, found.value, (evidence,), ()
+        answer: Scalar = (None, None, (), (found.reason,))
+    else:
+        evidence = found.evidence
+        if found.note:
+            evidence = Evidence.of(evidence.reference, f"{evidence.display}; {found.note}")
+        if found.high is not None:
+            answer = found.value, found.high, (evidence,), (found.doubt or f"Exact {evidence.display}",)
+        else:
+            answer = found.value, found.value, (evidence,), ()
+    env.answers[id(query)] = answer
+    return answer
 
 
 def _over_records(env: Env, query: EventQuery, name: str, what: str, window: str) -> Scalar:
@@ -217,14 +216,13 @@ def _over_records(env: Env, query: EventQuery, name: str, what: str, window: str
 
 def _exposure(env: Env, groups: tuple[tuple[EventQuery, str], ...]) -> Scalar:
     """Exposure (one group: every listed drug) or LongestExposure (a group per drug): days covered by the group
-    covered longest, kept in `answers` by the id of the groups (a constant of the generated code, as in `_latest`).
+    covered longest, kept in `answers` by the id of the groups (a constant of the generated code, which reads it
+    there first, as for `_latest`).
 
     Overlapping records are merged and gaps not counted. A record that does not say how long the drug was
     taken widens the interval (it may have lasted until today), so the comparison can come out unknown.
     """
-    answer = env.answers.get(id(groups))
-    if answer is None:
-        answer = env.answers[id(groups)] = _exposed(env, groups)
+    answer = env.answers[id(groups)] = _exposed(env, groups)
     return answer
 
 
@@ -261,13 +259,16 @@ def _blank_has_records(blank: Env | None, groups: tuple[tuple[EventQuery, str], 
     return found is True
 
 
+_ONE_DAY = dt.timedelta(days=1)
+
+
 def _covered_days(periods: Iterable[tuple[dt.date, dt.date]]) -> float:
     """Days in the union of inclusive [first, last] periods."""
     total, reached = 0, None
     for first, last in sorted(periods):
         if reached is not None and last <= reached:
             continue
-        begin = first if reached is None or first > reached else reached + dt.timedelta(days=1)
+        begin = first if reached is None or first > reached else reached + _ONE_DAY
         total += (last - begin).days + 1
         reached = last
     return float(total)
@@ -280,21 +281,24 @@ def _group_exposure(
     if isinstance(events, Missing):
         return 0.0, None, (), (events.reason,)
     proven: list[tuple[dt.date, dt.date]] = []
-    possible: list[tuple[dt.date, dt.date]] = []
     undated = open_ended = 0
     for event in events:  # one pass: a group is read once per criterion that asks it
         course = event.course
         if course is None:
             undated += 1
-            continue
-        possible.append((course.earliest_first, course.latest_last))
-        # only certain records prove days taken; a doubtful one (named only by text, unconfirmed) may add them
-        if event.certain:
-            proven.append((course.first, course.proven_last))
-        if not (event.certain and course.exact):
+        elif not event.certain:  # a doubtful record (named only by text, unconfirmed) proves no days, may add them
             open_ended += 1
+        else:
+            proven.append((course.first, course.proven_last))
+            if not course.exact:
+                open_ended += 1
     low = _covered_days(proven)
-    high = None if undated else _covered_days(possible)
+    if undated:
+        high = None
+    elif open_ended:
+        high = _covered_days([(e.course.earliest_first, e.course.latest_last) for e in events])  # type: ignore[union-attr]  # all dated
+    else:  # every record certain and exact: the days possible are the days proven
+        high = low
     missing: list[str] = []
     if open_ended:
         missing.append(
@@ -310,13 +314,28 @@ def _years_between(born: dt.date, on: dt.date) -> int:
 
 
 def _age(env: Env) -> Scalar:
+    """Kept in `answers` by the id of this function (trials ask it ~8 times per patient; only a patient's own
+    criteria read it, never a blank's)."""
+    answer = env.answers.get(_AGE)
+    if answer is not None:
+        return answer
     born = env.data.birth_date_range()
     if isinstance(born, Missing):
-        return None, None, (), (born.reason,)
-    earliest, latest = born
-    low, high = _years_between(latest, env.on), _years_between(earliest, env.on)
-    missing = () if low == high else ("Complete date of birth (only part of it is recorded)",)
-    return float(low), float(high), (), missing
+        answer = (None, None, (), (born.reason,))
+    else:
+        earliest, latest = born
+        low, high = _years_between(latest, env.on), _years_between(earliest, env.on)
+        answer = (
+            float(low),
+            float(high),
+            (),
+            () if low == high else ("Complete date of birth (only part of it is recorded)",),
+        )
+    env.answers[_AGE] = answer
+    return answer
+
+
+_AGE = id(_age)
 
 
 def _today(env: Env) -> Scalar:
@@ -399,23 +418,22 @@ class Evaluation:
         source: Source,
         env: Env,
         blank: list[CriterionOutcome | None] | None = None,
-        own: Collection[int] = (),
+        own: Sequence[int] = (),
+        outcomes: list[CriterionOutcome | None] | None = None,
     ) -> None:
-        """`blank`: the blank patient's outcomes, taken for every criterion but the indices `own` (None where the
-        criterion reads the patient otherwise); every criterion is evaluated when not given."""
+        """`blank`: the blank patient's outcomes, taken for every criterion but the indices `own` (file order; None
+        where the criterion reads the patient otherwise), and `outcomes` a copy of them with None at `own`; every
+        criterion is evaluated when not given."""
         self._trial = trial
         self._rules = rules
         self._source = source
         self._env = env
         self._blank = blank
         self._outcomes: list[CriterionOutcome | None]
-        self._own: Collection[int]
-        if blank is None:
+        self._own: Sequence[int]
+        if blank is None or outcomes is None:
             self._outcomes, self._own = [None] * len(rules), range(len(rules))
         else:
-            outcomes = list(blank)
-            for i in own:
-                outcomes[i] = None
             self._outcomes, self._own = outcomes, own
 
     def outcome(self, index: int) -> CriterionOutcome:
@@ -430,7 +448,7 @@ class Evaluation:
 
     def all(self) -> list[CriterionOutcome]:
         outcomes, rules, env = self._outcomes, self._rules, self._env
-        for i in sorted(self._own):  # file order
+        for i in self._own:  # file order
             if outcomes[i] is None:
                 try:
                     outcomes[i] = rules[i](env)
@@ -455,8 +473,8 @@ class Evaluation:
         return self._blank
 
     @property
-    def own(self) -> Collection[int]:
-        """The indices of the criteria this patient evaluates itself (a set: `all` evaluates them in file order)."""
+    def own(self) -> Sequence[int]:
+        """The indices of the criteria this patient evaluates itself, in file order."""
         return self._own
 
     def _failure(self, index: int, error: Exception) -> EvaluationError:
@@ -482,6 +500,10 @@ CriterionRule = Callable[[Env], CriterionOutcome]
 # Per criterion: its compiled rule and the concepts it reads (None: it reads the patient otherwise; none: manual).
 _Plan = tuple[tuple[ast.Criterion, CriterionRule, frozenset[str] | None], ...]
 _MAX_BLANKS = 64  # blank evaluations kept per trial: one per (day, gaps) seen, cleared when full
+# Which criteria a patient evaluates itself, in file order, by the trial's concepts it holds; the blank outcomes with
+# None at those (copied per patient) and the blank's list they were made from.
+_Own = tuple[tuple[int, ...], list[CriterionOutcome | None], list[CriterionOutcome | None]]
+_MAX_OWNS = 256  # kept per trial, cleared when full
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,6 +516,8 @@ class CompiledTrial:
         default_factory=dict, compare=False, repr=False
     )
     # worked out once from the plan: concept -> the criteria reading it; the criteria reading the patient otherwise
+    # by the trial's concepts a patient holds (`start_indexed`)
+    _owns: dict[frozenset[str], _Own] = field(default_factory=dict, compare=False, repr=False)
     _readers: dict[str, frozenset[int]] = field(init=False, compare=False, repr=False)  # sets: `union` merges them
     _read: frozenset[str] = field(init=False, compare=False, repr=False)  # `_readers`' keys, to meet a frozenset
     _personal: frozenset[int] = field(init=False, compare=False, repr=False)
@@ -530,11 +554,23 @@ class CompiledTrial:
             found = self._blanks[key] = (blank, outcomes)
         blank, blank_outcomes = found
         held = data.concepts_held()
-        readers = self._readers
-        # the criteria reading the few concepts both the trial reads and the patient holds, in one call
-        own = self._personal.union(*map(readers.__getitem__, self._read.intersection(held)))
+        reads = self._read.intersection(held)
+        own = self._owns.get(reads)  # worked out once for the patients holding the same of the trial's concepts
+        if own is None or own[1] is not blank_outcomes:
+            if len(self._owns) >= _MAX_OWNS:
+                self._owns.clear()
+            own = self._owns[reads] = self._own_of(reads, blank_outcomes)
         env = Env(data, on, held, blank.env, answers)
-        return Evaluation(self.trial, self._rules, self._source, env, blank_outcomes, own)
+        return Evaluation(self.trial, self._rules, self._source, env, blank_outcomes, own[0], own[2].copy())
+
+    def _own_of(self, reads: frozenset[str], blank: list[CriterionOutcome | None]) -> _Own:
+        """The criteria reading the concepts `reads` or the patient otherwise, in file order, from the sets of the
+        criteria reading each concept, in one call."""
+        own = tuple(sorted(self._personal.union(*map(self._readers.__getitem__, reads))))
+        pending = blank.copy()
+        for i in own:
+            pending[i] = None
+        return own, blank, pending
 
     def evaluate(self, data: PatientData, on: dt.date) -> list[CriterionOutcome]:
         return self.start(data, on).all()

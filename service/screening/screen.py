@@ -45,7 +45,7 @@ def is_ruled_out(trial: LoadedTrial, evaluation: Evaluation) -> bool:
         for index in _per_blank(_BLANK_AGAINST, blank, lambda: _disqualifying(blank, against)):
             if index not in own and _rules_out(disqualified, groups[index]):
                 return True
-        pending = sorted(own)  # file order
+        pending = own  # file order
     outcome = evaluation.outcome
     for index in pending:
         group = groups[index]
@@ -127,7 +127,7 @@ def trial_report(trial: LoadedTrial, evaluation: Evaluation) -> TrialReport:
         for i in evaluation.own:
             lines[i] = _line(outcomes[i])
         criteria = tuple(lines)  # type: ignore[arg-type]  # every None was an own criterion's
-    common, *cohorts = trial.rollup.group_ranks(map(_RESULT, outcomes))
+    common, *cohorts = trial.rollup.group_ranks(list(map(_RESULT, outcomes)))
     return TrialReport(
         id=definition.id,
         title=definition.title,

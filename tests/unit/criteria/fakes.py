@@ -82,10 +82,15 @@ class IndexedPatient(Patient):
     sex_value: str = "female"
     missing_kinds: frozenset[str] = frozenset()  # stands for unreadable types: part of the gaps
     blanks: list[Patient] = field(default_factory=list)
+    born: tuple[dt.date, dt.date] | None = None
 
     def sex(self) -> str | Missing:
         self.asked.append("sex")
         return self.sex_value
+
+    def birth_date_range(self) -> tuple[dt.date, dt.date] | Missing:
+        self.asked.append("birth")
+        return Missing("Date of birth") if self.born is None else self.born
 
     def concepts_held(self) -> AbstractSet[str]:
         return {*self.values, *self.conditions}

@@ -30,8 +30,11 @@ def test_the_source_has_a_function_per_criterion_and_definition_and_a_line_per_r
     assert "def criterion_0(env):" in source
     assert "def define_0(env):" in source
     assert "env.defines['Lupus'] = define_0(env)" in source
-    (read,) = [line for line in source.splitlines() if "_latest(env, " in line]
-    assert re.fullmatch(r" +l(\d+), h\1, e\1, m\1 = _latest\(env, Q\d+\)", read)  # a read, alone on its line
+    # the read of the part the blank patient may answer: in its function, and written out in the criterion's
+    reads = [line for line in source.splitlines() if "_latest(env, " in line]
+    assert len(reads) == 2
+    for read in reads:  # a read, alone on its line, first looked up in the patient's answers by its query's id
+        assert re.fullmatch(r" +l(\d+), h\1, e\1, m\1 = env\.answers\.get\(K(Q\d+)\) or _latest\(env, \2\)", read)
 
 
 @pytest.mark.parametrize(

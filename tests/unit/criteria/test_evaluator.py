@@ -3,6 +3,8 @@ a failing criterion is reported with its trial, criterion and source position.""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from service.criteria import (
@@ -133,3 +135,35 @@ def test_trials_sharing_answers_ask_a_latest_of_the_patient_once() -> None:
     assert sum(isinstance(q, MeasurementQuery) for q in patient.asked) == 1  # asked by the first trial only
     alone = IndexedPatient(values={"anc": 0.5}, conditions=("lupus",))
     assert shared[0] == shared[1] == first.start_indexed(alone, ON).all() == first.evaluate(alone, ON)
+
+
+@pytest.mark.parametrize(
+    ("born", "result"),
+    [((dt.date(1980, 5, 1), dt.date(1980, 5, 1)), "met"), ((dt.date(2008, 1, 1), dt.date(2008, 12, 31)), "unknown")],
+)
+def test_trials_sharing_answers_ask_the_age_of_the_patient_once(born: tuple[dt.date, dt.date], result: str) -> None:
+    body = "AgeInYears() >= 18 and AgeInYears() <= 80"
+    first, second = _trial(body), _trial(body)
+    patient = IndexedPatient(born=born)
+    answers: Answers = {}
+    shared = [trial.start_indexed(patient, ON, answers).all() for trial in (first, second)]
+    assert patient.asked == ["birth"]
+    alone = IndexedPatient(born=born)
+    assert shared[0] == shared[1] == first.evaluate(alone, ON)
+    assert shared[0][0].result == result
+
+
+def test_patients_holding_the_same_concepts_with_other_gaps_evaluate_as_alone() -> None:
+    """Which criteria a patient evaluates itself is kept per set of the trial's concepts it holds, with the blank
+    outcomes of its gaps: patients taking turns with other gaps and other concepts each get their own answers."""
+    trial = _trial('exists [Condition: "lupus"] or Latest([Observation: "anc"]) < 1 \'10*9/L\'')
+    kinds = (frozenset(), frozenset({"Condition"}))
+    for conditions, values, missing in [
+        ((), {}, 0),
+        (("lupus",), {}, 1),
+        (("lupus",), {}, 0),
+        ((), {"anc": 0.5}, 1),
+    ] * 2:
+        patient = IndexedPatient(values=values, conditions=conditions, missing_kinds=kinds[missing])
+        reference = IndexedPatient(values=values, conditions=conditions, missing_kinds=kinds[missing])
+        assert trial.start_indexed(patient, ON).all() == trial.evaluate(reference, ON)
