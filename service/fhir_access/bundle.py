@@ -132,5 +132,8 @@ def _build(
             or resource_type in UNOWNED_TYPES
             or _belongs(resource, aliases)
         ):
-            grouped.setdefault(resource_type, []).append(resource)
+            try:  # not setdefault: its default list, made and dropped for every resource, cost more than the lookup
+                grouped[resource_type].append(resource)
+            except KeyError:
+                grouped[resource_type] = [resource]
     return PatientRecord(patient=patient, resources={k: tuple(v) for k, v in grouped.items()})
