@@ -24,6 +24,7 @@ import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from io import BytesIO
 from typing import Any
 
 import orjson
@@ -297,16 +298,21 @@ def read_section(work: str, partition: int, section: int) -> bytes:
     return bytes(fs.cat_file(inner, start=bounds[0], end=bounds[1])) if bounds[1] > bounds[0] else b""
 
 
-def patient_chunks(section: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(Patient id, their lines) of a bucket's section: `<id>\\t<byte count>\\n` then that many bytes of lines.
+def patient_chunks(section: bytes) -> Iterator[tuple[bytes, list[bytes]]]:
+    """(Patient id, their lines) of a bucket's section: `<id>\\t<byte count>\\n` then that many bytes of lines, each
+    ending with a newline (a group holds at least one).
 
-    Pass 2 takes a patient's lines of a partition in one slice, not line by line; an id may hold any character
-    but a tab (patient_key), a line any but a newline.
+    Pass 2 takes a patient's lines of a partition by one C call over the section's own bytes (`readlines` stops at
+    the line that reaches its byte count; a BytesIO shares a bytes object's buffer), not line by line and without
+    a copy of their bytes (a patient's slice was ~0.1 M instructions); an id may hold any character but a tab
+    (patient_key), a line any but a newline.
     """
+    source = BytesIO(section)
     position = 0
     while position < len(section):
         tab = section.index(b"\t", position)
         newline = section.index(b"\n", tab)
-        end = newline + 1 + int(section[tab + 1 : newline])
-        yield section[position:tab], section[newline + 1 : end]
-        position = end
+        size = int(section[tab + 1 : newline])
+        source.seek(newline + 1)
+        yield section[position:tab], source.readlines(size)
+        position = newline + 1 + size
