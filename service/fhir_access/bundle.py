@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from service.fhir_access.errors import BundleError
@@ -65,11 +65,26 @@ def record_from_bundle(bundle: Mapping[str, Any]) -> PatientRecord:
 
 def record_from_resources(patient: Mapping[str, Any], resources: Iterable[Mapping[str, Any]]) -> PatientRecord:
     """Group ``resources`` (e.g. search results) by type, keeping the patient's resources of READ_TYPES."""
+    _check_patient(patient)
+    return _build(patient, resources, _patient_aliases(patient, None))
+
+
+def record_from_grouped(
+    patient: Mapping[str, Any], grouped: Mapping[str, Sequence[Mapping[str, Any]]]
+) -> PatientRecord:
+    """The record of resources already grouped by type (plain strings), each known by the caller to be one that
+    record_from_resources keeps: of READ_TYPES and the patient's (`subject.reference` is `Patient/<id>`) or
+    referenced by one (a Medication). The same record, without a second pass over every resource (a population
+    run checks each line's subject as it parses it)."""
+    _check_patient(patient)
+    return _record(patient, grouped)
+
+
+def _check_patient(patient: Mapping[str, Any]) -> None:
     if not isinstance(patient, Mapping) or patient.get("resourceType") != ResourceType.PATIENT:
         raise BundleError("expected a Patient resource")
     if not isinstance(patient.get("id"), str) or not patient["id"]:
         raise BundleError("the Patient has no id")
-    return _build(patient, resources, _patient_aliases(patient, None))
 
 
 def _with_id(patient: Mapping[str, Any], full_url: str | None) -> Mapping[str, Any]:
@@ -132,5 +147,12 @@ def _build(
             or resource_type in UNOWNED_TYPES
             or _belongs(resource, aliases)
         ):
-            grouped.setdefault(resource_type, []).append(resource)
+            try:  # not setdefault: its default list, made and dropped for every resource, cost more than the lookup
+                grouped[resource_type].append(resource)
+            except KeyError:
+                grouped[resource_type] = [resource]
+    return _record(patient, grouped)
+
+
+def _record(patient: Mapping[str, Any], grouped: Mapping[str, Sequence[Mapping[str, Any]]]) -> PatientRecord:
     return PatientRecord(patient=patient, resources={k: tuple(v) for k, v in grouped.items()})

@@ -13,12 +13,12 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from io import BytesIO
 from typing import Any
 
 import orjson
 
-from service.fhir_access.bundle import record_from_resources
+from service.fhir_access.bundle import record_from_grouped, record_from_resources
+from service.fhir_access.record import PatientRecord
 from service.fhir_access.resource_types import ResourceType
 from service.population.candidates import candidate_rows, encode_rows
 from service.population.feasibility import Feasibility
@@ -30,6 +30,8 @@ from service.screening.screen import Screener, screening_report
 
 MAX_ERRORS_KEPT = 20
 _MARK = UNVERIFIED[0]
+_PATIENT, _MEDICATION = str(ResourceType.PATIENT), str(SHARED_TYPE)  # plain strings: a StrEnum compares slower
+_OWNED_NAMES = frozenset(map(str, OWNED_TYPES))
 _medications: dict[str, dict[str, dict[str, Any]]] = {}
 
 
@@ -94,7 +96,7 @@ def screen_bucket(job: BucketJob) -> BucketResult:
     screener = current_screener()
     medications = _shared_medications(job)
     on = dt.date.fromisoformat(job.on) if job.on else None
-    grouped: dict[bytes, list[bytes]] = {}  # patient id → their lines of each partition (one bytes per partition)
+    grouped: dict[bytes, list[list[bytes]]] = {}  # patient id → their lines of each partition
     for partition in range(job.partitions):
         for key, lines in patient_chunks(read_section(job.work, partition, job.index)):
             grouped.setdefault(key, []).append(lines)
@@ -135,7 +137,7 @@ def _collector_paused() -> Iterator[None]:
 
 def _screen_patients(
     job: BucketJob,
-    grouped: dict[bytes, list[bytes]],
+    grouped: dict[bytes, list[list[bytes]]],
     screener: Screener,
     medications: dict[str, dict[str, Any]],
     on: dt.date | None,
@@ -150,7 +152,7 @@ def _screen_patients(
         if parsed is None:
             result.misread = True
             break
-        patients, own = parsed
+        patients, own, grouped_own = parsed
         if not patients:
             result.orphans += 1
             continue
@@ -158,7 +160,7 @@ def _screen_patients(
         try:
             if len(patients) > 1:
                 raise ValueError(f"{len(patients)} Patient resources share this id")
-            record = record_from_resources(patients[0], own + _referenced(own, medications) if medications else own)
+            record = _record(patients[0], own, grouped_own, medications)
             now = dt.datetime.now(dt.UTC)
             evaluations = screener.evaluations(record, on=on or now.date(), trial_id=job.trial_id)
             # the counts and rows read every criterion's outcome (trial_plan.py); a report is built only when written
@@ -180,39 +182,75 @@ def _screen_patients(
     return result, reports, rows
 
 
-def _parsed(key: bytes, chunks: list[bytes]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
-    """(A patient's Patient resources, their other resources) from their lines of each partition (each line
-    ends with a newline); None if a line pass 1 did not parse is not JSON or is not this patient's."""
+Parsed = tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, list[dict[str, Any]]] | None]
+
+
+def _record(
+    patient: dict[str, Any],
+    own: list[dict[str, Any]],
+    grouped: dict[str, list[dict[str, Any]]] | None,
+    medications: dict[str, dict[str, Any]],
+) -> PatientRecord:
+    """The patient's record: from their resources as `_parsed` grouped them when it could, else by
+    record_from_resources; the Medications they reference with them."""
+    referenced = _referenced(own, medications) if medications else []
+    if grouped is None:
+        return record_from_resources(patient, own + referenced if referenced else own)
+    if referenced:
+        grouped[_MEDICATION] = referenced
+    return record_from_grouped(patient, grouped)
+
+
+def _parsed(key: bytes, chunks: list[list[bytes]]) -> Parsed | None:
+    """(A patient's Patient resources, their other resources, the latter grouped by type when each one's parse
+    showed the exporter's usual `"subject":{"reference":"Patient/<key>"}` (or `"patient"`), else None) from their
+    lines of each partition (each line ends with a newline); None if a line pass 1 did not parse is not JSON or is
+    not this patient's. The grouping is what record_from_resources would keep of them (record_from_grouped)."""
     patients: list[dict[str, Any]] = []
     own: list[dict[str, Any]] = []
+    grouped: dict[str, list[dict[str, Any]]] | None = {}
     local = f"Patient/{key.decode()}"
     loads = orjson.loads
     for chunk in chunks:
-        # Lines by a BytesIO's iterator (memchr, one C call a line) rather than split, whose byte-by-byte loop cost
-        # ~0.45 M instructions per 150-resource patient; the newline left on each is JSON whitespace, as is the mark.
-        for payload in BytesIO(chunk):
+        for payload in chunk:  # the newline left on each is JSON whitespace, as is the mark
             if payload[0] != _MARK:
                 resource = loads(payload)
-                (patients if resource["resourceType"] == ResourceType.PATIENT else own).append(resource)
+                if resource["resourceType"] == _PATIENT:
+                    patients.append(resource)
+                else:
+                    own.append(resource)
+                    grouped = None
                 continue
             try:
                 resource = loads(payload)
             except orjson.JSONDecodeError:
                 return None
-            if not _owned_by(resource, local):
+            # _owned_by's usual case inline (a call a line): the exporter's `"subject":{"reference":…}` (or patient)
+            ref = resource.get("subject")
+            if ref is None:
+                ref = resource.get("patient")
+            if (
+                type(ref) is dict
+                and ref.get("reference") == local
+                and (kind := resource.get("resourceType")) in _OWNED_NAMES
+            ):
+                if grouped is not None:
+                    try:
+                        grouped[kind].append(resource)
+                    except KeyError:
+                        grouped[kind] = [resource]
+            elif _owned_by(resource, local):
+                grouped = None
+            else:
                 return None
             own.append(resource)
-    return patients, own
+    return patients, own, grouped
 
 
 def _owned_by(resource: dict[str, Any], local: str) -> bool:
-    """Whether the patient pass 1 read from a line's bytes (`Patient/<key>`) is the one its parse gives."""
+    """Whether the patient pass 1 read from a line's bytes (`Patient/<key>`) is the one its parse gives, for a line
+    whose parse is not of the usual form (_parsed reads that one inline)."""
     if resource.get("resourceType") not in OWNED_TYPES:
         return False
-    ref = resource.get("subject")
-    if ref is None:
-        ref = resource.get("patient")
-    if isinstance(ref, dict) and ref.get("reference") == local:  # the exporter's usual form
-        return True
     owner, _, _ = classify(resource)
     return owner is not None and f"Patient/{owner}" == local

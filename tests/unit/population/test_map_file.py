@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.fhir_access.bundle import record_from_grouped, record_from_resources
 from service.population import shuffle
 from service.population.buckets import BucketJob, _parsed, _shared_medications
 from service.population.plan import plan_partitions
@@ -44,7 +46,7 @@ def test_a_patients_lines_come_back_together_in_file_order_whatever_their_id(tmp
         for key, chunk in patient_chunks(read_section(str(tmp_path / "work"), 0, bucket)):
             assert bucket_of(key, 3) == bucket
             assert key not in found
-            found[key] = chunk.split(b"\n")[:-1]
+            found[key] = [line.removesuffix(b"\n") for line in chunk]
     assert found == {
         b"p1": [UNVERIFIED + lines[0], UNVERIFIED + lines[3], lines[4].strip()],
         odd.encode(): [lines[1], lines[2]],
@@ -91,8 +93,8 @@ def test_a_run_of_one_patients_lines_is_taken_whole_with_the_line_numbers_of_eve
     assert (result.lines, result.patients, result.rejected) == (13, 0, 2)
     ((p1, first), (p2, second)) = patient_chunks(read_section(str(tmp_path / "work"), 0, 0))
     assert (p1, p2) == (b"p1", b"p2")
-    assert first.split(b"\n")[:-1] == [UNVERIFIED + line for line in lines[:6] + lines[9:10]]
-    assert second.split(b"\n")[:-1] == [UNVERIFIED + line for line in lines[6:9]]
+    assert first == [UNVERIFIED + line + b"\n" for line in lines[:6] + lines[9:10]]
+    assert second == [UNVERIFIED + line + b"\n" for line in lines[6:9]]
     rejects = [orjson.loads(line) for line in Path(str(result.rejects_file)).read_bytes().splitlines()]
     assert [(r["line"], r["reason"]) for r in rejects] == [(11, "not JSON"), (13, "not JSON")]
 
@@ -141,7 +143,14 @@ def test_pass_two_reads_a_patients_lines_as_the_line_split_of_their_chunks(
             (patients if resource["resourceType"] == "Patient" and not marked else own).append(resource)
     lines = [line for chunk in chunks for line in chunk.split(b"\n")[:-1]]
     assert [orjson.loads(line) for line in lines] == [r for part in partitions for r, _, _ in part]
-    assert _parsed(b"p1", chunks) == (expected if expected is None else (patients, own))
+    found = _parsed(b"p1", [BytesIO(chunk).readlines() for chunk in chunks])
+    assert (found if found is None else found[:2]) == (expected if expected is None else (patients, own))
+    if found is not None and found[2] is not None:  # every line marked and of the usual form: grouped as kept
+        patient = {"resourceType": "Patient", "id": "p1"}
+        slow = record_from_resources(patient, own).resources
+        assert [(k, list(v)) for k, v in record_from_grouped(patient, found[2]).resources.items()] == [
+            (k, list(v)) for k, v in slow.items()
+        ]
 
 
 @pytest.mark.parametrize("run", [2, 40, 2000])
