@@ -43,8 +43,14 @@ _POLARITIES = {polarity.value: polarity for polarity in Polarity}  # a dict read
 
 
 @functools.cache
+def _analytes(catalog: Catalog) -> dict[str, Analyte]:
+    """Per catalog, not per patient (the catalog is loaded once and never changes): each concept's Analyte, made
+    when first read. A dict read by concept, as queries read an analyte ~35 times per patient."""
+    return {}
+
+
 def _analyte_of(catalog: Catalog, concept_id: str) -> Analyte:
-    """Per catalog, not per patient: the catalog is loaded once and never changes."""
+    """What measurements need of a concept, from the catalog (kept in `_analytes`)."""
     concept = catalog.concept(concept_id)
     measured = catalog.analyte(concept_id)
     return Analyte(
@@ -65,6 +71,7 @@ class PatientFacts:
     """
 
     __slots__ = (
+        "_analytes",
         "_catalog",
         "_dated",
         "_held",
@@ -87,6 +94,7 @@ class PatientFacts:
     ) -> None:
         self._record = record
         self._catalog = catalog
+        self._analytes = _analytes(catalog)
         self._unreadable = unreadable
         self._index = ConceptIndex(record, catalog) if index is None else index
         # the index's concepts as a frozenset, not its keys view: the evaluator tests it against criteria's concept
@@ -133,9 +141,10 @@ class PatientFacts:
 
     def _events(self, query: EventQuery, on: dt.date) -> tuple[Event, ...] | Missing:
         types = KIND_TYPES[query.kind]
-        gap = self._gap(query.kind, types, query.concepts)
-        if gap is not None:
-            return gap
+        if self._unreadable or self._index.unresolved:  # most records: every type read, every drug resolved
+            gap = self._gap(query.kind, types, query.concepts)
+            if gap is not None:
+                return gap
         if self._held.isdisjoint(query.concepts):  # most exclusions: the patient has none
             return ()
         if query.kind == _OBSERVATION_KIND and query.polarity is not None:
@@ -283,11 +292,19 @@ class PatientFacts:
         reference), newest first, sorted once per patient however many queries and units read them."""
         found = self._dated.get(concepts)
         if found is None:
-            found = [
-                ((start[1], start[0], e.reference), c, e)
-                for c, e in self._matches(concepts, _OBSERVATIONS)
-                if (start := e.timing.start)
-            ]
+            if len(concepts) == 1:  # most queries: one analyte, its entries read straight off the index (`_match`)
+                (concept,) = concepts
+                found = [
+                    ((start[1], start[0], e.reference), concept, e)
+                    for e in self._index.entries(concept)
+                    if e.resource_type == _OBSERVATION and (start := e.timing.start)
+                ]
+            else:
+                found = [
+                    ((start[1], start[0], e.reference), c, e)
+                    for c, e in self._matches(concepts, _OBSERVATIONS)
+                    if (start := e.timing.start)
+                ]
             found.sort(key=_SORT_KEY, reverse=True)
             self._dated[concepts] = found
         return found
@@ -375,7 +392,10 @@ class PatientFacts:
         return None
 
     def _analyte(self, concept_id: str) -> Analyte:
-        return _analyte_of(self._catalog, concept_id)
+        found = self._analytes.get(concept_id)
+        if found is None:
+            found = self._analytes[concept_id] = _analyte_of(self._catalog, concept_id)
+        return found
 
     def _labels(self, concepts: frozenset[str]) -> str:
         return " or ".join(self._analyte(c).label for c in sorted(concepts)) or "Record"
