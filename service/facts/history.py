@@ -41,6 +41,11 @@ class Timing(NamedTuple):
     current: bool  # counts for EventStatus.ACTIVE
 
 
+# A Timing made by the tuple's own constructor (in C): the named tuple's generated __new__ is a Python call, and a
+# Timing is made per condition, medication and procedure record.
+_new_timing = tuple.__new__
+
+
 def _status(resource: Mapping[str, Any]) -> str:
     status = resource.get("status")
     return status.strip().lower() if isinstance(status, str) else ""
@@ -95,13 +100,13 @@ def condition_timing(resource: Mapping[str, Any]) -> Timing:
     # Absent clinicalStatus counts as active (policy) unless the record says it abated (FHIR con-4): the keys
     # are walked only then, as most conditions state a clinicalStatus.
     if clinical:
-        current = any(code in ACTIVE_CONDITION for code in clinical)
+        current = not ACTIVE_CONDITION.isdisjoint(clinical)
     else:
         current = not any(key.startswith("abatement") for key in resource)
     recorded = date_range(resource.get("recordedDate"))
     start_by = recorded[1] if recorded is not None and start is None else None
     shown = _span(start, None if current else end)
-    return Timing(start, None if current else end, current, start_by, shown, current)
+    return _new_timing(Timing, (start, None if current else end, current, start_by, shown, current))
 
 
 def medication_timing(resource_type: str, resource: Mapping[str, Any]) -> Timing:
@@ -138,7 +143,7 @@ def medication_timing(resource_type: str, resource: Mapping[str, Any]) -> Timing
     ongoing = current and (end is None or end == start)
     if ongoing:
         end = None
-    return Timing(start, end, ongoing, start_by, _span(start, end), current)
+    return _new_timing(Timing, (start, end, ongoing, start_by, _span(start, end), current))
 
 
 def procedure_timing(resource: Mapping[str, Any]) -> Timing:
@@ -148,7 +153,7 @@ def procedure_timing(resource: Mapping[str, Any]) -> Timing:
     if start is None:
         start, end = _period(resource.get("performedPeriod"))
     ongoing = current and end is None
-    return Timing(start, end, ongoing, None, _span(start, end), current)
+    return _new_timing(Timing, (start, end, ongoing, None, _span(start, end), current))
 
 
 def immunization_timing(resource: Mapping[str, Any]) -> Timing:

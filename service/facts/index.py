@@ -128,13 +128,16 @@ def _text(*codeable: object) -> str:
     parts: list[str] = []
     for concept in codeable:
         if type(concept) is dict or isinstance(concept, Mapping):
-            parts.append(str(concept.get("text") or ""))
-            parts += [
-                str(c.get("display") or "")
-                for c in concept.get("coding") or ()
-                if type(c) is dict or isinstance(c, Mapping)
-            ]
-    return " | ".join([p for p in parts if p])
+            if (text := concept.get("text")) and (shown := str(text)):
+                parts.append(shown)
+            for coding in concept.get("coding") or ():  # one loop, no comprehension: no frame per record
+                if (
+                    (type(coding) is dict or isinstance(coding, Mapping))
+                    and (display := coding.get("display"))
+                    and (shown := str(display))
+                ):
+                    parts.append(shown)
+    return " | ".join(parts)
 
 
 def _local_id(reference: str) -> str:
