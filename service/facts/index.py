@@ -294,8 +294,9 @@ class ConceptIndex:
             found = found | coded if found else coded
         codings = tuple(written)
         found |= catalog.every_record_concepts(kind, codings)
-        self._add(resource_type, resource, resource, found, codings=codings)
-        if not found:
+        if found:
+            self._add(resource_type, resource, resource, found, codings=codings)
+        else:
             text = _text(*codeables)
             named = catalog.named_by_text(kind, text) if text else set()
             self._add(resource_type, resource, resource, named, text, codings)
