@@ -50,8 +50,8 @@ _NONE: frozenset[str] = frozenset()
 
 class CodeLookup(Protocol):
     @property
-    def coding_memo(self) -> Mapping[tuple[str, str], frozenset[str]]:
-        """`concepts_for`'s answers so far, by (system, code) as written."""
+    def coding_memo(self) -> Mapping[str, Mapping[str, frozenset[str]]]:
+        """`concepts_for`'s answers so far, by code then system, as written."""
 
     def concepts_for(self, system: str, code: str) -> frozenset[str]: ...
 
@@ -96,7 +96,7 @@ _new_entry = object.__new__
 
 
 def _coded(
-    known: Mapping[tuple[str, str], frozenset[str]],
+    known: Mapping[str, Mapping[str, frozenset[str]]],
     lookup: Lookup,
     codeable: object,
     codings: list[tuple[str, str]] | None = None,
@@ -112,7 +112,8 @@ def _coded(
         if type(coding) is dict or isinstance(coding, Mapping):
             system, code = coding.get("system"), coding.get("code")
             if isinstance(system, str) and isinstance(code, str):
-                concepts = known.get((system, code))
+                by_system = known.get(code)
+                concepts = None if by_system is None else by_system.get(system)
                 if concepts is None:
                     concepts = lookup(system, code)
                 if concepts:
@@ -193,7 +194,7 @@ class ConceptIndex:
             # code, several codings, a coding the memo lacks, a value of another type) falls to `_coded`
             try:
                 (coding,) = resource["code"]["coding"]
-                found = known.get((coding["system"], coding["code"]))
+                found = known[coding["code"]][coding["system"]]
             except (KeyError, TypeError, ValueError):
                 found = None
             if found is None:
