@@ -67,7 +67,7 @@ TENTATIVE_CONDITION_VERIFICATION = frozenset({"unconfirmed", "provisional", "dif
 
 def tentative(resource_type: str, resource: Mapping[str, Any]) -> str | None:
     """Why a counted record cannot decide on its own: an unconfirmed diagnosis is neither there nor absent."""
-    if resource_type != ResourceType.CONDITION:
+    if resource_type != _CONDITION:
         return None
     verification = codes_of(resource.get("verificationStatus"))
     found = next((code for code in verification if code in TENTATIVE_CONDITION_VERIFICATION), None)

@@ -39,6 +39,7 @@ INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qual
 _OBSERVATION = ResourceType.OBSERVATION
 _OBSERVATIONS = (_OBSERVATION,)
 _OBSERVATION_KIND, _MEDICATION_KIND = RecordKind.OBSERVATION, RecordKind.MEDICATION
+_POSITIVE, _NEGATIVE = Polarity.POSITIVE, Polarity.NEGATIVE
 _POLARITIES = {polarity.value: polarity for polarity in Polarity}  # a dict read: the Enum call runs Python code
 
 
@@ -195,9 +196,9 @@ class PatientFacts:
         for concept in sorted(query.concepts):
             analyte = self._catalog.analyte(concept)
             dated, undated = self._polarities(concept, on)
-            if wanted is Polarity.POSITIVE:
+            if wanted is _POSITIVE:
                 for entry, result in undated:
-                    if result is not Polarity.NEGATIVE:
+                    if result is not _NEGATIVE:
                         found.append(self._result_event(concept, entry, result, False, "result has no date"))
             window = self._result_window(query, concept)
             for item in standing(
