@@ -39,6 +39,9 @@ INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qual
 _OBSERVATION = ResourceType.OBSERVATION
 _OBSERVATIONS = (_OBSERVATION,)
 _OBSERVATION_KIND, _MEDICATION_KIND = RecordKind.OBSERVATION, RecordKind.MEDICATION
+# Events made by the tuple's own constructor (in C), every field given: the named tuple's generated __new__ is a
+# Python call, slower still with keywords.
+_new_event = tuple.__new__
 _POSITIVE, _NEGATIVE = Polarity.POSITIVE, Polarity.NEGATIVE
 _POLARITIES = {polarity.value: polarity for polarity in Polarity}  # a dict read: the Enum call runs Python code
 
@@ -175,16 +178,19 @@ class PatientFacts:
         timing = entry.timing
         display = f"{self._analyte(concept).label} ({timing.shown or 'no date'})"
         doubt = tentative(entry.resource_type, entry.resource) or _named_only_by_text(entry)
-        return Event(
-            Evidence.of(entry.reference, display),
-            timing.start[0] if timing.start else None,
-            timing.end[1] if timing.end else (on if timing.ongoing else None),  # ongoing: lasts until `on`
-            certain=placed and doubt is None,
-            doubt=doubt,
-            course=(
-                medication_course(entry.resource_type, entry.resource, timing, on)
-                if entry.resource_type in MEDICATION_TYPES
-                else None
+        return _new_event(  # Event(evidence, start, end, certain, doubt, course), by the tuple's own constructor
+            Event,
+            (
+                Evidence.of(entry.reference, display),
+                timing.start[0] if timing.start else None,
+                timing.end[1] if timing.end else (on if timing.ongoing else None),  # ongoing: lasts until `on`
+                placed and doubt is None,
+                doubt,
+                (
+                    medication_course(entry.resource_type, entry.resource, timing, on)
+                    if entry.resource_type in MEDICATION_TYPES
+                    else None
+                ),
             ),
         )
 
@@ -241,7 +247,7 @@ class PatientFacts:
         shown = result._value_ if result is not None else "result"  # the member's own attribute: `.value` runs code
         display = f"{self._analyte(concept).label} {shown} ({entry.timing.shown or 'no date'})"
         start = entry.timing.start[0] if entry.timing.start else None
-        return Event(Evidence.of(entry.reference, display), start, start, certain=certain, doubt=doubt)
+        return _new_event(Event, (Evidence.of(entry.reference, display), start, start, certain, doubt, None))
 
     # --- open world --------------------------------------------------------------------------------
     def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
