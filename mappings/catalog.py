@@ -15,7 +15,7 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from mappings import schema, units
 from mappings.schema import CVX, ICD10CM, RXNORM, CatalogError
@@ -126,6 +126,7 @@ class Catalog:
         "_by_coding",
         "_concepts",
         "_every",
+        "_every_by_codings",
         "_half_lives",
         "_index",
         "_named",
@@ -170,8 +171,10 @@ class Catalog:
             for kind, found in nets.items()
         }
         self._named: dict[tuple[str, str], frozenset[str]] = {}  # texts repeat across records: answer each once
-        self._by_coding: dict[tuple[str, str], frozenset[str]] = {}  # codes repeat too: normalise each once
+        self._by_coding: dict[str, dict[str, frozenset[str]]] = {}  # codes repeat too: normalise each once
         self._every = {kind: tuple(found) for kind, found in every.items()}
+        # (kind, codings as written) -> `every_record_concepts`: every immunization asks, with one of a few vaccines
+        self._every_by_codings: dict[tuple[str, tuple[tuple[str, str], ...]], frozenset[str]] = {}
         self._answers = dict(answers or {})
 
     # ---- loading ----
@@ -195,15 +198,21 @@ class Catalog:
     def concepts_for(self, system: str, code: str) -> frozenset[str]:
         """Concept ids of a coding; RxNorm products resolve to their ingredients' concepts. Memoised per coding
         as written (bounded): most records repeat a few codes, and normalising costs more than a dict read."""
-        found = self._by_coding.get((system, code))
+        by_system = self._by_coding.get(code)
+        found = None if by_system is None else by_system.get(system)
         if found is None:
-            found = _kept(self._by_coding, (system, code), self._concepts_for(system, code), 65536)
+            if by_system is None:
+                if len(self._by_coding) >= 65536:
+                    self._by_coding.clear()
+                by_system = self._by_coding[code] = {}
+            found = by_system[system] = self._concepts_for(system, code)
         return found
 
     @property
-    def coding_memo(self) -> Mapping[tuple[str, str], frozenset[str]]:
-        """`concepts_for`'s answers so far (read-only), for a caller that reads many codings: a dict read per
-        coding it has seen, the method call only for a new one."""
+    def coding_memo(self) -> Mapping[str, Mapping[str, frozenset[str]]]:
+        """`concepts_for`'s answers so far (read-only), by code then system as written, for a caller that reads
+        many codings: two dict reads per coding it has seen (no key tuple to build and hash), the method call only
+        for a new one."""
         return self._by_coding
 
     def _concepts_for(self, system: str, code: str) -> frozenset[str]:
@@ -239,6 +248,14 @@ class Catalog:
         candidates = self._every.get(kind)
         if not candidates:
             return frozenset()
+        key = (kind, tuple(codings))
+        found = self._every_by_codings.get(key)
+        if found is None:
+            found = _kept(self._every_by_codings, key, self._every_record(candidates, key[1]), 8192)
+        return found
+
+    @staticmethod
+    def _every_record(candidates: tuple[Concept, ...], codings: tuple[tuple[str, str], ...]) -> frozenset[str]:
         keys = {(normalize_system(system) or system, _normalize_code(normalize_system(system) or "", code))
                 for system, code in codings}  # fmt: skip
         return frozenset(c.id for c in candidates if c.except_codes.isdisjoint(keys))
@@ -316,9 +333,10 @@ class Catalog:
         return found.half_life_hours if found is not None else None
 
 
-def _kept(
-    memo: dict[tuple[str, str], frozenset[str]], key: tuple[str, str], found: frozenset[str], bound: int
-) -> frozenset[str]:
+_Key = TypeVar("_Key", bound=tuple[object, ...])
+
+
+def _kept(memo: dict[_Key, frozenset[str]], key: _Key, found: frozenset[str], bound: int) -> frozenset[str]:
     """`found`, remembered under `key` in a memo emptied when it reaches `bound` entries."""
     if len(memo) >= bound:
         memo.clear()

@@ -30,11 +30,11 @@ def codes_of(concept: object) -> list[str]:
     codings = concept.get("coding")
     if not isinstance(codings, list):
         return []
-    return [
-        c["code"].strip().lower()
-        for c in codings
-        if (type(c) is dict or isinstance(c, Mapping)) and isinstance(c.get("code"), str)
-    ]
+    found: list[str] = []
+    for coding in codings:  # a loop, not a comprehension: no frame per call (twice per condition)
+        if (type(coding) is dict or isinstance(coding, Mapping)) and isinstance(code := coding.get("code"), str):
+            found.append(code.strip().lower())
+    return found
 
 
 # (resource type, status as written) -> whether IGNORED_STATUS ignores it: a record's status is one of a few
@@ -57,7 +57,7 @@ def counts(resource_type: str, resource: Mapping[str, Any]) -> bool:
             return False
     if resource_type == _CONDITION:
         verification = codes_of(resource.get("verificationStatus"))
-        if any(code in IGNORED_CONDITION_VERIFICATION for code in verification):
+        if not IGNORED_CONDITION_VERIFICATION.isdisjoint(verification):
             return False
     return True
 
@@ -67,7 +67,7 @@ TENTATIVE_CONDITION_VERIFICATION = frozenset({"unconfirmed", "provisional", "dif
 
 def tentative(resource_type: str, resource: Mapping[str, Any]) -> str | None:
     """Why a counted record cannot decide on its own: an unconfirmed diagnosis is neither there nor absent."""
-    if resource_type != ResourceType.CONDITION:
+    if resource_type != _CONDITION:
         return None
     verification = codes_of(resource.get("verificationStatus"))
     found = next((code for code in verification if code in TENTATIVE_CONDITION_VERIFICATION), None)

@@ -14,6 +14,9 @@ from service.fhir_access.resource_types import ResourceType
 
 Range = tuple[dt.date, dt.date]
 
+# Enum members read once: `ResourceType.MEMBER` runs Python code on every read, and these are read per record.
+_REQUEST, _STATEMENT = ResourceType.MEDICATION_REQUEST, ResourceType.MEDICATION_STATEMENT
+_ADMINISTRATION, _PROCEDURE = ResourceType.MEDICATION_ADMINISTRATION, ResourceType.PROCEDURE
 ACTIVE_CONDITION = frozenset({"active", "recurrence", "relapse"})
 # Statuses meaning "currently taking" / "still going" per resource type.
 _CURRENT_STATUS: Mapping[str, frozenset[str]] = {
@@ -39,6 +42,11 @@ class Timing(NamedTuple):
     start_by: dt.date | None
     shown: str | None  # the date the report shows
     current: bool  # counts for EventStatus.ACTIVE
+
+
+# A Timing made by the tuple's own constructor (in C): the named tuple's generated __new__ is a Python call, and a
+# Timing is made per condition, medication and procedure record.
+_new_timing = tuple.__new__
 
 
 def _status(resource: Mapping[str, Any]) -> str:
@@ -95,13 +103,13 @@ def condition_timing(resource: Mapping[str, Any]) -> Timing:
     # Absent clinicalStatus counts as active (policy) unless the record says it abated (FHIR con-4): the keys
     # are walked only then, as most conditions state a clinicalStatus.
     if clinical:
-        current = any(code in ACTIVE_CONDITION for code in clinical)
+        current = not ACTIVE_CONDITION.isdisjoint(clinical)
     else:
         current = not any(key.startswith("abatement") for key in resource)
     recorded = date_range(resource.get("recordedDate"))
     start_by = recorded[1] if recorded is not None and start is None else None
     shown = _span(start, None if current else end)
-    return Timing(start, None if current else end, current, start_by, shown, current)
+    return _new_timing(Timing, (start, None if current else end, current, start_by, shown, current))
 
 
 def medication_timing(resource_type: str, resource: Mapping[str, Any]) -> Timing:
@@ -110,7 +118,7 @@ def medication_timing(resource_type: str, resource: Mapping[str, Any]) -> Timing
     start: Range | None = None
     end: Range | None = None
     start_by: dt.date | None = None
-    if resource_type == ResourceType.MEDICATION_REQUEST:
+    if resource_type == _REQUEST:
         starts: list[Range] = []
         ends: list[Range] = []
         for dosage in resource.get("dosageInstruction") or ():
@@ -132,23 +140,23 @@ def medication_timing(resource_type: str, resource: Mapping[str, Any]) -> Timing
             end = start
         else:
             start, end = _period(resource.get("effectivePeriod"))
-        if resource_type == ResourceType.MEDICATION_STATEMENT and start is None:
+        if resource_type == _STATEMENT and start is None:
             asserted = date_range(resource.get("dateAsserted"))
             start_by = asserted[1] if asserted is not None else None
     ongoing = current and (end is None or end == start)
     if ongoing:
         end = None
-    return Timing(start, end, ongoing, start_by, _span(start, end), current)
+    return _new_timing(Timing, (start, end, ongoing, start_by, _span(start, end), current))
 
 
 def procedure_timing(resource: Mapping[str, Any]) -> Timing:
-    current = _status(resource) in _CURRENT_STATUS[ResourceType.PROCEDURE]
+    current = _status(resource) in _CURRENT_STATUS[_PROCEDURE]
     start = date_range(resource.get("performedDateTime"))
     end = start
     if start is None:
         start, end = _period(resource.get("performedPeriod"))
     ongoing = current and end is None
-    return Timing(start, end, ongoing, None, _span(start, end), current)
+    return _new_timing(Timing, (start, end, ongoing, None, _span(start, end), current))
 
 
 def immunization_timing(resource: Mapping[str, Any]) -> Timing:
@@ -307,19 +315,17 @@ def medication_course(resource_type: str, resource: Mapping[str, Any], timing: T
     earliest_first, first = timing.start
     if timing.ongoing:
         proven_last = latest_last = on
-    elif timing.end is not None and not (
-        resource_type == ResourceType.MEDICATION_STATEMENT and timing.end == timing.start
-    ):
+    elif timing.end is not None and not (resource_type == _STATEMENT and timing.end == timing.start):
         proven_last, latest_last = timing.end
     else:
         days = _bounds_duration(resource)
-        supply = _supply(resource) if resource_type == ResourceType.MEDICATION_REQUEST else None
+        supply = _supply(resource) if resource_type == _REQUEST else None
         if days is not None:
             proven_last, latest_last = first + dt.timedelta(days=days - 1), earliest_first + dt.timedelta(days=days - 1)
         elif supply is not None:
             proven_last = first + dt.timedelta(days=supply[0] - 1)
             latest_last = earliest_first + dt.timedelta(days=supply[1] - 1)
-        elif resource_type == ResourceType.MEDICATION_ADMINISTRATION:
+        elif resource_type == _ADMINISTRATION:
             proven_last = latest_last = timing.end[1] if timing.end is not None else first
         else:
             proven_last, latest_last = first, on

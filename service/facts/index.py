@@ -50,8 +50,8 @@ _NONE: frozenset[str] = frozenset()
 
 class CodeLookup(Protocol):
     @property
-    def coding_memo(self) -> Mapping[tuple[str, str], frozenset[str]]:
-        """`concepts_for`'s answers so far, by (system, code) as written."""
+    def coding_memo(self) -> Mapping[str, Mapping[str, frozenset[str]]]:
+        """`concepts_for`'s answers so far, by code then system, as written."""
 
     def concepts_for(self, system: str, code: str) -> frozenset[str]: ...
 
@@ -90,8 +90,13 @@ class Entry:
         self.codings = codings
 
 
+# An Entry without its __init__ (the concept index makes one per result, and the call costs a third of its loop):
+# every slot is then set where it is made.
+_new_entry = object.__new__
+
+
 def _coded(
-    known: Mapping[tuple[str, str], frozenset[str]],
+    known: Mapping[str, Mapping[str, frozenset[str]]],
     lookup: Lookup,
     codeable: object,
     codings: list[tuple[str, str]] | None = None,
@@ -107,7 +112,8 @@ def _coded(
         if type(coding) is dict or isinstance(coding, Mapping):
             system, code = coding.get("system"), coding.get("code")
             if isinstance(system, str) and isinstance(code, str):
-                concepts = known.get((system, code))
+                by_system = known.get(code)
+                concepts = None if by_system is None else by_system.get(system)
                 if concepts is None:
                     concepts = lookup(system, code)
                 if concepts:
@@ -123,13 +129,16 @@ def _text(*codeable: object) -> str:
     parts: list[str] = []
     for concept in codeable:
         if type(concept) is dict or isinstance(concept, Mapping):
-            parts.append(str(concept.get("text") or ""))
-            parts += [
-                str(c.get("display") or "")
-                for c in concept.get("coding") or ()
-                if type(c) is dict or isinstance(c, Mapping)
-            ]
-    return " | ".join([p for p in parts if p])
+            if (text := concept.get("text")) and (shown := str(text)):
+                parts.append(shown)
+            for coding in concept.get("coding") or ():  # one loop, no comprehension: no frame per record
+                if (
+                    (type(coding) is dict or isinstance(coding, Mapping))
+                    and (display := coding.get("display"))
+                    and (shown := str(display))
+                ):
+                    parts.append(shown)
+    return " | ".join(parts)
 
 
 def _local_id(reference: str) -> str:
@@ -185,7 +194,7 @@ class ConceptIndex:
             # code, several codings, a coding the memo lacks, a value of another type) falls to `_coded`
             try:
                 (coding,) = resource["code"]["coding"]
-                found = known.get((coding["system"], coding["code"]))
+                found = known[coding["code"]][coding["system"]]
             except (KeyError, TypeError, ValueError):
                 found = None
             if found is None:
@@ -208,7 +217,13 @@ class ConceptIndex:
             written = resource.get("effectiveDateTime")
             timing = (type(written) is str and point_at(written)) or observation_timing(resource)
             if found:
-                entry = Entry(resource_type, resource, resource, timing, reference)
+                entry = _new_entry(Entry)  # Entry(resource_type, resource, resource, timing, reference)
+                entry.resource_type = resource_type
+                entry.resource = entry.holder = resource
+                entry.timing = timing
+                entry.reference = reference
+                entry.by_text = None
+                entry.codings = ()
                 for concept in found:
                     by_concept.setdefault(concept, []).append(entry)
             for component in components or ():
@@ -280,8 +295,9 @@ class ConceptIndex:
             found = found | coded if found else coded
         codings = tuple(written)
         found |= catalog.every_record_concepts(kind, codings)
-        self._add(resource_type, resource, resource, found, codings=codings)
-        if not found:
+        if found:
+            self._add(resource_type, resource, resource, found, codings=codings)
+        else:
             text = _text(*codeables)
             named = catalog.named_by_text(kind, text) if text else set()
             self._add(resource_type, resource, resource, named, text, codings)

@@ -92,6 +92,11 @@ def quantity_unit(quantity: Mapping[str, Any]) -> str | None:
     return None
 
 
+# A named tuple made by the tuple's own constructor (in C), for the common readings: the generated __new__ is a
+# Python call, and a patient's Latest queries make a Reading and a Measurement each.
+_new_tuple = tuple.__new__
+
+
 def read(holder: Mapping[str, Any], analyte: Analyte) -> Reading | str | None:
     """The value of an Observation (or component): a Reading, a reason it is unusable, or None if it has none."""
     quantity = holder.get("valueQuantity")
@@ -104,7 +109,7 @@ def read(holder: Mapping[str, Any], analyte: Analyte) -> Reading | str | None:
         comparator = comparator.strip() if isinstance(comparator, str) and comparator.strip() else None
         written = unit_text(quantity.get("unit"), unit)
         shown = f"{comparator or ''}{fmt(value)}" + (f" {written}" if written else "")
-        return Reading(value, comparator, unit, shown)
+        return _new_tuple(Reading, (value, comparator, unit, shown))  # Reading(value, comparator, unit, shown)
     if "valueInteger" in holder:
         value = finite_number(holder["valueInteger"])
         return Reading(value, None, None, fmt(value)) if value is not None else None
@@ -284,7 +289,7 @@ def measure(
         if at_least:
             bound = f"{analyte.label} {reading.shown} ({when}) is a lower bound"
             return Measurement(value, unit, evidence, taken, high=math.inf, doubt=bound)
-        return Measurement(value, unit, evidence, taken)
+        return _new_tuple(Measurement, (value, unit, evidence, taken, None, None, None))  # the defaults spelt out
 
     high = _upper_limit_of_normal(entry.holder)
     if high is not None and reading.unit is not None:

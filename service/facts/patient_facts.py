@@ -39,12 +39,22 @@ INHALED_OXYGEN = "inhaled-oxygen"  # concept of FiO2 / O2 flow results that qual
 _OBSERVATION = ResourceType.OBSERVATION
 _OBSERVATIONS = (_OBSERVATION,)
 _OBSERVATION_KIND, _MEDICATION_KIND = RecordKind.OBSERVATION, RecordKind.MEDICATION
+# Events made by the tuple's own constructor (in C), every field given: the named tuple's generated __new__ is a
+# Python call, slower still with keywords.
+_new_event = tuple.__new__
+_POSITIVE, _NEGATIVE = Polarity.POSITIVE, Polarity.NEGATIVE
 _POLARITIES = {polarity.value: polarity for polarity in Polarity}  # a dict read: the Enum call runs Python code
 
 
 @functools.cache
+def _analytes(catalog: Catalog) -> dict[str, Analyte]:
+    """Per catalog, not per patient (the catalog is loaded once and never changes): each concept's Analyte, made
+    when first read. A dict read by concept, as queries read an analyte ~35 times per patient."""
+    return {}
+
+
 def _analyte_of(catalog: Catalog, concept_id: str) -> Analyte:
-    """Per catalog, not per patient: the catalog is loaded once and never changes."""
+    """What measurements need of a concept, from the catalog (kept in `_analytes`)."""
     concept = catalog.concept(concept_id)
     measured = catalog.analyte(concept_id)
     return Analyte(
@@ -65,6 +75,7 @@ class PatientFacts:
     """
 
     __slots__ = (
+        "_analytes",
         "_catalog",
         "_dated",
         "_held",
@@ -87,6 +98,7 @@ class PatientFacts:
     ) -> None:
         self._record = record
         self._catalog = catalog
+        self._analytes = _analytes(catalog)
         self._unreadable = unreadable
         self._index = ConceptIndex(record, catalog) if index is None else index
         # the index's concepts as a frozenset, not its keys view: the evaluator tests it against criteria's concept
@@ -133,9 +145,10 @@ class PatientFacts:
 
     def _events(self, query: EventQuery, on: dt.date) -> tuple[Event, ...] | Missing:
         types = KIND_TYPES[query.kind]
-        gap = self._gap(query.kind, types, query.concepts)
-        if gap is not None:
-            return gap
+        if self._unreadable or self._index.unresolved:  # most records: every type read, every drug resolved
+            gap = self._gap(query.kind, types, query.concepts)
+            if gap is not None:
+                return gap
         if self._held.isdisjoint(query.concepts):  # most exclusions: the patient has none
             return ()
         if query.kind == _OBSERVATION_KIND and query.polarity is not None:
@@ -165,16 +178,19 @@ class PatientFacts:
         timing = entry.timing
         display = f"{self._analyte(concept).label} ({timing.shown or 'no date'})"
         doubt = tentative(entry.resource_type, entry.resource) or _named_only_by_text(entry)
-        return Event(
-            Evidence.of(entry.reference, display),
-            timing.start[0] if timing.start else None,
-            timing.end[1] if timing.end else (on if timing.ongoing else None),  # ongoing: lasts until `on`
-            certain=placed and doubt is None,
-            doubt=doubt,
-            course=(
-                medication_course(entry.resource_type, entry.resource, timing, on)
-                if entry.resource_type in MEDICATION_TYPES
-                else None
+        return _new_event(  # Event(evidence, start, end, certain, doubt, course), by the tuple's own constructor
+            Event,
+            (
+                Evidence.of(entry.reference, display),
+                timing.start[0] if timing.start else None,
+                timing.end[1] if timing.end else (on if timing.ongoing else None),  # ongoing: lasts until `on`
+                placed and doubt is None,
+                doubt,
+                (
+                    medication_course(entry.resource_type, entry.resource, timing, on)
+                    if entry.resource_type in MEDICATION_TYPES
+                    else None
+                ),
             ),
         )
 
@@ -186,9 +202,9 @@ class PatientFacts:
         for concept in sorted(query.concepts):
             analyte = self._catalog.analyte(concept)
             dated, undated = self._polarities(concept, on)
-            if wanted is Polarity.POSITIVE:
+            if wanted is _POSITIVE:
                 for entry, result in undated:
-                    if result is not Polarity.NEGATIVE:
+                    if result is not _NEGATIVE:
                         found.append(self._result_event(concept, entry, result, False, "result has no date"))
             window = self._result_window(query, concept)
             for item in standing(
@@ -231,7 +247,7 @@ class PatientFacts:
         shown = result._value_ if result is not None else "result"  # the member's own attribute: `.value` runs code
         display = f"{self._analyte(concept).label} {shown} ({entry.timing.shown or 'no date'})"
         start = entry.timing.start[0] if entry.timing.start else None
-        return Event(Evidence.of(entry.reference, display), start, start, certain=certain, doubt=doubt)
+        return _new_event(Event, (Evidence.of(entry.reference, display), start, start, certain, doubt, None))
 
     # --- open world --------------------------------------------------------------------------------
     def latest(self, query: MeasurementQuery, on: dt.date) -> Measurement | Missing:
@@ -283,11 +299,19 @@ class PatientFacts:
         reference), newest first, sorted once per patient however many queries and units read them."""
         found = self._dated.get(concepts)
         if found is None:
-            found = [
-                ((start[1], start[0], e.reference), c, e)
-                for c, e in self._matches(concepts, _OBSERVATIONS)
-                if (start := e.timing.start)
-            ]
+            if len(concepts) == 1:  # most queries: one analyte, its entries read straight off the index (`_match`)
+                (concept,) = concepts
+                found = [
+                    ((start[1], start[0], e.reference), concept, e)
+                    for e in self._index.entries(concept)
+                    if e.resource_type == _OBSERVATION and (start := e.timing.start)
+                ]
+            else:
+                found = [
+                    ((start[1], start[0], e.reference), c, e)
+                    for c, e in self._matches(concepts, _OBSERVATIONS)
+                    if (start := e.timing.start)
+                ]
             found.sort(key=_SORT_KEY, reverse=True)
             self._dated[concepts] = found
         return found
@@ -375,7 +399,10 @@ class PatientFacts:
         return None
 
     def _analyte(self, concept_id: str) -> Analyte:
-        return _analyte_of(self._catalog, concept_id)
+        found = self._analytes.get(concept_id)
+        if found is None:
+            found = self._analytes[concept_id] = _analyte_of(self._catalog, concept_id)
+        return found
 
     def _labels(self, concepts: frozenset[str]) -> str:
         return " or ".join(self._analyte(c).label for c in sorted(concepts)) or "Record"

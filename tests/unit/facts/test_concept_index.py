@@ -52,3 +52,4 @@ def test_each_result_is_under_the_concepts_its_code_reads_as(codes: list[Any]) -
         for result in record.of_type("Observation"):
             under = {c for c in index.concepts() if any(e.resource is result for e in index.entries(c))}
             assert under == _coded(catalog.coding_memo, catalog.concepts_for, result.get("code")), result
+            assert under == _coded({}, catalog._concepts_for, result.get("code")), result  # no memo read at all

@@ -1,6 +1,7 @@
 """The concept index reads each result's status once per patient and status as written, and its date through the
-cached parse of an effectiveDateTime: what it keeps must be what `counts` and `observation_timing` say of each
-result on its own, whatever statuses and dates the results carry."""
+cached parse of an effectiveDateTime, and makes each entry without Entry's __init__: what it keeps must be what
+`counts`, `observation_timing` and the constructor say of each result on its own, whatever statuses and dates the
+results carry."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from mappings.catalog import load_catalog
 from service.facts.counting import counts
 from service.facts.history import observation_timing
-from service.facts.index import ConceptIndex
+from service.facts.index import ConceptIndex, Entry
 from service.fhir_access.bundle import record_from_resources
 
 PATIENT = {"resourceType": "Patient", "id": "p"}
@@ -47,3 +48,6 @@ def test_each_result_is_kept_and_dated_as_counts_and_observation_timing_say(shap
     entries = index.entries("hemoglobin")
     assert [e.resource for e in entries] == [r for r in results if counts("Observation", r)]
     assert [e.timing for e in entries] == [observation_timing(e.resource) for e in entries]
+    for entry in entries:  # made without Entry's __init__: every slot as the constructor sets it
+        made = Entry("Observation", entry.resource, entry.resource, entry.timing, f"Observation/{entry.resource['id']}")
+        assert [getattr(entry, name) for name in Entry.__slots__] == [getattr(made, name) for name in Entry.__slots__]

@@ -7,7 +7,10 @@ import datetime as dt
 from typing import Any
 
 from mappings.catalog import load_catalog
-from service.criteria.inputs import Measurement, MeasurementQuery, Missing, Window
+from service.criteria.inputs import Evidence, Measurement, MeasurementQuery, Missing, Window
+from service.facts.history import point_at
+from service.facts.index import Entry
+from service.facts.measurements import Analyte, Reading, measure, read
 from service.facts.patient_facts import PatientFacts
 from service.fhir_access.record import PatientRecord
 
@@ -105,3 +108,21 @@ def test_a_result_dated_by_month_only_is_not_of_the_day() -> None:
     month = _facts(_egfr("a", "48642-3", 28), _egfr("b", "48643-1", 33, "2026-11")).latest(EGFR, ON)
     assert isinstance(month, Measurement)
     assert (month.value, month.high) == (33, None)
+
+
+def test_a_quantity_reads_as_the_named_tuples_constructors_make_it() -> None:
+    """`read` and `measure` make their common Reading and Measurement by the tuple's own constructor, the
+    Measurement's defaults spelt out: each must equal the named tuple's constructor's, field for field."""
+    holder = {"valueQuantity": {"value": 11.2, "unit": "g/dL", "system": "http://unitsofmeasure.org", "code": "g/dL"}}
+    analyte = Analyte("hemoglobin", "Hemoglobin", "g/dL", None, False)
+    reading = read(holder, analyte)
+    assert type(reading) is Reading
+    assert reading == Reading(11.2, None, "g/dL", "11.2 g/dL")
+    timing = point_at("2026-11-20")
+    assert timing is not None
+    entry = Entry("Observation", holder, holder, timing, "Observation/o1")
+    found = measure(entry, analyte, "g/dL", lambda value, *_: value)
+    assert type(found) is Measurement
+    evidence = Evidence.of("Observation/o1", "Hemoglobin 11.2 g/dL (2026-11-20)")
+    assert found == Measurement(11.2, "g/dL", evidence, dt.date(2026, 11, 20))
+    assert found._asdict() == Measurement(11.2, "g/dL", evidence, dt.date(2026, 11, 20))._asdict()

@@ -259,6 +259,7 @@ def test_every_immunization_is_a_vaccination(
     catalog: Catalog, codings: list[tuple[str, str]], expected: set[str]
 ) -> None:
     assert catalog.every_record_concepts("immunization", codings) == frozenset(expected)
+    assert catalog.every_record_concepts("immunization", tuple(codings)) == frozenset(expected)  # from its memo
 
 
 @pytest.mark.parametrize(
