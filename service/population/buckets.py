@@ -232,7 +232,8 @@ def _parsed(key: bytes, chunks: list[list[bytes]]) -> Parsed | None:
             if (
                 type(ref) is dict
                 and ref.get("reference") == local
-                and (kind := resource.get("resourceType")) in _OWNED_NAMES
+                and type(kind := resource.get("resourceType")) is str  # a repeated key may give a list: unhashable
+                and kind in _OWNED_NAMES
             ):
                 if grouped is not None:
                     try:
@@ -250,7 +251,8 @@ def _parsed(key: bytes, chunks: list[list[bytes]]) -> Parsed | None:
 def _owned_by(resource: dict[str, Any], local: str) -> bool:
     """Whether the patient pass 1 read from a line's bytes (`Patient/<key>`) is the one its parse gives, for a line
     whose parse is not of the usual form (_parsed reads that one inline)."""
-    if resource.get("resourceType") not in OWNED_TYPES:
+    kind = resource.get("resourceType")
+    if type(kind) is not str or kind not in OWNED_TYPES:  # not a string (a repeated key): a misread, not an error
         return False
     owner, _, _ = classify(resource)
     return owner is not None and f"Patient/{owner}" == local

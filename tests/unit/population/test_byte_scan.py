@@ -122,6 +122,43 @@ def test_a_run_that_takes_another_patients_line_gives_the_outputs_of_a_run_that_
     assert _outputs(tmp_path / "scanned") == _outputs(tmp_path / "strict")
 
 
+@pytest.mark.parametrize("kind", [b"[1]", b'{"a":1}', b"null", b'"Encounter"'])
+def test_a_line_whose_parse_gives_another_resource_type_is_rejected_not_its_bucket(
+    tmp_path: Path, kind: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line whose bytes begin as a patient's Observation but whose parse gives another resourceType (a repeated
+    key: the last one counts): pass 2 finds it, and the strict run rejects that line alone; every patient of its
+    bucket is screened (it used to fail the whole bucket)."""
+    folder = tmp_path / "export"
+    write_demo_export(folder, KEYS, ON)
+    observations = folder / "Observation.ndjson"
+    lines = observations.read_bytes().splitlines()
+    lines.insert(
+        3,
+        b'{"resourceType":"Observation","id":"o-twice","status":"final",'
+        b'"subject":{"reference":"Patient/demo-sle-eligible"},"resourceType":' + kind + b"}",
+    )
+    observations.write_bytes(b"\n".join(lines) + b"\n")
+    splits: list[bool] = []
+    split_partition = shuffle.split_partition
+
+    def spied(partition: Partition, work: str, buckets: int, strict: bool = False) -> shuffle.SplitResult:
+        splits.append(strict)
+        return split_partition(partition, work, buckets, strict)
+
+    monkeypatch.setattr(run, "split_partition", spied)
+    summary = _run(InProcess(None), folder, tmp_path / "out")
+    assert True in splits  # pass 2 found the line
+    assert summary.errors == []
+    assert not summary.failed_buckets
+    assert summary.patients == len(KEYS)
+    if kind == b'"Encounter"':  # a resource type screening does not read: left out, as any such line
+        assert summary.rejected == 0
+        assert summary.unread == 1
+    else:
+        assert [(r.line, r.reason) for r in summary.first_rejects] == [(4, "not a FHIR resource (no resourceType)")]
+
+
 def test_an_export_not_grouped_by_patient_gives_the_outputs_of_a_run_that_parses_every_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
