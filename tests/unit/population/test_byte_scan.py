@@ -86,23 +86,18 @@ def test_lines_whose_bytes_mislead_the_scan_give_the_outputs_of_a_run_that_parse
     assert not summary.misread
 
 
-def test_a_run_that_takes_another_patients_line_gives_the_outputs_of_a_run_that_parses_every_line(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Pass 1 takes a run of lines for a patient by counts over its bytes: a line among them that names the patient
-    only in a contained resource keeps the counts right, and pass 2 finds it (the run is done again, strict)."""
-    folder = tmp_path / "export"
+def _demo_export_with(folder: Path, *inserted: tuple[int, bytes]) -> None:
+    """The demo export with lines put into its Observation file, each at its index (in the order given)."""
     write_demo_export(folder, KEYS, ON)
     observations = folder / "Observation.ndjson"
     lines = observations.read_bytes().splitlines()
-    lines.insert(
-        5,
-        b'{"resourceType":"Observation","id":"o-other","status":"final","code":{"text":"x"},'
-        b'"contained":[{"resourceType":"Observation","subject":{"reference":"Patient/demo-sle-eligible"}}],'
-        b'"subject":{"reference":"Patient/demo-ra-refractory"}}',
-    )
-    lines.insert(30, b"{broken")  # its line number counts the lines of the runs before it
+    for index, line in inserted:
+        lines.insert(index, line)
     observations.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def _splits_seen(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each pass 1 of the runs to come was strict (True: pass 2 found a misread, the run was done again)."""
     splits: list[bool] = []
     split_partition = shuffle.split_partition
 
@@ -111,6 +106,26 @@ def test_a_run_that_takes_another_patients_line_gives_the_outputs_of_a_run_that_
         return split_partition(partition, work, buckets, strict)
 
     monkeypatch.setattr(run, "split_partition", spied)
+    return splits
+
+
+def test_a_run_that_takes_another_patients_line_gives_the_outputs_of_a_run_that_parses_every_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pass 1 takes a run of lines for a patient by counts over its bytes: a line among them that names the patient
+    only in a contained resource keeps the counts right, and pass 2 finds it (the run is done again, strict)."""
+    folder = tmp_path / "export"
+    _demo_export_with(
+        folder,
+        (
+            5,
+            b'{"resourceType":"Observation","id":"o-other","status":"final","code":{"text":"x"},'
+            b'"contained":[{"resourceType":"Observation","subject":{"reference":"Patient/demo-sle-eligible"}}],'
+            b'"subject":{"reference":"Patient/demo-ra-refractory"}}',
+        ),
+        (30, b"{broken"),  # its line number counts the lines of the runs before it
+    )
+    splits = _splits_seen(monkeypatch)
     executor = InProcess(None)
     summary = _run(executor, folder, tmp_path / "scanned")
     assert True in splits  # pass 2 found the line
@@ -130,23 +145,15 @@ def test_a_line_whose_parse_gives_another_resource_type_is_rejected_not_its_buck
     key: the last one counts): pass 2 finds it, and the strict run rejects that line alone; every patient of its
     bucket is screened (it used to fail the whole bucket)."""
     folder = tmp_path / "export"
-    write_demo_export(folder, KEYS, ON)
-    observations = folder / "Observation.ndjson"
-    lines = observations.read_bytes().splitlines()
-    lines.insert(
-        3,
-        b'{"resourceType":"Observation","id":"o-twice","status":"final",'
-        b'"subject":{"reference":"Patient/demo-sle-eligible"},"resourceType":' + kind + b"}",
+    _demo_export_with(
+        folder,
+        (
+            3,
+            b'{"resourceType":"Observation","id":"o-twice","status":"final",'
+            b'"subject":{"reference":"Patient/demo-sle-eligible"},"resourceType":' + kind + b"}",
+        ),
     )
-    observations.write_bytes(b"\n".join(lines) + b"\n")
-    splits: list[bool] = []
-    split_partition = shuffle.split_partition
-
-    def spied(partition: Partition, work: str, buckets: int, strict: bool = False) -> shuffle.SplitResult:
-        splits.append(strict)
-        return split_partition(partition, work, buckets, strict)
-
-    monkeypatch.setattr(run, "split_partition", spied)
+    splits = _splits_seen(monkeypatch)
     summary = _run(InProcess(None), folder, tmp_path / "out")
     assert True in splits  # pass 2 found the line
     assert summary.errors == []
